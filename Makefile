@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# IO-Bond: out-of-tree kernel modules, their tools and their selftests.
+#
+#   make            modules, tools and selftests, with W=1
+#   make C=1        the same, with sparse over the modules
+#   make deps       install what the build and the VM pair need (apt)
+#   make demo       boot the VM pair and show a board working over IO-Bond
+#   make check      the fabric's own tests, then the VM-pair selftests
+#
+# The modules build against the Debian amd64 kernel that the VM pair boots,
+# never against the running kernel: the build machine's kernel is not it.
+
+KVER ?= $(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | \
+		sed 's,.*/linux-headers-,,' | sort -V | tail -n 1)
+KDIR ?= /usr/src/linux-headers-$(KVER)
+export KVER KDIR
+
+SELFTESTS := tools/testing/selftests/iobond
+RUNNER := $(SELFTESTS)/vmpair.py
+
+.PHONY: all modules tools selftests deps demo check check-fabric clean
+
+all: modules tools selftests
+
+# The headers ship no vmlinux, so BTF for modules cannot be made: say so
+# once here rather than once per module.
+modules:
+	@test -d "$(KDIR)" || { echo "no kernel headers at '$(KDIR)': run 'make deps'" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 CONFIG_DEBUG_INFO_BTF_MODULES= modules
+
+tools:
+	$(MAKE) -C tools/iobond
+
+selftests:
+	$(MAKE) -C $(SELFTESTS)
+
+deps:
+	scripts/deps.sh
+
+demo: deps
+	$(MAKE) all
+	python3 $(RUNNER) --demo
+
+check: deps
+	$(MAKE) all
+	$(MAKE) check-fabric
+	python3 $(RUNNER)
+
+check-fabric: tools selftests
+	$(SELFTESTS)/fabric_test
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	$(MAKE) -C tools/iobond clean
+	$(MAKE) -C $(SELFTESTS) clean

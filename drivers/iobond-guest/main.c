@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iobond_guest: the compute-board side of IO-Bond.
+ *
+ * Binds the board's end of its link: it waits for the host to format the
+ * bonded region, attaches to it, keeps a heartbeat and watches the
+ * host's.  The function is bound explicitly, never by ID (QEMU gives both
+ * ends of a link the same IDs):
+ *
+ *   echo iobond_guest > /sys/bus/pci/devices/$BDF/driver_override
+ *   echo $BDF > /sys/bus/pci/drivers_probe
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/debugfs.h>
+#include <linux/module.h>
+#include <linux/pci.h>
+
+#include "../iobond-link/iobond_link.h"
+
+static struct dentry *ibg_debugfs;
+
+/* ivshmem-doorbell; bound only through driver_override, never by ID. */
+static const struct pci_device_id ibg_ids[] = {
+	{ PCI_DEVICE_DRIVER_OVERRIDE(PCI_VENDOR_ID_REDHAT_QUMRANET, 0x1110, 1) },
+	{ }
+};
+
+static int ibg_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct iobond_link *link;
+	int ret;
+
+	/* driver_override matches any device; refuse all but a link. */
+	if (!pci_match_id(ibg_ids, pdev)) {
+		dev_err(&pdev->dev, "%04x:%04x is no IO-Bond link function\n",
+			pdev->vendor, pdev->device);
+		return -ENODEV;
+	}
+
+	link = devm_kzalloc(&pdev->dev, sizeof(*link), GFP_KERNEL);
+	if (!link)
+		return -ENOMEM;
+
+	ret = iobond_link_init(link, pdev, IOBOND_ROLE_BOARD, ibg_debugfs);
+	if (ret)
+		return ret;
+	pci_set_drvdata(pdev, link);
+	return 0;
+}
+
+static void ibg_remove(struct pci_dev *pdev)
+{
+	iobond_link_exit(pci_get_drvdata(pdev));
+}
+
+static struct pci_driver ibg_driver = {
+	.name		= KBUILD_MODNAME,
+	.id_table	= ibg_ids,
+	.probe		= ibg_probe,
+	.remove		= ibg_remove,
+	.shutdown	= ibg_remove,
+};
+
+static int __init ibg_init(void)
+{
+	int ret;
+
+	ibg_debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	ret = pci_register_driver(&ibg_driver);
+	if (ret)
+		debugfs_remove_recursive(ibg_debugfs);
+	return ret;
+}
+
+static void __exit ibg_exit(void)
+{
+	pci_unregister_driver(&ibg_driver);
+	debugfs_remove_recursive(ibg_debugfs);
+}
+
+module_init(ibg_init);
+module_exit(ibg_exit);
+
+MODULE_DESCRIPTION("IO-Bond compute-board side: link and virtio transport");
+MODULE_LICENSE("GPL");

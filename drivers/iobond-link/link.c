@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * IO-Bond link protocol: the first page of the bonded region.
+ *
+ * The host formats the page and the board attaches to it.  Each side then
+ * bumps a heartbeat in its own block and watches the other's.  The link
+ * function never says that the far end went away (ivshmem drops doorbells
+ * to absent peers silently), so liveness is decided from the region alone:
+ * a side that writes OFFLINE is gone at once, a side whose heartbeat stands
+ * for IOBOND_PEER_TIMEOUT_MS is lost.  Each change is logged once.
+ */
+
+#include <linux/debugfs.h>
+#include <linux/jiffies.h>
+#include <linux/random.h>
+#include <linux/sched.h>
+
+#include "iobond_link.h"
+
+static_assert(sizeof(struct iobond_echo) == 256);
+static_assert(offsetof(struct iobond_side, heartbeat) == 8);
+static_assert(offsetof(struct iobond_side, nvectors) == 16);
+static_assert(offsetof(struct iobond_side, echo) == 64);
+static_assert(sizeof(struct iobond_side) == 320);
+static_assert(offsetof(struct iobond_link_hdr, region_size) == 8);
+static_assert(offsetof(struct iobond_link_hdr, epoch) == 16);
+static_assert(offsetof(struct iobond_link_hdr, host) == 64);
+static_assert(offsetof(struct iobond_link_hdr, board) == 384);
+static_assert(sizeof(struct iobond_link_hdr) <= IOBOND_LINK_HDR_SIZE);
+
+#define rd32(field)	le32_to_cpu(READ_ONCE(field))
+#define rd64(field)	le64_to_cpu(READ_ONCE(field))
+#define wr32(field, v)	WRITE_ONCE(field, cpu_to_le32(v))
+#define wr64(field, v)	WRITE_ONCE(field, cpu_to_le64(v))
+
+static struct device *lnk_dev(struct iobond_link *link)
+{
+	return &link->ivs.pdev->dev;
+}
+
+const char *iobond_state_name(u32 state)
+{
+	switch (state) {
+	case IOBOND_SIDE_ABSENT:
+		return "absent";
+	case IOBOND_SIDE_ONLINE:
+		return "online";
+	case IOBOND_SIDE_OFFLINE:
+		return "offline";
+	default:
+		return "invalid";
+	}
+}
+
+static void lnk_ring_peer(struct iobond_link *link, unsigned int vector)
+{
+	iobond_ivshmem_ring(&link->ivs, READ_ONCE(link->peer_id), vector);
+}
+
+static void lnk_publish(struct iobond_link *link, u32 state)
+{
+	struct iobond_side *own = link->own;
+
+	wr32(own->peer_id, link->ivs.own_id);
+	wr32(own->nvectors, link->ivs.nvec);
+	wr64(own->heartbeat, link->heartbeat);
+	/* The block must be whole before the peer can see it online. */
+	wmb();
+	wr32(own->state, state);
+}
+
+/* Host only: start a new epoch.  Whatever the board wrote is wiped. */
+static void lnk_format(struct iobond_link *link)
+{
+	struct iobond_link_hdr *hdr = link->hdr;
+
+	wr32(hdr->magic, 0);
+	wmb();
+	memset(hdr, 0, IOBOND_LINK_HDR_SIZE);
+	do {
+		link->epoch = get_random_u64();
+	} while (!link->epoch);
+	wr32(hdr->version, IOBOND_VERSION);
+	wr64(hdr->region_size, link->ivs.shm_size);
+	wr64(hdr->epoch, link->epoch);
+	lnk_publish(link, IOBOND_SIDE_ONLINE);
+	wmb();
+	wr32(hdr->magic, IOBOND_MAGIC);
+	dev_info(lnk_dev(link), "host: formatted %pa byte region, peer id %u, %u vectors\n",
+		 &link->ivs.shm_size, link->ivs.own_id, link->ivs.nvec);
+}
+
+/*
+ * Board only: why the header cannot be attached to, or NULL if it can.
+ * Whether the host is alive is the liveness check's business, not this.
+ */
+static const char *lnk_check_format(struct iobond_link *link)
+{
+	struct iobond_link_hdr *hdr = link->hdr;
+
+	if (rd32(hdr->magic) != IOBOND_MAGIC)
+		return "waiting for the host to format the region";
+	rmb();
+	if (rd32(hdr->version) != IOBOND_VERSION)
+		return "unsupported region version";
+	if (rd64(hdr->region_size) != link->ivs.shm_size)
+		return "region size in the header does not match BAR2";
+	if (!rd64(hdr->epoch))
+		return "zero epoch in the header";
+	return NULL;
+}
+
+/* Board only: attach to the current epoch, or explain once why not. */
+static void lnk_attach(struct iobond_link *link)
+{
+	const char *why = lnk_check_format(link);
+	u64 epoch;
+
+	if (why) {
+		if (why != link->complaint)
+			dev_info(lnk_dev(link), "board: %s\n", why);
+		link->complaint = why;
+		link->attached = false;
+		return;
+	}
+	epoch = rd64(link->hdr->epoch);
+	if (link->attached && epoch == link->epoch)
+		return;
+
+	if (link->attached)
+		dev_info(lnk_dev(link), "board: host formatted a new epoch, re-attaching\n");
+	link->epoch = epoch;
+	link->complaint = NULL;
+	lnk_publish(link, IOBOND_SIDE_ONLINE);
+	link->attached = true;
+	dev_info(lnk_dev(link), "board: attached, peer id %u, %u vectors\n",
+		 link->ivs.own_id, link->ivs.nvec);
+}
+
+static void lnk_peer_lost(struct iobond_link *link, const char *why)
+{
+	link->lost_after_ms = jiffies_to_msecs(jiffies - link->peer_hb_at);
+	link->peer_losses++;
+	WRITE_ONCE(link->peer_alive, false);
+	dev_warn(lnk_dev(link), "peer %u lost: %s (heartbeat still for %u ms)\n",
+		 link->peer_id, why, link->lost_after_ms);
+}
+
+static void lnk_peer_up(struct iobond_link *link, u32 id, u32 nvec)
+{
+	WRITE_ONCE(link->peer_id, id);
+	link->peer_nvec = nvec;
+	link->peer_ups++;
+	WRITE_ONCE(link->peer_alive, true);
+	dev_info(lnk_dev(link), "peer %u up, %u vectors\n", id, nvec);
+}
+
+/* Decide from the peer's block alone whether it is alive. */
+static void lnk_check_peer(struct iobond_link *link)
+{
+	struct iobond_side *peer = link->peer;
+	u32 state = rd32(peer->state);
+	u32 id = rd32(peer->peer_id);
+	u32 nvec = rd32(peer->nvectors);
+	u64 hb = rd64(peer->heartbeat);
+	bool valid = id <= IOBOND_MAX_PEER_ID && id != link->ivs.own_id &&
+		     nvec >= 1 && nvec <= IOBOND_MAX_VECTORS;
+
+	if (state != IOBOND_SIDE_ONLINE || !valid) {
+		if (link->peer_alive)
+			lnk_peer_lost(link, valid ? iobond_state_name(state) :
+					    "its block is invalid");
+		link->peer_hb_seen = false;
+		return;
+	}
+
+	/* Up only once the heartbeat moves: a dead peer leaves ONLINE behind. */
+	if (!link->peer_hb_seen || hb != link->peer_hb) {
+		if (link->peer_hb_seen && !link->peer_alive)
+			lnk_peer_up(link, id, nvec);
+		link->peer_hb = hb;
+		link->peer_hb_at = jiffies;
+		link->peer_hb_seen = true;
+		return;
+	}
+	if (link->peer_alive &&
+	    time_after(jiffies, link->peer_hb_at +
+			       msecs_to_jiffies(IOBOND_PEER_TIMEOUT_MS)))
+		lnk_peer_lost(link, "heartbeat stopped");
+}
+
+static void lnk_tick(struct work_struct *work)
+{
+	struct iobond_link *link = container_of(to_delayed_work(work),
+						struct iobond_link, tick);
+
+	mutex_lock(&link->lock);
+	if (link->role == IOBOND_ROLE_BOARD)
+		lnk_attach(link);
+	if (link->role == IOBOND_ROLE_HOST || link->attached) {
+		wr64(link->own->heartbeat, ++link->heartbeat);
+		lnk_check_peer(link);
+	} else if (link->peer_alive) {
+		lnk_peer_lost(link, "the region was unformatted");
+	}
+	mutex_unlock(&link->lock);
+
+	schedule_delayed_work(&link->tick,
+			      msecs_to_jiffies(IOBOND_HEARTBEAT_MS));
+}
+
+/* Hard-irq context: a doorbell on @vector. */
+static void lnk_doorbell(struct iobond_ivshmem *ivs, unsigned int vector)
+{
+	struct iobond_link *link = container_of(ivs, struct iobond_link, ivs);
+	u32 seq;
+
+	if (vector == IOBOND_CTRL_VECTOR)
+		mod_delayed_work(system_wq, &link->tick, 0);
+
+	if (!READ_ONCE(link->peer_alive))
+		return;
+
+	/* Answer the peer's echo request on this vector, once per request. */
+	seq = rd32(link->peer->echo.seq[vector]);
+	if (seq != link->echo_acked[vector] &&
+	    vector < READ_ONCE(link->peer_nvec)) {
+		link->echo_acked[vector] = seq;
+		wr32(link->own->echo.ack[vector], seq);
+		lnk_ring_peer(link, vector);
+	}
+	/*
+	 * And complete ours.  An echo completes on its interrupt, not on the
+	 * peer's store alone: doorbells on one vector coalesce (ivshmem's
+	 * eventfds count), so a requester that moved on before its interrupt
+	 * arrived could have two answers counted as one.
+	 */
+	WRITE_ONCE(link->echo_heard[vector], rd32(link->peer->echo.ack[vector]));
+	if (wq_has_sleeper(&link->echo_wq))
+		wake_up(&link->echo_wq);
+}
+
+/**
+ * iobond_link_echo() - bounce a doorbell off the peer on one vector
+ * @link: the link
+ * @vector: rung on the peer, answered on our own vector of the same number
+ * @timeout_ms: how long to wait for the answer
+ * @rtt_ns: the round trip, on success
+ *
+ * Context: process context, with @link->echo_lock held.
+ * Return: 0; -ENOLINK if the peer is not up; -EINVAL for a vector either
+ * side lacks; -ETIMEDOUT if no answer came; -EINTR if interrupted.
+ */
+int iobond_link_echo(struct iobond_link *link, unsigned int vector,
+		     unsigned int timeout_ms, u64 *rtt_ns)
+{
+	ktime_t start;
+	long left;
+	u32 seq;
+
+	lockdep_assert_held(&link->echo_lock);
+	if (!READ_ONCE(link->peer_alive))
+		return -ENOLINK;
+	if (vector >= link->ivs.nvec || vector >= READ_ONCE(link->peer_nvec))
+		return -EINVAL;
+
+	seq = ++link->echo_seq[vector];
+	wr32(link->own->echo.seq[vector], seq);
+	start = ktime_get();
+	lnk_ring_peer(link, vector);
+	left = wait_event_interruptible_timeout(link->echo_wq,
+				READ_ONCE(link->echo_heard[vector]) == seq,
+				msecs_to_jiffies(timeout_ms));
+	if (left < 0)
+		return -EINTR;
+	if (!left)
+		return -ETIMEDOUT;
+	*rtt_ns = ktime_to_ns(ktime_sub(ktime_get(), start));
+	return 0;
+}
+
+/**
+ * iobond_link_init() - bring up one end of a link
+ * @link: zeroed link state
+ * @pdev: the link function
+ * @role: host (formats the region) or board (attaches to it)
+ * @dbg_root: the module's debugfs directory
+ *
+ * Return: 0 or a negative errno.
+ */
+int iobond_link_init(struct iobond_link *link, struct pci_dev *pdev,
+		     enum iobond_role role, struct dentry *dbg_root)
+{
+	int ret;
+
+	link->role = role;
+	mutex_init(&link->lock);
+	mutex_init(&link->echo_lock);
+	init_waitqueue_head(&link->echo_wq);
+	INIT_DELAYED_WORK(&link->tick, lnk_tick);
+
+	ret = iobond_ivshmem_init(&link->ivs, pdev, lnk_doorbell);
+	if (ret)
+		return ret;
+
+	link->hdr = link->ivs.shm;
+	if (role == IOBOND_ROLE_HOST) {
+		link->own = &link->hdr->host;
+		link->peer = &link->hdr->board;
+		mutex_lock(&link->lock);
+		lnk_format(link);
+		mutex_unlock(&link->lock);
+	} else {
+		link->own = &link->hdr->board;
+		link->peer = &link->hdr->host;
+	}
+
+	iobond_link_debugfs_init(link, dbg_root);
+	schedule_delayed_work(&link->tick, 0);
+	return 0;
+}
+
+/**
+ * iobond_link_exit() - take one end of a link down cleanly
+ * @link: the link
+ *
+ * The peer sees OFFLINE in our block, and a control doorbell tells it to
+ * look now rather than at its next tick.  Called on unbind and on system
+ * shutdown, so that a peer learns at once that we went away; a second call
+ * does nothing.
+ */
+void iobond_link_exit(struct iobond_link *link)
+{
+	if (link->stopped)
+		return;
+	link->stopped = true;
+	iobond_link_debugfs_exit(link);
+	/* No handler can requeue the tick once the vectors are gone. */
+	iobond_ivshmem_exit(&link->ivs);
+	cancel_delayed_work_sync(&link->tick);
+
+	mutex_lock(&link->lock);
+	if (link->role == IOBOND_ROLE_HOST || link->attached) {
+		wr32(link->own->state, IOBOND_SIDE_OFFLINE);
+		if (link->peer_alive)
+			lnk_ring_peer(link, IOBOND_CTRL_VECTOR);
+	}
+	mutex_unlock(&link->lock);
+	dev_info(lnk_dev(link), "link down\n");
+}

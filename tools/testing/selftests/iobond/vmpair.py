@@ -1,0 +1,498 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Boot the IO-Bond VM pair and run both sides' kselftests.
+
+A fabric daemon serves the link.  A host VM (q35 + intel-iommu) holds the
+link's host end, a board VM its board end.  Each VM runs a busybox
+initramfs with our modules and test binaries, and takes shell commands on
+its second serial port (see vm/init).  The runner walks a plan: commands
+that set the stage, and kselftest binaries whose KTAP it counts.
+
+The run fails on any failed test, on a kernel splat in either VM's
+console, on a VM that dies when the plan did not kill it, and on a step
+that outlives its timeout (the VM is killed and its console tail shown).
+The last line is always "N passed, N failed, N skipped".
+"""
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../../../.."))
+TESTS = os.path.join(ROOT, "tools/testing/selftests/iobond")
+FABRIC = os.path.join(ROOT, "tools/iobond/iobond-fabric")
+VM_PROGS = ["module_test", "link_test", "loss_test"]
+VECTORS = 8
+REGION = "16M"
+
+# What a kernel splat looks like on the console (slub_debug=FZPU reports
+# start with "BUG <cache>" and name the slab).
+SPLAT = re.compile(r"\bBUG\b|WARNING:|Oops|general protection|"
+                   r"list_add corruption|list_del corruption|\bslab\b|"
+                   r"Kernel panic|kernel BUG|soft lockup|hung_task|"
+                   r"blocked for more than")
+
+
+def kver():
+    v = os.environ.get("KVER")
+    if v:
+        return v
+    heads = glob.glob("/usr/src/linux-headers-*-amd64")
+    if not heads:
+        sys.exit("vmpair: no kernel headers: run 'make deps'")
+    def key(p):
+        return [int(x) if x.isdigit() else x
+                for x in re.split(r"[.-]", p.split("linux-headers-")[1])]
+    return sorted(heads, key=key)[-1].split("linux-headers-")[1]
+
+
+class Failure(Exception):
+    pass
+
+
+class VM:
+    """One QEMU VM and the control channel to its agent."""
+
+    def __init__(self, run, side):
+        self.run = run
+        self.side = side
+        self.proc = None
+        self.sock = None
+        self.buf = b""
+        self.seq = 0
+        self.boots = 0
+        self.console = None
+        self.expect_death = False
+
+    def start(self):
+        r = self.run
+        self.boots += 1
+        self.console = os.path.join(r.work, f"{self.side}-console-{self.boots}.log")
+        ctl = os.path.join(r.work, f"{self.side}.ctl")
+        cmdline = ("console=ttyS0 ignore_loglevel panic=-1 slub_debug=FZPU "
+                   "rdinit=/init")
+        args = [
+            "qemu-system-x86_64", "-accel", r.accel, "-cpu", "max",
+            "-m", "512", "-smp", "1", "-nodefaults", "-no-user-config",
+            "-display", "none", "-no-reboot",
+            "-kernel", r.kernel, "-initrd", r.initrd[self.side],
+            "-serial", f"file:{self.console}",
+            "-chardev", f"socket,id=ctl,path={ctl},server=on,wait=off",
+            "-serial", "chardev:ctl",
+            "-monitor", f"unix:{r.work}/{self.side}.mon,server=on,wait=off",
+            "-chardev", f"socket,id=link,path={r.fabric_dir}/board0.sock",
+            "-device", f"ivshmem-doorbell,chardev=link,vectors={VECTORS}",
+        ]
+        if self.side == "host":
+            args[args.index("-m"):args.index("-m")] = [
+                "-M", "q35", "-device", "intel-iommu,intremap=on"]
+            cmdline += " intel_iommu=on"
+        else:
+            args[args.index("-m"):args.index("-m")] = ["-M", "q35"]
+        args += ["-append", cmdline]
+        if os.path.exists(ctl):
+            os.unlink(ctl)
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=open(self.console + ".qemu", "w"))
+        self.expect_death = False
+        deadline = time.time() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise Failure(f"{self.side}: QEMU exited at start: "
+                              + open(self.console + ".qemu").read().strip())
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(ctl)
+                break
+            except OSError:
+                self.sock.close()
+                if time.time() > deadline:
+                    raise Failure(f"{self.side}: no control channel")
+                time.sleep(0.02)
+        self.buf = b""
+        self.read_until(b"@@READY", 120, "boot")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def tail(self, n=25):
+        try:
+            with open(self.console, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return "(no console)\n"
+
+    def die(self, why):
+        """Kill the VM, show its console, and fail the run."""
+        self.kill()
+        raise Failure(f"{self.side} VM {why}; console tail:\n{self.tail()}")
+
+    def read_until(self, token, timeout, what):
+        deadline = time.time() + timeout
+        while token not in self.buf:
+            left = deadline - time.time()
+            if left <= 0:
+                self.die(f"timed out after {timeout}s in {what}")
+            self.sock.settimeout(min(left, 1.0))
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                if not self.alive():
+                    self.die(f"died during {what}")
+                continue
+            if not data:
+                self.die(f"died during {what}")
+            self.buf += data
+        i = self.buf.index(token)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def sh(self, cmd, timeout=300, check=True):
+        """Run @cmd in the VM; return (status, output)."""
+        self.seq += 1
+        if not self.alive():
+            self.die(f"is not running for '{cmd}'")
+        self.sock.sendall(f"{self.seq} {cmd}\n".encode())
+        out = self.read_until(f"@@RC {self.seq} ".encode(), timeout, f"'{cmd}'")
+        rc = int(self.read_until(b"\n", 10, f"'{cmd}'").split()[-1])
+        self.buf = self.buf[1:]
+        text = out.decode(errors="replace")
+        if check and rc:
+            raise Failure(f"{self.side}: '{cmd}' exited {rc}:\n{text}")
+        return rc, text
+
+    def kill(self):
+        """Pull the plug."""
+        self.expect_death = True
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.sock:
+            self.sock.close()
+            self.sock = None
+
+    def poweroff(self):
+        """A clean OS shutdown: drivers' shutdown hooks run."""
+        self.expect_death = True
+        self.seq += 1
+        self.sock.sendall(f"{self.seq} poweroff -f\n".encode())
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.die("did not power off")
+        self.sock.close()
+        self.sock = None
+
+    def splats(self):
+        found = []
+        for path in sorted(glob.glob(os.path.join(self.run.work, f"{self.side}-console-*.log"))):
+            with open(path, errors="replace") as f:
+                found += [l.rstrip() for l in f if SPLAT.search(l)]
+        return found
+
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.kver = kver()
+        self.kernel = f"/boot/vmlinuz-{self.kver}"
+        self.work = tempfile.mkdtemp(prefix="iobond-vmpair-")
+        self.fabric_dir = os.path.join(self.work, "fabric")
+        self.fabric = None
+        self.initrd = {}
+        self.passed = self.failed = self.skipped = 0
+        self.accel = self.pick_accel()
+        self.vms = {"host": VM(self, "host"), "board": VM(self, "board")}
+
+    # -- set-up ---------------------------------------------------------
+
+    def pick_accel(self):
+        want = os.environ.get("IOBOND_ACCEL", "auto")
+        if want != "auto":
+            return want
+        if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+            return "tcg"
+        # KVM is present on these machines but guests may hang: boot a
+        # trivial initramfs and give it a few seconds to say so.
+        probe = os.path.join(self.work, "kvm-probe")
+        os.makedirs(os.path.join(probe, "bin"))
+        shutil.copy("/bin/busybox", os.path.join(probe, "bin"))
+        with open(os.path.join(probe, "init"), "w") as f:
+            f.write("#!/bin/busybox sh\n/bin/busybox echo KVM-WORKS\n"
+                    "/bin/busybox poweroff -f\n")
+        os.chmod(os.path.join(probe, "init"), 0o755)
+        initrd = self.cpio(probe, "kvm-probe.cpio.gz")
+        try:
+            out = subprocess.run(
+                ["qemu-system-x86_64", "-accel", "kvm", "-m", "128",
+                 "-nodefaults", "-display", "none", "-no-reboot",
+                 "-kernel", self.kernel, "-initrd", initrd,
+                 "-append", "console=ttyS0 quiet panic=-1", "-serial", "stdio"],
+                capture_output=True, timeout=8).stdout
+        except subprocess.TimeoutExpired:
+            out = b""
+        return "kvm" if b"KVM-WORKS" in out else "tcg"
+
+    def cpio(self, tree, name):
+        out = os.path.join(self.work, name)
+        files = subprocess.run(["find", "."], cwd=tree, capture_output=True,
+                               check=True).stdout
+        with open(out, "wb") as f:
+            cp = subprocess.Popen(["cpio", "-o", "-H", "newc", "--quiet"],
+                                  cwd=tree, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+            gz = subprocess.Popen(["gzip", "-1"], stdin=cp.stdout, stdout=f)
+            cp.stdin.write(files)
+            cp.stdin.close()
+            cp.stdout.close()
+            if cp.wait() or gz.wait():
+                raise Failure(f"cannot pack {name}")
+        return out
+
+    def build_initrd(self, side):
+        tree = os.path.join(self.work, f"{side}-root")
+        module = "iobond_host" if side == "host" else "iobond_guest"
+        moddir = "iobond-host" if side == "host" else "iobond-guest"
+        for d in ("bin", "etc", "lib/iobond", "usr/lib/iobond"):
+            os.makedirs(os.path.join(tree, d))
+        shutil.copy("/bin/busybox", os.path.join(tree, "bin"))
+        shutil.copy(os.path.join(TESTS, "vm/init"), tree)
+        os.chmod(os.path.join(tree, "init"), 0o755)
+        shutil.copy(os.path.join(ROOT, f"drivers/{moddir}/{module}.ko"),
+                    os.path.join(tree, "lib/iobond"))
+        for prog in VM_PROGS:
+            shutil.copy(os.path.join(TESTS, prog),
+                        os.path.join(tree, "usr/lib/iobond"))
+        with open(os.path.join(tree, "etc/iobond.env"), "w") as f:
+            f.write(f"IOBOND_SIDE={side}\nIOBOND_MODULE={module}\n"
+                    "IOBOND_KMODS=''\n")
+        self.initrd[side] = self.cpio(tree, f"{side}.cpio.gz")
+
+    def start_fabric(self):
+        log = open(os.path.join(self.work, "fabric.log"), "w")
+        self.fabric = subprocess.Popen(
+            [FABRIC, "-d", self.fabric_dir, "-b", "1", "-m", REGION,
+             "-v", str(VECTORS)], stdout=log, stderr=log)
+        sock = os.path.join(self.fabric_dir, "board0.sock")
+        deadline = time.time() + 10
+        while not os.path.exists(sock):
+            if self.fabric.poll() is not None or time.time() > deadline:
+                raise Failure("the fabric did not start: "
+                              + open(log.name).read())
+            time.sleep(0.02)
+
+    def setup(self):
+        for side in ("host", "board"):
+            self.build_initrd(side)
+        self.start_fabric()
+        print(f"# vmpair: kernel {self.kver}, accel {self.accel}, "
+              f"work dir {self.work}", flush=True)
+        # The host end connects first and is formatted before the board
+        # boots, as on a real mainboard.
+        self.vms["host"].start()
+        self.vms["board"].start()
+
+    def teardown(self):
+        for vm in self.vms.values():
+            vm.kill()
+        if self.fabric:
+            self.fabric.terminate()
+            try:
+                self.fabric.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.fabric.kill()
+        if not self.args.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    # -- steps ----------------------------------------------------------
+
+    def test(self, side, prog, label, env=None, timeout=600):
+        """Run a kselftest binary in a VM and count its KTAP results."""
+        envs = " ".join(f"{k}={v}" for k, v in (env or {}).items())
+        print(f"# {side}: {label}: {envs} ./{prog}", flush=True)
+        rc, out = self.vms[side].sh(f"{envs} ./{prog}", timeout, check=False)
+        counted = 0
+        for line in out.splitlines():
+            m = re.match(r"(not ok|ok) \d+ (.*)", line)
+            if m:
+                counted += 1
+                name = f"{side}.{label}.{m.group(2)}"
+                if "# SKIP" in line:
+                    self.skipped += 1
+                    print(f"ok {side}.{label}: {line}")
+                elif m.group(1) == "ok":
+                    self.passed += 1
+                    print(f"ok {name}")
+                else:
+                    self.failed += 1
+                    print(f"not ok {name}")
+            elif self.args.verbose or rc:
+                print(f"#   {line}")
+        if rc not in (0, 4) and not counted:
+            self.failed += 1
+            print(f"not ok {side}.{label} (exit {rc}, no results)")
+
+    def peer_id(self, side):
+        return self.status(side)["own_id"]
+
+    def status(self, side):
+        vm = self.vms[side]
+        mod = "iobond_host" if side == "host" else "iobond_guest"
+        _, out = vm.sh(f"cat /sys/kernel/debug/{mod}/*/status")
+        return dict(l.split(": ", 1) for l in out.splitlines() if ": " in l)
+
+    def load(self, side, wait_peer=True):
+        mod = "iobond_host" if side == "host" else "iobond_guest"
+        self.vms[side].sh(f"insmod /lib/iobond/{mod}.ko")
+        if wait_peer:
+            self.wait_peer(side)
+
+    def wait_peer(self, side, want="up", timeout=20):
+        mod = "iobond_host" if side == "host" else "iobond_guest"
+        self.vms[side].sh(
+            f"for i in $(seq {timeout * 10}); do grep -q '^peer: {want}$' "
+            f"/sys/kernel/debug/{mod}/*/status && exit 0; sleep 0.1; done; "
+            f"cat /sys/kernel/debug/{mod}/*/status; exit 1")
+
+    def check_splats(self):
+        for side, vm in self.vms.items():
+            bad = vm.splats()
+            if bad:
+                self.failed += 1
+                print(f"not ok {side}.no_kernel_splats")
+                for l in bad[:20]:
+                    print(f"#   {l}")
+            else:
+                self.passed += 1
+                print(f"ok {side}.no_kernel_splats")
+
+    # -- plans ----------------------------------------------------------
+
+    def plan_check(self):
+        host, board = self.vms["host"], self.vms["board"]
+        # Each module alone: the other side's module is not loaded.
+        self.test("host", "module_test", "alone", {"IOBOND_PEER": "down"})
+        self.test("board", "module_test", "alone", {"IOBOND_PEER": "down"})
+
+        # The link comes up both ways; one side at a time on the vectors.
+        self.load("host", wait_peer=False)
+        self.load("board")
+        self.wait_peer("host")
+        host_id, board_id = self.peer_id("host"), self.peer_id("board")
+        self.test("board", "link_test", "link", {"IOBOND_PEER_ID": host_id})
+        self.test("host", "link_test", "link", {"IOBOND_PEER_ID": board_id})
+
+        # Reload cycles with the peer up; the peer re-attaches each time.
+        self.test("host", "module_test", "with_peer", {"IOBOND_PEER": "up"})
+        self.wait_peer("board")
+        self.test("board", "module_test", "with_peer", {"IOBOND_PEER": "up"})
+        self.wait_peer("host")
+
+        # Clean detach: the peer's module goes away.
+        board.sh("rmmod iobond_guest")
+        self.test("host", "loss_test", "board_unloaded", {"IOBOND_LOSS": "offline"})
+        self.load("board")
+        host.sh("rmmod iobond_host")
+        self.test("board", "loss_test", "host_unloaded", {"IOBOND_LOSS": "offline"})
+        self.load("host")
+        self.wait_peer("board")
+
+        # Power cut on the board: only the heartbeat can tell.
+        board.kill()
+        self.test("host", "loss_test", "board_killed", {"IOBOND_LOSS": "silent"})
+        board.start()
+        self.load("board")
+        self.test("host", "link_test", "board_rebooted",
+                  {"IOBOND_PEER_ID": self.peer_id("board")})
+
+        # Clean power-off of the board: its shutdown hook says goodbye.
+        board.poweroff()
+        self.test("host", "loss_test", "board_powered_off", {"IOBOND_LOSS": "offline"})
+        board.start()
+        self.load("board")
+        self.wait_peer("host")
+
+        # Power cut on the host.
+        host.kill()
+        self.test("board", "loss_test", "host_killed", {"IOBOND_LOSS": "silent"})
+
+    def plan_demo(self):
+        host, board = self.vms["host"], self.vms["board"]
+        print("== host: insmod iobond_host.ko (formats the region)")
+        self.load("host", wait_peer=False)
+        print("== board: insmod iobond_guest.ko (attaches to it)")
+        self.load("board")
+        self.wait_peer("host")
+        for side in ("host", "board"):
+            vm = self.vms[side]
+            mod = "iobond_host" if side == "host" else "iobond_guest"
+            print(f"== {side}: link status")
+            print(vm.sh(f"cat /sys/kernel/debug/{mod}/*/status")[1], end="")
+        for side in ("board", "host"):
+            vm = self.vms[side]
+            mod = "iobond_host" if side == "host" else "iobond_guest"
+            other = "host" if side == "board" else "board"
+            for v in (1, 2):
+                print(f"== {side} -> {other} -> {side}: 100 doorbells on vector {v}")
+                d = f"/sys/kernel/debug/{mod}/*"
+                print(vm.sh(f"echo '{v} 100' > {d}/echo && cat {d}/echo")[1], end="")
+            print(f"== {side}: /proc/interrupts")
+            print(vm.sh(f"grep {mod} /proc/interrupts")[1], end="")
+        print("== host: heartbeats a second apart")
+        a = self.status("host")
+        time.sleep(1)
+        b = self.status("host")
+        print(f"host heartbeat {a['heartbeat']} -> {b['heartbeat']}, "
+              f"board heartbeat {a['peer_heartbeat']} -> {b['peer_heartbeat']}")
+        if int(b["peer_heartbeat"]) <= int(a["peer_heartbeat"]):
+            raise Failure("the board's heartbeat does not move")
+        self.passed += 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--demo", action="store_true", help="run the demo, not the tests")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("-v", "--verbose", action="store_true", help="show test output")
+    args = ap.parse_args()
+
+    run = None
+    start = time.time()
+    try:
+        run = Run(args)
+        run.setup()
+        run.plan_demo() if args.demo else run.plan_check()
+    except Failure as e:
+        print(f"not ok vmpair: {e}", flush=True)
+        if run:
+            run.failed += 1
+    except (KeyboardInterrupt, Exception) as e:  # noqa: B902 - count, never hang
+        import traceback
+        traceback.print_exc()
+        print(f"not ok vmpair: {type(e).__name__}: {e}", flush=True)
+        if run:
+            run.failed += 1
+    finally:
+        if run:
+            run.check_splats()
+            run.teardown()
+    print(f"# vmpair took {time.time() - start:.0f}s")
+    if not run:
+        print("0 passed, 1 failed")
+        return 1
+    if args.demo:
+        print("demo: " + ("ok" if not run.failed else "FAILED"))
+    print(f"{run.passed} passed, {run.failed} failed, {run.skipped} skipped")
+    return 1 if run.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
