@@ -108,7 +108,7 @@ struct iobond_link {
 	struct iobond_side *peer;
 	struct delayed_work tick;
 
-	struct mutex lock;
+	struct mutex lock;	/* tick vs. status readers; see above */
 	bool attached;
 	u64 epoch;
 	u64 heartbeat;
@@ -123,7 +123,7 @@ struct iobond_link {
 	unsigned int peer_losses;
 	unsigned int lost_after_ms;
 
-	struct mutex echo_lock;
+	struct mutex echo_lock;	/* one echo run at a time */
 	u32 echo_seq[IOBOND_MAX_VECTORS];
 	wait_queue_head_t echo_wq;
 	u32 echo_acked[IOBOND_MAX_VECTORS];

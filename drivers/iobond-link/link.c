@@ -64,7 +64,7 @@ static void lnk_publish(struct iobond_link *link, u32 state)
 	wr32(own->peer_id, link->ivs.own_id);
 	wr32(own->nvectors, link->ivs.nvec);
 	wr64(own->heartbeat, link->heartbeat);
-	/* The block must be whole before the peer can see it online. */
+	/* The block is whole before the peer can see it online. */
 	wmb();
 	wr32(own->state, state);
 }
@@ -75,6 +75,7 @@ static void lnk_format(struct iobond_link *link)
 	struct iobond_link_hdr *hdr = link->hdr;
 
 	wr32(hdr->magic, 0);
+	/* Unformat first: a board must never see old magic on new fields. */
 	wmb();
 	memset(hdr, 0, IOBOND_LINK_HDR_SIZE);
 	do {
@@ -84,6 +85,7 @@ static void lnk_format(struct iobond_link *link)
 	wr64(hdr->region_size, link->ivs.shm_size);
 	wr64(hdr->epoch, link->epoch);
 	lnk_publish(link, IOBOND_SIDE_ONLINE);
+	/* The magic goes last: it vouches for every field before it. */
 	wmb();
 	wr32(hdr->magic, IOBOND_MAGIC);
 	dev_info(lnk_dev(link), "host: formatted %pa byte region, peer id %u, %u vectors\n",
@@ -100,6 +102,7 @@ static const char *lnk_check_format(struct iobond_link *link)
 
 	if (rd32(hdr->magic) != IOBOND_MAGIC)
 		return "waiting for the host to format the region";
+	/* Read the fields the magic vouches for only after the magic. */
 	rmb();
 	if (rd32(hdr->version) != IOBOND_VERSION)
 		return "unsupported region version";
@@ -269,8 +272,8 @@ int iobond_link_echo(struct iobond_link *link, unsigned int vector,
 	start = ktime_get();
 	lnk_ring_peer(link, vector);
 	left = wait_event_interruptible_timeout(link->echo_wq,
-				READ_ONCE(link->echo_heard[vector]) == seq,
-				msecs_to_jiffies(timeout_ms));
+						READ_ONCE(link->echo_heard[vector]) == seq,
+						msecs_to_jiffies(timeout_ms));
 	if (left < 0)
 		return -EINTR;
 	if (!left)

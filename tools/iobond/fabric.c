@@ -19,6 +19,7 @@
  * Clients never send anything, so a client that does is dropped as broken.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -388,10 +389,9 @@ static uint64_t parse_size(const char *arg)
 	v = strtoull(arg, &end, 0);
 	if (errno || end == arg)
 		return 0;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
+	if (*end && strchr("kKmMgG", *end)) {
+		v <<= 10 * (1 + (strchr("kmg", tolower(*end)) - "kmg"));
+		end++;
 	}
 	return *end ? 0 : v;
 }
@@ -448,7 +448,7 @@ int main(int argc, char **argv)
 			fab.size = parse_size(optarg);
 			if (fab.size < (64 << 10) || fab.size > (1ULL << 40) ||
 			    (fab.size & (fab.size - 1))) {
-				fprintf(stderr, "iobond-fabric: SIZE must be a power of two from 64K to 1T, not '%s'\n",
+				fprintf(stderr, "iobond-fabric: SIZE must be a power of two, 64K to 1T, not '%s'\n",
 					optarg);
 				return 2;
 			}

@@ -49,7 +49,7 @@ static void find_fabric(void)
 }
 
 /* Start a fabric on @dir with extra arguments; wait for board0.sock. */
-static pid_t fabric_start(const char *dir, const char *const *extra)
+static pid_t fabric_start(const char *dir, const char * const *extra)
 {
 	const char *argv[16] = { fabric_bin, "-q", "-d", dir, "-v", "4",
 				 "-m", "1M" };
@@ -201,7 +201,7 @@ FIXTURE(fabric) {
 
 FIXTURE_SETUP(fabric)
 {
-	const char *extra[] = { "-P", "3", NULL };
+	static const char * const extra[] = { "-P", "3", NULL };
 
 	snprintf(self->dir, sizeof(self->dir), "/tmp/iobond-fabric-XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->dir));
@@ -361,7 +361,7 @@ TEST_F(fabric, full_link_refuses)
 TEST(sigterm_removes_sockets)
 {
 	char dir[] = "/tmp/iobond-fabric-XXXXXX", sock[128];
-	const char *extra[] = { "-b", "2", NULL };
+	static const char * const extra[] = { "-b", "2", NULL };
 	struct client c;
 	int64_t v;
 	int fd;
@@ -385,7 +385,7 @@ TEST(sigterm_removes_sockets)
 TEST(boards_have_separate_links)
 {
 	char dir[] = "/tmp/iobond-fabric-XXXXXX";
-	const char *extra[] = { "-b", "3", NULL };
+	static const char * const extra[] = { "-b", "3", NULL };
 	struct client c[3];
 	char *p[3];
 	int i;

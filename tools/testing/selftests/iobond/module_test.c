@@ -45,7 +45,7 @@ static int count_lines(const char *path, const char *needle)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		n += strstr(line, needle) != NULL;
+		n += !!strstr(line, needle);
 	fclose(f);
 	return n;
 }

@@ -314,31 +314,43 @@ class Run:
 
     # -- steps ----------------------------------------------------------
 
+    def count(self, where, out, rc):
+        """Count the KTAP results in @out, a kselftest binary's output."""
+        counted = 0
+        for line in out.splitlines():
+            m = re.match(r"(not ok|ok) \d+ (.*)", line)
+            if not m:
+                if self.args.verbose or rc:
+                    print(f"#   {line}")
+                continue
+            counted += 1
+            if "# SKIP" in line:
+                self.skipped += 1
+                print(f"ok {where}.{m.group(2)}")
+            elif m.group(1) == "ok":
+                self.passed += 1
+                print(f"ok {where}.{m.group(2)}")
+            else:
+                self.failed += 1
+                print(f"not ok {where}.{m.group(2)}")
+        if rc not in (0, 4) and not counted:
+            self.failed += 1
+            print(f"not ok {where} (exit {rc}, no results)")
+        sys.stdout.flush()
+
+    def local_test(self, prog):
+        """A kselftest binary that runs here, on the build machine."""
+        print(f"# local: ./{prog}", flush=True)
+        p = subprocess.run([os.path.join(TESTS, prog)], capture_output=True,
+                           text=True, timeout=600)
+        self.count(f"local.{prog}", p.stdout + p.stderr, p.returncode)
+
     def test(self, side, prog, label, env=None, timeout=600):
         """Run a kselftest binary in a VM and count its KTAP results."""
         envs = " ".join(f"{k}={v}" for k, v in (env or {}).items())
         print(f"# {side}: {label}: {envs} ./{prog}", flush=True)
         rc, out = self.vms[side].sh(f"{envs} ./{prog}", timeout, check=False)
-        counted = 0
-        for line in out.splitlines():
-            m = re.match(r"(not ok|ok) \d+ (.*)", line)
-            if m:
-                counted += 1
-                name = f"{side}.{label}.{m.group(2)}"
-                if "# SKIP" in line:
-                    self.skipped += 1
-                    print(f"ok {side}.{label}: {line}")
-                elif m.group(1) == "ok":
-                    self.passed += 1
-                    print(f"ok {name}")
-                else:
-                    self.failed += 1
-                    print(f"not ok {name}")
-            elif self.args.verbose or rc:
-                print(f"#   {line}")
-        if rc not in (0, 4) and not counted:
-            self.failed += 1
-            print(f"not ok {side}.{label} (exit {rc}, no results)")
+        self.count(f"{side}.{label}", out, rc)
 
     def peer_id(self, side):
         return self.status(side)["own_id"]
@@ -468,6 +480,9 @@ def main():
     start = time.time()
     try:
         run = Run(args)
+        if not args.demo:
+            # The fabric's own tests first, here: the VMs stand on it.
+            run.local_test("fabric_test")
         run.setup()
         run.plan_demo() if args.demo else run.plan_check()
     except Failure as e:
