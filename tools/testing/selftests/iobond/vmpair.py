@@ -454,8 +454,8 @@ class Run:
             other = "host" if side == "board" else "board"
             for v in (1, 2):
                 print(f"== {side} -> {other} -> {side}: 100 doorbells on vector {v}")
-                d = f"/sys/kernel/debug/{mod}/*"
-                print(vm.sh(f"echo '{v} 100' > {d}/echo && cat {d}/echo")[1], end="")
+                print(vm.sh(f"d=$(echo /sys/kernel/debug/{mod}/*); "
+                            f"echo '{v} 100' > $d/echo && cat $d/echo")[1], end="")
             print(f"== {side}: /proc/interrupts")
             print(vm.sh(f"grep {mod} /proc/interrupts")[1], end="")
         print("== host: heartbeats a second apart")
