@@ -93,8 +93,8 @@ enum iobond_role {
  * @echo_lock: one echo run at a time; protects @echo_seq and @echo_result
  * @echo_seq: the last echo request made, per vector
  * @echo_wq: echo requesters wait here for the reply
- * @echo_acked: the last peer request answered, per vector; written only by
- *	that vector's handler
+ * @echo_acked: the last peer request answered, per vector; written by that
+ *	vector's handler while the peer is alive, reset when it comes up
  * @echo_heard: the peer's answer as that vector's handler last saw it
  * @echo_result: text of the last echo run, for debugfs
  * @dbg: debugfs directory

@@ -151,10 +151,19 @@ static void lnk_peer_lost(struct iobond_link *link, const char *why)
 
 static void lnk_peer_up(struct iobond_link *link, u32 id, u32 nvec)
 {
+	unsigned int i;
+
+	/*
+	 * Requests left in the block by an earlier life of the peer are not
+	 * to be answered.  The handlers ignore the echo mailboxes until
+	 * peer_alive is set, so they cannot race with this.
+	 */
+	for (i = 0; i < IOBOND_MAX_VECTORS; i++)
+		link->echo_acked[i] = rd32(link->peer->echo.seq[i]);
 	WRITE_ONCE(link->peer_id, id);
-	link->peer_nvec = nvec;
+	WRITE_ONCE(link->peer_nvec, nvec);
 	link->peer_ups++;
-	WRITE_ONCE(link->peer_alive, true);
+	smp_store_release(&link->peer_alive, true);
 	dev_info(lnk_dev(link), "peer %u up, %u vectors\n", id, nvec);
 }
 
@@ -221,7 +230,7 @@ static void lnk_doorbell(struct iobond_ivshmem *ivs, unsigned int vector)
 	if (vector == IOBOND_CTRL_VECTOR)
 		mod_delayed_work(system_wq, &link->tick, 0);
 
-	if (!READ_ONCE(link->peer_alive))
+	if (!smp_load_acquire(&link->peer_alive))
 		return;
 
 	/* Answer the peer's echo request on this vector, once per request. */
