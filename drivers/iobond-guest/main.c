@@ -20,31 +20,18 @@
 
 static struct dentry *ibg_debugfs;
 
-/* ivshmem-doorbell; bound only through driver_override, never by ID. */
 static const struct pci_device_id ibg_ids[] = {
-	{ PCI_DEVICE_DRIVER_OVERRIDE(PCI_VENDOR_ID_REDHAT_QUMRANET, 0x1110, 1) },
+	{ IOBOND_LINK_PCI_ID },
 	{ }
 };
 
 static int ibg_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct iobond_link *link;
-	int ret;
 
-	/* driver_override matches any device; refuse all but a link. */
-	if (!pci_match_id(ibg_ids, pdev)) {
-		dev_err(&pdev->dev, "%04x:%04x is no IO-Bond link function\n",
-			pdev->vendor, pdev->device);
-		return -ENODEV;
-	}
-
-	link = devm_kzalloc(&pdev->dev, sizeof(*link), GFP_KERNEL);
-	if (!link)
-		return -ENOMEM;
-
-	ret = iobond_link_init(link, pdev, IOBOND_ROLE_BOARD, ibg_debugfs);
-	if (ret)
-		return ret;
+	link = iobond_link_probe(pdev, IOBOND_ROLE_BOARD, ibg_debugfs);
+	if (IS_ERR(link))
+		return PTR_ERR(link);
 	pci_set_drvdata(pdev, link);
 	return 0;
 }

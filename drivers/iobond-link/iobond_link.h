@@ -23,6 +23,18 @@
 #include <linux/workqueue.h>
 #include <uapi/linux/iobond.h>
 
+/* QEMU's ivshmem-doorbell, the emulated link function. */
+#define IOBOND_IVSHMEM_VENDOR	PCI_VENDOR_ID_REDHAT_QUMRANET
+#define IOBOND_IVSHMEM_DEVICE	0x1110
+
+/*
+ * The ID table entry of a link driver.  QEMU gives both ends of a link the
+ * same IDs, so it matches only where userspace named the driver in
+ * driver_override.
+ */
+#define IOBOND_LINK_PCI_ID \
+	PCI_DEVICE_DRIVER_OVERRIDE(IOBOND_IVSHMEM_VENDOR, IOBOND_IVSHMEM_DEVICE, 1)
+
 struct iobond_ivshmem;
 
 /* One MSI-X vector of the link function. */
@@ -134,8 +146,9 @@ struct iobond_link {
 	bool stopped;
 };
 
-int iobond_link_init(struct iobond_link *link, struct pci_dev *pdev,
-		     enum iobond_role role, struct dentry *dbg_root);
+struct iobond_link *iobond_link_probe(struct pci_dev *pdev,
+				      enum iobond_role role,
+				      struct dentry *dbg_root);
 void iobond_link_exit(struct iobond_link *link);
 int iobond_link_echo(struct iobond_link *link, unsigned int vector,
 		     unsigned int timeout_ms, u64 *rtt_ns);

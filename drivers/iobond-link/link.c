@@ -292,7 +292,7 @@ int iobond_link_echo(struct iobond_link *link, unsigned int vector,
 }
 
 /**
- * iobond_link_init() - bring up one end of a link
+ * lnk_init() - bring up one end of a link
  * @link: zeroed link state
  * @pdev: the link function
  * @role: host (formats the region) or board (attaches to it)
@@ -300,8 +300,8 @@ int iobond_link_echo(struct iobond_link *link, unsigned int vector,
  *
  * Return: 0 or a negative errno.
  */
-int iobond_link_init(struct iobond_link *link, struct pci_dev *pdev,
-		     enum iobond_role role, struct dentry *dbg_root)
+static int lnk_init(struct iobond_link *link, struct pci_dev *pdev,
+		    enum iobond_role role, struct dentry *dbg_root)
 {
 	int ret;
 
@@ -330,6 +330,40 @@ int iobond_link_init(struct iobond_link *link, struct pci_dev *pdev,
 	iobond_link_debugfs_init(link, dbg_root);
 	schedule_delayed_work(&link->tick, 0);
 	return 0;
+}
+
+/**
+ * iobond_link_probe() - bind one end of a link, for a PCI driver's probe
+ * @pdev: the function being probed
+ * @role: host or board
+ * @dbg_root: the module's debugfs directory
+ *
+ * driver_override binds any device to any driver, whatever the ID table
+ * says; only an ivshmem-doorbell function is taken.
+ *
+ * Return: the link, device-managed, or an ERR_PTR.
+ */
+struct iobond_link *iobond_link_probe(struct pci_dev *pdev,
+				      enum iobond_role role,
+				      struct dentry *dbg_root)
+{
+	static const struct pci_device_id ids[] = {
+		{ PCI_DEVICE(IOBOND_IVSHMEM_VENDOR, IOBOND_IVSHMEM_DEVICE) },
+		{ }
+	};
+	struct iobond_link *link;
+	int ret;
+
+	if (!pci_match_id(ids, pdev)) {
+		dev_err(&pdev->dev, "%04x:%04x is no IO-Bond link function\n",
+			pdev->vendor, pdev->device);
+		return ERR_PTR(-ENODEV);
+	}
+	link = devm_kzalloc(&pdev->dev, sizeof(*link), GFP_KERNEL);
+	if (!link)
+		return ERR_PTR(-ENOMEM);
+	ret = lnk_init(link, pdev, role, dbg_root);
+	return ret ? ERR_PTR(ret) : link;
 }
 
 /**
