@@ -28,7 +28,10 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../../../.."))
 TESTS = os.path.join(ROOT, "tools/testing/selftests/iobond")
 FABRIC = os.path.join(ROOT, "tools/iobond/iobond-fabric")
-VM_PROGS = ["module_test", "link_test", "loss_test"]
+VM_PROGS = ["module_test", "link_test", "loss_test", "testbed_test"]
+# Debian modules each VM loads at boot, with their dependencies.  The host
+# takes VFIO, the face its data planes will be handed through.
+KMODS = {"host": ["vfio_iommu_type1", "vfio_pci"], "board": []}
 VECTORS = 8
 REGION = "16M"
 
@@ -119,6 +122,8 @@ class VM:
                 time.sleep(0.02)
         self.buf = b""
         self.read_until(b"@@READY", 120, "boot")
+        self.read_until(b"\n", 10, "boot")
+        self.buf = self.buf[1:]
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -271,10 +276,40 @@ class Run:
         for prog in VM_PROGS:
             shutil.copy(os.path.join(TESTS, prog),
                         os.path.join(tree, "usr/lib/iobond"))
+        self.copy_kmods(tree, KMODS[side])
         with open(os.path.join(tree, "etc/iobond.env"), "w") as f:
             f.write(f"IOBOND_SIDE={side}\nIOBOND_MODULE={module}\n"
-                    "IOBOND_KMODS=''\n")
+                    f"IOBOND_KMODS='{' '.join(KMODS[side])}'\n")
         self.initrd[side] = self.cpio(tree, f"{side}.cpio.gz")
+
+    def copy_kmods(self, tree, names):
+        """Copy Debian modules and what they depend on, with a modules.dep."""
+        src = f"/lib/modules/{self.kver}"
+        deps = {}
+        with open(os.path.join(src, "modules.dep")) as f:
+            for line in f:
+                path, _, rest = line.partition(":")
+                deps[path] = rest.split()
+        by_name = {os.path.basename(p).split(".ko")[0].replace("-", "_"): p
+                   for p in deps}
+        want, todo = set(), []
+        for n in names:
+            if n not in by_name:
+                raise Failure(f"no module {n} in {src}")
+            todo.append(by_name[n])
+        while todo:
+            p = todo.pop()
+            if p not in want:
+                want.add(p)
+                todo += deps[p]
+        dst = os.path.join(tree, "lib/modules", self.kver)
+        os.makedirs(dst, exist_ok=True)
+        for p in want:
+            os.makedirs(os.path.join(dst, os.path.dirname(p)), exist_ok=True)
+            shutil.copy(os.path.join(src, p), os.path.join(dst, p))
+        with open(os.path.join(dst, "modules.dep"), "w") as f:
+            for p in sorted(want):
+                f.write(f"{p}: {' '.join(deps[p])}\n")
 
     def start_fabric(self):
         log = open(os.path.join(self.work, "fabric.log"), "w")
@@ -326,7 +361,7 @@ class Run:
             counted += 1
             if "# SKIP" in line:
                 self.skipped += 1
-                print(f"ok {where}.{m.group(2)}")
+                print(f"ok {where} {m.group(2)}")
             elif m.group(1) == "ok":
                 self.passed += 1
                 print(f"ok {where}.{m.group(2)}")
@@ -390,6 +425,9 @@ class Run:
 
     def plan_check(self):
         host, board = self.vms["host"], self.vms["board"]
+        self.test("host", "testbed_test", "testbed")
+        self.test("board", "testbed_test", "testbed")
+
         # Each module alone: the other side's module is not loaded.
         self.test("host", "module_test", "alone", {"IOBOND_PEER": "down"})
         self.test("board", "module_test", "alone", {"IOBOND_PEER": "down"})
