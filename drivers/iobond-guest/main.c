@@ -33,6 +33,7 @@ static int ibg_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (IS_ERR(link))
 		return PTR_ERR(link);
 	pci_set_drvdata(pdev, link);
+	iobond_link_start(link);
 	return 0;
 }
 

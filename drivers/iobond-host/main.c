@@ -3,9 +3,12 @@
  * iobond_host: the mainboard side of IO-Bond.
  *
  * Binds the host-side link function of each compute board and owns that
- * board's link: it formats the bonded region, keeps a heartbeat and
- * watches the board's.  The function is bound explicitly, never by ID
- * (QEMU gives both ends of a link the same IDs):
+ * board's link and control plane: it formats the bonded region, keeps a
+ * heartbeat and watches the board's, publishes the devices provisioned
+ * through /dev/iobond/boardN and answers the board's handshakes.
+ *
+ * The function is bound explicitly, never by ID (QEMU gives both ends of a
+ * link the same IDs):
  *
  *   echo iobond_host > /sys/bus/pci/devices/$BDF/driver_override
  *   echo $BDF > /sys/bus/pci/drivers_probe
@@ -16,7 +19,7 @@
 #include <linux/module.h>
 #include <linux/pci.h>
 
-#include "../iobond-link/iobond_link.h"
+#include "board.h"
 
 static struct dentry *ibh_debugfs;
 
@@ -28,17 +31,34 @@ static const struct pci_device_id ibh_ids[] = {
 static int ibh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct iobond_link *link;
+	struct ibh_board *b;
 
 	link = iobond_link_probe(pdev, IOBOND_ROLE_HOST, ibh_debugfs);
 	if (IS_ERR(link))
 		return PTR_ERR(link);
-	pci_set_drvdata(pdev, link);
+	b = ibh_board_create(link);
+	if (IS_ERR(b)) {
+		iobond_link_exit(link);
+		return PTR_ERR(b);
+	}
+	pci_set_drvdata(pdev, b);
+	iobond_link_start(link);
+	dev_info(&pdev->dev, "board%u: /dev/iobond/board%u\n", b->index,
+		 b->index);
 	return 0;
 }
 
 static void ibh_remove(struct pci_dev *pdev)
 {
-	iobond_link_exit(pci_get_drvdata(pdev));
+	struct ibh_board *b = pci_get_drvdata(pdev);
+
+	if (!b)
+		return;
+	pci_set_drvdata(pdev, NULL);
+	ibh_board_destroy(b);
+	iobond_link_exit(b->link);
+	ibh_board_stop_work(b);
+	put_device(&b->dev);
 }
 
 static struct pci_driver ibh_driver = {
@@ -53,10 +73,18 @@ static int __init ibh_init(void)
 {
 	int ret;
 
+	ret = ibh_cdev_init();
+	if (ret)
+		return ret;
 	ibh_debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
 	ret = pci_register_driver(&ibh_driver);
 	if (ret)
-		debugfs_remove_recursive(ibh_debugfs);
+		goto err_register;
+	return 0;
+
+err_register:
+	debugfs_remove_recursive(ibh_debugfs);
+	ibh_cdev_exit();
 	return ret;
 }
 
@@ -64,6 +92,7 @@ static void __exit ibh_exit(void)
 {
 	pci_unregister_driver(&ibh_driver);
 	debugfs_remove_recursive(ibh_debugfs);
+	ibh_cdev_exit();
 }
 
 module_init(ibh_init);

@@ -111,6 +111,11 @@ enum iobond_role {
  * @echo_result: text of the last echo run, for debugfs
  * @dbg: debugfs directory
  * @stopped: iobond_link_exit() ran; unbind and shutdown both call it
+ * @owner: the module's state for this link
+ * @ctrl_doorbell: if set, called in hard-irq context for each doorbell on
+ *	the control vector, after the link has queued its own check
+ * @peer_changed: if set, called from the tick, with @lock held, when the
+ *	peer comes up or is lost
  */
 struct iobond_link {
 	struct iobond_ivshmem ivs;
@@ -144,11 +149,24 @@ struct iobond_link {
 
 	struct dentry *dbg;
 	bool stopped;
+
+	void *owner;
+	void (*ctrl_doorbell)(struct iobond_link *link);
+	void (*peer_changed)(struct iobond_link *link, bool up);
 };
 
 struct iobond_link *iobond_link_probe(struct pci_dev *pdev,
 				      enum iobond_role role,
 				      struct dentry *dbg_root);
+void iobond_link_start(struct iobond_link *link);
+
+static inline bool iobond_link_peer_alive(struct iobond_link *link)
+{
+	/* Pairs with the release in the tick that declares the peer up. */
+	return smp_load_acquire(&link->peer_alive);
+}
+
+void iobond_link_ring_peer(struct iobond_link *link, unsigned int vector);
 void iobond_link_exit(struct iobond_link *link);
 int iobond_link_echo(struct iobond_link *link, unsigned int vector,
 		     unsigned int timeout_ms, u64 *rtt_ns);

@@ -46,7 +46,7 @@ static int ivs_map(struct iobond_ivshmem *ivs)
 
 	ivs->shm_size = pci_resource_len(pdev, IVS_BAR_SHM);
 	if (!(pci_resource_flags(pdev, IVS_BAR_SHM) & IORESOURCE_MEM) ||
-	    ivs->shm_size < IOBOND_LINK_HDR_SIZE) {
+	    ivs->shm_size <= IOBOND_WINDOW_OFF) {
 		dev_err(&pdev->dev, "BAR%d is no shared region (%pa bytes)\n",
 			IVS_BAR_SHM, &ivs->shm_size);
 		return -ENODEV;

@@ -26,7 +26,19 @@ static_assert(offsetof(struct iobond_link_hdr, region_size) == 8);
 static_assert(offsetof(struct iobond_link_hdr, epoch) == 16);
 static_assert(offsetof(struct iobond_link_hdr, host) == 64);
 static_assert(offsetof(struct iobond_link_hdr, board) == 384);
+static_assert(offsetof(struct iobond_link_hdr, dev_table_off) == 24);
+static_assert(offsetof(struct iobond_link_hdr, window_off) == 40);
 static_assert(sizeof(struct iobond_link_hdr) <= IOBOND_LINK_HDR_SIZE);
+static_assert(sizeof(struct iobond_vq) == 64);
+static_assert(offsetof(struct iobond_vq, desc) == 16);
+static_assert(sizeof(struct iobond_handshake) == 32);
+static_assert(offsetof(struct iobond_dev_slot, driver_features) == 64);
+static_assert(offsetof(struct iobond_dev_slot, hs) == 128);
+static_assert(offsetof(struct iobond_dev_slot, vq) == 256);
+static_assert(offsetof(struct iobond_dev_slot, config) == 1280);
+static_assert(sizeof(struct iobond_dev_slot) == 2048);
+static_assert(IOBOND_DEV_TABLE_OFF + IOBOND_MAX_DEVICES *
+	      sizeof(struct iobond_dev_slot) <= IOBOND_WINDOW_OFF);
 
 #define rd32(field)	le32_to_cpu(READ_ONCE(field))
 #define rd64(field)	le64_to_cpu(READ_ONCE(field))
@@ -57,6 +69,20 @@ static void lnk_ring_peer(struct iobond_link *link, unsigned int vector)
 	iobond_ivshmem_ring(&link->ivs, READ_ONCE(link->peer_id), vector);
 }
 
+/**
+ * iobond_link_ring_peer() - ring one of the peer's vectors, if it is up
+ * @link: the link
+ * @vector: the peer's vector
+ *
+ * Context: any, including hard irq.
+ */
+void iobond_link_ring_peer(struct iobond_link *link, unsigned int vector)
+{
+	if (iobond_link_peer_alive(link) &&
+	    vector < READ_ONCE(link->peer_nvec))
+		lnk_ring_peer(link, vector);
+}
+
 static void lnk_publish(struct iobond_link *link, u32 state)
 {
 	struct iobond_side *own = link->own;
@@ -84,6 +110,14 @@ static void lnk_format(struct iobond_link *link)
 	wr32(hdr->version, IOBOND_VERSION);
 	wr64(hdr->region_size, link->ivs.shm_size);
 	wr64(hdr->epoch, link->epoch);
+	wr32(hdr->dev_table_off, IOBOND_DEV_TABLE_OFF);
+	wr32(hdr->max_devices, IOBOND_MAX_DEVICES);
+	wr32(hdr->slot_size, sizeof(struct iobond_dev_slot));
+	wr64(hdr->window_off, IOBOND_WINDOW_OFF);
+	wr64(hdr->window_size, link->ivs.shm_size - IOBOND_WINDOW_OFF);
+	/* The device table is the host's to fill; it starts empty. */
+	memset((void *)hdr + IOBOND_DEV_TABLE_OFF, 0,
+	       IOBOND_MAX_DEVICES * sizeof(struct iobond_dev_slot));
 	lnk_publish(link, IOBOND_SIDE_ONLINE);
 	/* The magic goes last: it vouches for every field before it. */
 	wmb();
@@ -110,6 +144,13 @@ static const char *lnk_check_format(struct iobond_link *link)
 		return "region size in the header does not match BAR2";
 	if (!rd64(hdr->epoch))
 		return "zero epoch in the header";
+	if (rd32(hdr->dev_table_off) != IOBOND_DEV_TABLE_OFF ||
+	    rd32(hdr->max_devices) != IOBOND_MAX_DEVICES ||
+	    rd32(hdr->slot_size) != sizeof(struct iobond_dev_slot))
+		return "device table layout is not this version's";
+	if (rd64(hdr->window_off) != IOBOND_WINDOW_OFF ||
+	    rd64(hdr->window_size) != link->ivs.shm_size - IOBOND_WINDOW_OFF)
+		return "DMA window does not fit the region";
 	return NULL;
 }
 
@@ -147,6 +188,8 @@ static void lnk_peer_lost(struct iobond_link *link, const char *why)
 	WRITE_ONCE(link->peer_alive, false);
 	dev_warn(lnk_dev(link), "peer %u lost: %s (heartbeat still for %u ms)\n",
 		 link->peer_id, why, link->lost_after_ms);
+	if (link->peer_changed)
+		link->peer_changed(link, false);
 }
 
 static void lnk_peer_up(struct iobond_link *link, u32 id, u32 nvec)
@@ -163,8 +206,11 @@ static void lnk_peer_up(struct iobond_link *link, u32 id, u32 nvec)
 	WRITE_ONCE(link->peer_id, id);
 	WRITE_ONCE(link->peer_nvec, nvec);
 	link->peer_ups++;
+	/* Publish the fields above to lockless readers with the flag. */
 	smp_store_release(&link->peer_alive, true);
 	dev_info(lnk_dev(link), "peer %u up, %u vectors\n", id, nvec);
+	if (link->peer_changed)
+		link->peer_changed(link, true);
 }
 
 /* Decide from the peer's block alone whether it is alive. */
@@ -227,10 +273,13 @@ static void lnk_doorbell(struct iobond_ivshmem *ivs, unsigned int vector)
 	struct iobond_link *link = container_of(ivs, struct iobond_link, ivs);
 	u32 seq;
 
-	if (vector == IOBOND_CTRL_VECTOR)
+	if (vector == IOBOND_CTRL_VECTOR) {
 		mod_delayed_work(system_wq, &link->tick, 0);
+		if (link->ctrl_doorbell)
+			link->ctrl_doorbell(link);
+	}
 
-	if (!smp_load_acquire(&link->peer_alive))
+	if (!iobond_link_peer_alive(link))
 		return;
 
 	/* Answer the peer's echo request on this vector, once per request. */
@@ -328,7 +377,6 @@ static int lnk_init(struct iobond_link *link, struct pci_dev *pdev,
 	}
 
 	iobond_link_debugfs_init(link, dbg_root);
-	schedule_delayed_work(&link->tick, 0);
 	return 0;
 }
 
@@ -364,6 +412,15 @@ struct iobond_link *iobond_link_probe(struct pci_dev *pdev,
 		return ERR_PTR(-ENOMEM);
 	ret = lnk_init(link, pdev, role, dbg_root);
 	return ret ? ERR_PTR(ret) : link;
+}
+
+/**
+ * iobond_link_start() - start the heartbeat once the owner's hooks are set
+ * @link: a link from iobond_link_probe()
+ */
+void iobond_link_start(struct iobond_link *link)
+{
+	schedule_delayed_work(&link->tick, 0);
 }
 
 /**

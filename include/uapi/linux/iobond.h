@@ -82,6 +82,13 @@ struct iobond_side {
  * @version: IOBOND_VERSION
  * @region_size: size of the region in bytes, as the host's BAR2 reports it
  * @epoch: random, non-zero; changes every time the host formats the region
+ * @dev_table_off: offset of the device table (IOBOND_DEV_TABLE_OFF)
+ * @max_devices: slots in the device table (IOBOND_MAX_DEVICES)
+ * @slot_size: bytes per slot (sizeof(struct iobond_dev_slot))
+ * @dev_generation: bumped by the host after each slot it fills or empties
+ * @window_off: offset of the DMA window: every ring and buffer the board
+ *	shares with the host lies in it, named by its offset in the window
+ * @window_size: length of the DMA window
  * @reserved: zero
  * @host: written by the mainboard side only
  * @board: written by the board side only
@@ -91,11 +98,302 @@ struct iobond_link_hdr {
 	__le32 version;
 	__le64 region_size;
 	__le64 epoch;
-	__le32 reserved[10];
+	__le32 dev_table_off;
+	__le32 max_devices;
+	__le32 slot_size;
+	__le32 dev_generation;
+	__le64 window_off;
+	__le64 window_size;
+	__le32 reserved[2];
 	struct iobond_side host;
 	struct iobond_side board;
 };
 
 #define IOBOND_LINK_HDR_SIZE	4096
+
+/*
+ * The device table: one slot per device the host provisions, after the
+ * link header.  The DMA window takes the rest of the region.
+ */
+#define IOBOND_DEV_TABLE_OFF	IOBOND_LINK_HDR_SIZE
+#define IOBOND_MAX_DEVICES	8
+#define IOBOND_MAX_QUEUES	16
+#define IOBOND_CONFIG_SIZE	256
+#define IOBOND_WINDOW_OFF	0x10000
+#define IOBOND_NO_VECTOR	0xffff
+
+/* iobond_dev_slot.state, written by the host */
+#define IOBOND_SLOT_EMPTY	0
+#define IOBOND_SLOT_PRESENT	1
+
+/**
+ * struct iobond_vq - one virtqueue of a device slot
+ * @size_max: host: the largest ring the board may use, a power of two
+ * @notify: host: the host vector the board rings to kick this queue
+ * @size: board: the ring size chosen, a power of two <= @size_max
+ * @msix: board: its vector for this queue's interrupts, or IOBOND_NO_VECTOR
+ * @reserved0: zero
+ * @desc: board: window offset of the descriptor table
+ * @avail: board: window offset of the driver (available) ring
+ * @used: board: window offset of the device (used) ring
+ * @reserved: zero
+ *
+ * The board fills @size, @msix and the offsets, then asks the host to
+ * enable the queue (IOBOND_OP_QUEUE_ENABLE); the host checks them first.
+ */
+struct iobond_vq {
+	__le16 size_max;
+	__le16 notify;
+	__le16 size;
+	__le16 msix;
+	__le32 reserved0[2];
+	__le64 desc;
+	__le64 avail;
+	__le64 used;
+	__le64 reserved[3];
+};
+
+/*
+ * Synchronous operations: the board writes its request, bumps req_seq and
+ * rings the host's control vector; the host answers in its kernel, whether
+ * or not a backend runs, by writing ack_result and then ack_seq = req_seq,
+ * and rings the board's control vector.  The board waits at most
+ * IOBOND_HANDSHAKE_MS.
+ */
+#define IOBOND_OP_STATUS	1	/* status was written: check FEATURES_OK */
+#define IOBOND_OP_RESET		2	/* the driver reset the device */
+#define IOBOND_OP_QUEUE_ENABLE	3	/* queue req_arg is set up: check, use */
+#define IOBOND_HANDSHAKE_MS	1000
+
+/**
+ * struct iobond_handshake - a device slot's request mailbox
+ * @req_seq: board: bumped for each request
+ * @req_op: board: IOBOND_OP_*
+ * @req_arg: board: the queue index, for IOBOND_OP_QUEUE_ENABLE
+ * @ack_seq: host: the req_seq answered
+ * @ack_result: host: 0, or a positive errno for a refused request
+ * @reserved: zero
+ */
+struct iobond_handshake {
+	__le32 req_seq;
+	__le32 req_op;
+	__le32 req_arg;
+	__le32 ack_seq;
+	__le32 ack_result;
+	__le32 reserved[3];
+};
+
+/**
+ * struct iobond_dev_slot - one provisioned virtio device
+ * @state: host: IOBOND_SLOT_*
+ * @device_id: host: the virtio device id (VIRTIO_ID_NET, ...)
+ * @vendor_id: host: the virtio vendor id
+ * @config_generation: host: bumped around every change of @config
+ * @device_features: host: the features offered
+ * @num_queues: host: queues in @vq, at most IOBOND_MAX_QUEUES
+ * @config_len: host: bytes of @config that are the device's config space
+ * @reserved_host: zero
+ * @driver_features: board: the features the driver accepted
+ * @status: board: the virtio device status byte
+ * @reserved_board: zero
+ * @hs: the request mailbox
+ * @reserved: zero
+ * @vq: the queues
+ * @config: host: the device-specific config space
+ * @pad: zero
+ */
+struct iobond_dev_slot {
+	__le32 state;
+	__le32 device_id;
+	__le32 vendor_id;
+	__le32 config_generation;
+	__le64 device_features;
+	__le16 num_queues;
+	__le16 config_len;
+	__le32 reserved_host[9];
+	__le64 driver_features;
+	__le32 status;
+	__le32 reserved_board[13];
+	struct iobond_handshake hs;
+	__le32 reserved[24];
+	struct iobond_vq vq[IOBOND_MAX_QUEUES];
+	__u8 config[IOBOND_CONFIG_SIZE];
+	__u8 pad[512];
+};
+
+/*
+ * The control plane: one character device per board, /dev/iobond/boardN.
+ *
+ * Every ioctl takes a struct that starts with argsz (the size userspace
+ * knows) and flags, as in vfio.h.  argsz below the first version of the
+ * struct is EINVAL; unknown input flags are EINVAL; reserved fields must be
+ * zero.  The kernel writes back at most argsz bytes.
+ */
+#define IOBOND_TYPE		0xB8
+
+/* Device types: the virtio device ids. */
+#define IOBOND_DEV_NET		1
+#define IOBOND_DEV_BLK		2
+
+/**
+ * IOBOND_GET_BOARD_INFO - _IO(IOBOND_TYPE, 0), struct iobond_board_info
+ *
+ * The board's link and its provisioning state.  @flags is output only.
+ */
+struct iobond_board_info {
+	__u32 argsz;
+	__u32 flags;
+#define IOBOND_BOARD_LINK_UP	(1 << 0)	/* the board's link end is up */
+#define IOBOND_BOARD_RUNNING	(1 << 1)	/* devices are visible to it */
+	__u32 index;
+	__u32 num_devices;
+	__u32 max_devices;
+	__u32 max_queues;
+	__u32 own_id;
+	__u32 peer_id;
+	__u32 nvectors;
+	__u32 peer_nvectors;
+	__aligned_u64 region_size;
+	__aligned_u64 window_size;
+	__u32 reserved[4];
+};
+#define IOBOND_GET_BOARD_INFO	_IO(IOBOND_TYPE, 0)
+
+/**
+ * IOBOND_BOARD_CTRL - _IO(IOBOND_TYPE, 1), struct iobond_board_ctrl
+ *
+ * Exactly one flag: START shows the provisioned devices to the board,
+ * STOP hides them, RESET hides them and clears what the board negotiated.
+ */
+struct iobond_board_ctrl {
+	__u32 argsz;
+	__u32 flags;
+#define IOBOND_BOARD_START	(1 << 0)
+#define IOBOND_BOARD_STOP	(1 << 1)
+#define IOBOND_BOARD_RESET	(1 << 2)
+	__u32 reserved[2];
+};
+#define IOBOND_BOARD_CTRL	_IO(IOBOND_TYPE, 1)
+
+/**
+ * struct iobond_net_config - what a virtio-net device is provisioned with
+ * @mac: the MAC address; all zeros and multicast addresses are refused
+ * @mtu: the MTU offered with VIRTIO_NET_F_MTU, or 0 for none
+ * @reserved: zero
+ */
+struct iobond_net_config {
+	__u8 mac[6];
+	__u16 mtu;
+	__u32 reserved[14];
+};
+
+/**
+ * IOBOND_ADD_DEVICE - _IO(IOBOND_TYPE, 2), struct iobond_device_add
+ *
+ * Provision a device in the first free slot; @index returns it.  @features
+ * are the device-specific features to offer (bits 0-23); the transport's
+ * own (VERSION_1, ACCESS_PLATFORM, ...) are added by the kernel.
+ * @num_queues counts virtqueues, @queue_size is a power of two.
+ *
+ * EINVAL for a bad field, EEXIST for a MAC already on the board, ENOSPC
+ * when every slot is taken, EOPNOTSUPP for a type not served yet.
+ */
+struct iobond_device_add {
+	__u32 argsz;
+	__u32 flags;
+	__u32 type;
+	__u32 index;
+	__aligned_u64 features;
+	__u16 num_queues;
+	__u16 queue_size;
+	__u32 reserved0;
+	union {
+		struct iobond_net_config net;
+		__u8 raw[64];
+	} config;
+	__u32 reserved[8];
+};
+#define IOBOND_ADD_DEVICE	_IO(IOBOND_TYPE, 2)
+
+/**
+ * IOBOND_REMOVE_DEVICE - _IO(IOBOND_TYPE, 3), struct iobond_device_ref
+ *
+ * Empty a slot.  The board sees the device go.  ENOENT for an empty slot.
+ */
+struct iobond_device_ref {
+	__u32 argsz;
+	__u32 flags;
+	__u32 index;
+	__u32 reserved;
+};
+#define IOBOND_REMOVE_DEVICE	_IO(IOBOND_TYPE, 3)
+
+/**
+ * IOBOND_GET_DEVICE - _IO(IOBOND_TYPE, 4), struct iobond_device_info
+ *
+ * One slot, with what the board's driver made of it.  @flags is output
+ * only, and none are defined yet.
+ */
+struct iobond_device_info {
+	__u32 argsz;
+	__u32 flags;
+	__u32 index;
+	__u32 type;		/* 0 for an empty slot */
+	__aligned_u64 features;		/* offered */
+	__aligned_u64 driver_features;	/* accepted by the board's driver */
+	__u32 status;			/* the board's virtio status byte */
+	__u16 num_queues;
+	__u16 queue_size;
+	__u32 queues_enabled;		/* bit per queue */
+	__u32 reserved0;
+	union {
+		struct iobond_net_config net;
+		__u8 raw[64];
+	} config;
+	__u32 reserved[8];
+};
+#define IOBOND_GET_DEVICE	_IO(IOBOND_TYPE, 4)
+
+/**
+ * IOBOND_GET_QUEUE_STATS - _IO(IOBOND_TYPE, 5), struct iobond_queue_stats
+ *
+ * Counters of one queue since the device was added.
+ */
+struct iobond_queue_stats {
+	__u32 argsz;
+	__u32 flags;
+	__u32 index;
+	__u32 queue;
+	__aligned_u64 kicks;		/* doorbells from the board */
+	__aligned_u64 interrupts;	/* doorbells to the board */
+	__aligned_u64 bytes;		/* data moved, where the backend says */
+	__u32 reserved[4];
+};
+#define IOBOND_GET_QUEUE_STATS	_IO(IOBOND_TYPE, 5)
+
+/**
+ * struct iobond_event - what read() returns, one or more whole events
+ * @type: IOBOND_EVENT_*
+ * @index: the device slot, where the event has one
+ * @arg: the new status, or the queue
+ * @reserved: zero
+ * @time_ns: CLOCK_MONOTONIC of the host when it happened
+ *
+ * poll() reports POLLIN while events are queued.  If userspace does not
+ * read them, the oldest are dropped and an IOBOND_EVENT_OVERFLOW is queued.
+ */
+struct iobond_event {
+	__u32 type;
+#define IOBOND_EVENT_LINK_UP		1
+#define IOBOND_EVENT_LINK_DOWN		2
+#define IOBOND_EVENT_STATUS		3	/* the driver wrote status @arg */
+#define IOBOND_EVENT_QUEUE_ENABLED	4	/* queue @arg is live */
+#define IOBOND_EVENT_DEVICE_RESET	5	/* the driver reset the device */
+#define IOBOND_EVENT_OVERFLOW		6	/* events were dropped */
+	__u32 index;
+	__u32 arg;
+	__u32 reserved;
+	__aligned_u64 time_ns;
+};
 
 #endif /* _UAPI_LINUX_IOBOND_H */

@@ -28,10 +28,13 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../../../.."))
 TESTS = os.path.join(ROOT, "tools/testing/selftests/iobond")
 FABRIC = os.path.join(ROOT, "tools/iobond/iobond-fabric")
-VM_PROGS = ["module_test", "link_test", "loss_test", "testbed_test"]
+VM_PROGS = ["module_test", "link_test", "loss_test", "testbed_test",
+            "ctrl_test", "slot_test", "events_test"]
+IOBONDCTL = os.path.join(ROOT, "tools/iobond/iobondctl")
 # Debian modules each VM loads at boot, with their dependencies.  The host
 # takes VFIO, the face its data planes will be handed through.
 KMODS = {"host": ["vfio_iommu_type1", "vfio_pci"], "board": []}
+RESULTS = os.path.join(ROOT, "build/vmpair")   # each step's raw KTAP
 VECTORS = 8
 REGION = "16M"
 
@@ -273,6 +276,9 @@ class Run:
         os.chmod(os.path.join(tree, "init"), 0o755)
         shutil.copy(os.path.join(ROOT, f"drivers/{moddir}/{module}.ko"),
                     os.path.join(tree, "lib/iobond"))
+        if side == "host":
+            os.makedirs(os.path.join(tree, "usr/sbin"))
+            shutil.copy(IOBONDCTL, os.path.join(tree, "usr/sbin"))
         for prog in VM_PROGS:
             shutil.copy(os.path.join(TESTS, prog),
                         os.path.join(tree, "usr/lib/iobond"))
@@ -350,7 +356,9 @@ class Run:
     # -- steps ----------------------------------------------------------
 
     def count(self, where, out, rc):
-        """Count the KTAP results in @out, a kselftest binary's output."""
+        """Keep a binary's KTAP in RESULTS and count its results."""
+        with open(os.path.join(RESULTS, f"{where}.ktap"), "w") as f:
+            f.write(out)
         counted = 0
         for line in out.splitlines():
             m = re.match(r"(not ok|ok) \d+ (.*)", line)
@@ -446,6 +454,21 @@ class Run:
         self.test("board", "module_test", "with_peer", {"IOBOND_PEER": "up"})
         self.wait_peer("host")
 
+        # The control plane: ioctls and their refusals, then a board that
+        # drives its device slot raw, well and badly, and what the host
+        # made of it.
+        self.test("host", "ctrl_test", "ctrl")
+        self.wait_peer("host")
+        self.wait_peer("board")
+        mac = "52:54:00:ab:cd:01"
+        host.sh(f"iobondctl board0 add-net --mac {mac} && iobondctl board0 start"
+                " && iobondctl board0 events --timeout 200 > /dev/null")
+        board.sh("rmmod iobond_guest")
+        self.test("board", "slot_test", "raw_board", {"IOBOND_MAC": mac})
+        self.load("board")
+        self.test("host", "events_test", "raw_board")
+        host.sh("iobondctl board0 reset && iobondctl board0 remove 0")
+
         # Clean detach: the peer's module goes away.
         board.sh("rmmod iobond_guest")
         self.test("host", "loss_test", "board_unloaded", {"IOBOND_LOSS": "offline"})
@@ -517,6 +540,8 @@ def main():
     run = None
     start = time.time()
     try:
+        shutil.rmtree(RESULTS, ignore_errors=True)
+        os.makedirs(RESULTS)
         run = Run(args)
         if not args.demo:
             # The fabric's own tests first, here: the VMs stand on it.

@@ -1,0 +1,486 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iobond_host: provisioning and handshakes for one board.
+ *
+ * The host keeps each device in struct ibh_dev and publishes it into the
+ * region's device table while the board runs.  The board's requests are
+ * answered here, in the kernel, whether or not any backend is attached, so
+ * that a board never waits on userspace.  Everything the board wrote is
+ * checked before it is used or reported.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/etherdevice.h>
+#include <linux/log2.h>
+#include <linux/timekeeping.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
+
+#include "board.h"
+
+#define rd16(field)	le16_to_cpu(READ_ONCE(field))
+#define rd32(field)	le32_to_cpu(READ_ONCE(field))
+#define rd64(field)	le64_to_cpu(READ_ONCE(field))
+#define wr16(field, v)	WRITE_ONCE(field, cpu_to_le16(v))
+#define wr32(field, v)	WRITE_ONCE(field, cpu_to_le32(v))
+#define wr64(field, v)	WRITE_ONCE(field, cpu_to_le64(v))
+
+#define IBH_VENDOR_ID	0x494f4244	/* "IOBD" */
+#define IBH_QUEUE_MAX	32768		/* virtio's largest split ring */
+
+/* Features a virtio-net slot may offer on top of the transport's. */
+#define IBH_NET_FEATURES (BIT_ULL(VIRTIO_NET_F_CSUM) |			\
+			  BIT_ULL(VIRTIO_NET_F_GUEST_CSUM) |		\
+			  BIT_ULL(VIRTIO_NET_F_MTU) |			\
+			  BIT_ULL(VIRTIO_NET_F_MAC) |			\
+			  BIT_ULL(VIRTIO_NET_F_GUEST_TSO4) |		\
+			  BIT_ULL(VIRTIO_NET_F_GUEST_TSO6) |		\
+			  BIT_ULL(VIRTIO_NET_F_HOST_TSO4) |		\
+			  BIT_ULL(VIRTIO_NET_F_HOST_TSO6) |		\
+			  BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) |		\
+			  BIT_ULL(VIRTIO_NET_F_STATUS) |		\
+			  BIT_ULL(VIRTIO_NET_F_CTRL_VQ) |		\
+			  BIT_ULL(VIRTIO_NET_F_MQ))
+
+/* Offered on every slot: the board must use the DMA API and version 1. */
+#define IBH_TRANSPORT_FEATURES (BIT_ULL(VIRTIO_F_VERSION_1) |		\
+				BIT_ULL(VIRTIO_F_ACCESS_PLATFORM) |	\
+				BIT_ULL(VIRTIO_RING_F_EVENT_IDX) |	\
+				BIT_ULL(VIRTIO_RING_F_INDIRECT_DESC))
+
+static struct device *ibh_dev_of(struct ibh_board *b)
+{
+	return &b->dev;
+}
+
+static struct iobond_dev_slot *ibh_slot(struct ibh_board *b,
+					unsigned int index)
+{
+	return b->link->ivs.shm + IOBOND_DEV_TABLE_OFF +
+	       index * sizeof(struct iobond_dev_slot);
+}
+
+/**
+ * ibh_event() - queue an event for read()
+ * @b: the board
+ * @type: IOBOND_EVENT_*
+ * @index: the device slot, or 0
+ * @arg: the status or queue
+ *
+ * Context: any but hard irq.  A full queue loses its oldest event; the
+ * reader is told how many with an IOBOND_EVENT_OVERFLOW.
+ */
+void ibh_event(struct ibh_board *b, u32 type, u32 index, u32 arg)
+{
+	struct iobond_event ev = {
+		.type = type, .index = index, .arg = arg,
+		.time_ns = ktime_get_ns(),
+	};
+	unsigned long flags;
+
+	spin_lock_irqsave(&b->ev_lock, flags);
+	if (kfifo_is_full(&b->events)) {
+		kfifo_skip(&b->events);
+		b->ev_lost++;
+	}
+	kfifo_put(&b->events, ev);
+	spin_unlock_irqrestore(&b->ev_lock, flags);
+	wake_up_interruptible(&b->ev_wq);
+}
+
+/* The host vector the board rings for queue @q of slot @index. */
+static u16 ibh_notify_vector(struct ibh_board *b, unsigned int index,
+			     unsigned int q)
+{
+	unsigned int nvec = b->link->ivs.nvec;
+
+	if (nvec < 2)
+		return IOBOND_CTRL_VECTOR;
+	return 1 + (index * IOBOND_MAX_QUEUES + q) % (nvec - 1);
+}
+
+/* Config space is little-endian: the slot offers VIRTIO_F_VERSION_1 only. */
+static void ibh_write_net_config(struct ibh_dev *d, u8 *config)
+{
+	struct virtio_net_config cfg = { };
+
+	ether_addr_copy(cfg.mac, d->net.mac);
+	cfg.status = (__force __virtio16)cpu_to_le16(VIRTIO_NET_S_LINK_UP);
+	cfg.max_virtqueue_pairs =
+		(__force __virtio16)cpu_to_le16(d->num_queues / 2);
+	cfg.mtu = (__force __virtio16)cpu_to_le16(d->net.mtu);
+	memcpy(config, &cfg, sizeof(cfg));
+}
+
+/* Write slot @index for the board to see: fields first, state last. */
+static void ibh_publish(struct ibh_board *b, unsigned int index)
+{
+	struct iobond_dev_slot *slot = ibh_slot(b, index);
+	struct ibh_dev *d = &b->devs[index];
+	unsigned int q;
+
+	wr32(slot->state, IOBOND_SLOT_EMPTY);
+	/* The board must not see the old state on the new fields. */
+	wmb();
+	memset(slot, 0, sizeof(*slot));
+	if (!d->type || !b->running)
+		return;
+
+	wr32(slot->device_id, d->type);
+	wr32(slot->vendor_id, IBH_VENDOR_ID);
+	wr64(slot->device_features, d->features);
+	wr16(slot->num_queues, d->num_queues);
+	for (q = 0; q < d->num_queues; q++) {
+		wr16(slot->vq[q].size_max, d->queue_size);
+		wr16(slot->vq[q].notify, ibh_notify_vector(b, index, q));
+	}
+	wr16(slot->config_len, sizeof(struct virtio_net_config));
+	ibh_write_net_config(d, slot->config);
+	d->hs_acked = 0;
+	/* The state vouches for every field before it. */
+	wmb();
+	wr32(slot->state, IOBOND_SLOT_PRESENT);
+}
+
+/* Tell the board its device table changed. */
+static void ibh_table_changed(struct ibh_board *b)
+{
+	struct iobond_link_hdr *hdr = b->link->hdr;
+
+	wr32(hdr->dev_generation, rd32(hdr->dev_generation) + 1);
+	iobond_link_ring_peer(b->link, IOBOND_CTRL_VECTOR);
+}
+
+static int ibh_check_net(struct ibh_board *b, struct iobond_device_add *add)
+{
+	const struct iobond_net_config *net = &add->config.net;
+	bool ctrl = add->features & BIT_ULL(VIRTIO_NET_F_CTRL_VQ);
+	unsigned int pairs = (add->num_queues - ctrl) / 2;
+	unsigned int i;
+
+	if (add->features & ~IBH_NET_FEATURES) {
+		dev_err(ibh_dev_of(b), "net: features %#llx are not offered\n",
+			add->features & ~IBH_NET_FEATURES);
+		return -EINVAL;
+	}
+	if (!pairs || add->num_queues != 2 * pairs + ctrl ||
+	    (pairs > 1 && !(add->features & BIT_ULL(VIRTIO_NET_F_MQ)))) {
+		dev_err(ibh_dev_of(b), "net: %u queues: need rx/tx pairs, plus one with CTRL_VQ, and MQ for more than one pair\n",
+			add->num_queues);
+		return -EINVAL;
+	}
+	if (!is_valid_ether_addr(net->mac)) {
+		dev_err(ibh_dev_of(b), "net: %pM is no unicast MAC\n", net->mac);
+		return -EINVAL;
+	}
+	if (net->mtu && (net->mtu < ETH_MIN_MTU || net->mtu > ETH_MAX_MTU)) {
+		dev_err(ibh_dev_of(b), "net: MTU %u out of range\n", net->mtu);
+		return -EINVAL;
+	}
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		if (b->devs[i].type == IOBOND_DEV_NET &&
+		    ether_addr_equal(b->devs[i].net.mac, net->mac)) {
+			dev_err(ibh_dev_of(b), "net: %pM is already dev%u\n",
+				net->mac, i);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
+/**
+ * ibh_dev_add() - provision a device in the first free slot
+ * @b: the board, locked
+ * @add: what to provision, its fixed fields already checked by cdev.c;
+ *	@add->index returns the slot
+ *
+ * Return: 0 or a negative errno, with a dev_err saying why.
+ */
+int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
+{
+	struct ibh_dev *d;
+	unsigned int i;
+	int ret;
+
+	lockdep_assert_held(&b->lock);
+	if (add->type == IOBOND_DEV_BLK) {
+		dev_err(ibh_dev_of(b), "virtio-blk is not served yet\n");
+		return -EOPNOTSUPP;
+	}
+	if (add->type != IOBOND_DEV_NET) {
+		dev_err(ibh_dev_of(b), "unknown device type %u\n", add->type);
+		return -EINVAL;
+	}
+	if (!add->num_queues || add->num_queues > IOBOND_MAX_QUEUES) {
+		dev_err(ibh_dev_of(b), "%u queues: 1 to %u\n", add->num_queues,
+			IOBOND_MAX_QUEUES);
+		return -EINVAL;
+	}
+	if (add->queue_size < 2 || add->queue_size > IBH_QUEUE_MAX ||
+	    !is_power_of_2(add->queue_size)) {
+		dev_err(ibh_dev_of(b), "queue size %u: a power of two, 2 to %u\n",
+			add->queue_size, IBH_QUEUE_MAX);
+		return -EINVAL;
+	}
+	ret = ibh_check_net(b, add);
+	if (ret)
+		return ret;
+
+	for (i = 0; i < IOBOND_MAX_DEVICES && b->devs[i].type; i++)
+		;
+	if (i == IOBOND_MAX_DEVICES) {
+		dev_err(ibh_dev_of(b), "all %u device slots are taken\n",
+			IOBOND_MAX_DEVICES);
+		return -ENOSPC;
+	}
+
+	d = &b->devs[i];
+	memset(d, 0, sizeof(*d));
+	d->type = add->type;
+	d->num_queues = add->num_queues;
+	d->queue_size = add->queue_size;
+	d->features = add->features | IBH_TRANSPORT_FEATURES |
+		      BIT_ULL(VIRTIO_NET_F_MAC) | BIT_ULL(VIRTIO_NET_F_STATUS);
+	if (add->config.net.mtu)
+		d->features |= BIT_ULL(VIRTIO_NET_F_MTU);
+	d->net = add->config.net;
+	add->index = i;
+
+	if (b->running) {
+		ibh_publish(b, i);
+		ibh_table_changed(b);
+	}
+	dev_info(ibh_dev_of(b), "dev%u: virtio-net %pM, %u queues of %u\n",
+		 i, d->net.mac, d->num_queues, d->queue_size);
+	return 0;
+}
+
+/**
+ * ibh_dev_remove() - empty a slot; the board sees the device go
+ * @b: the board, locked
+ * @index: the slot
+ *
+ * Return: 0, -EINVAL for no such slot, -ENOENT for an empty one.
+ */
+int ibh_dev_remove(struct ibh_board *b, unsigned int index)
+{
+	lockdep_assert_held(&b->lock);
+	if (index >= IOBOND_MAX_DEVICES)
+		return -EINVAL;
+	if (!b->devs[index].type)
+		return -ENOENT;
+	memset(&b->devs[index], 0, sizeof(b->devs[index]));
+	if (b->running) {
+		ibh_publish(b, index);
+		ibh_table_changed(b);
+	}
+	dev_info(ibh_dev_of(b), "dev%u: removed\n", index);
+	return 0;
+}
+
+/**
+ * ibh_board_set_running() - show the devices to the board, or hide them
+ * @b: the board, locked
+ * @running: show
+ */
+void ibh_board_set_running(struct ibh_board *b, bool running)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&b->lock);
+	b->running = running;
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
+		ibh_publish(b, i);
+	ibh_table_changed(b);
+}
+
+/**
+ * ibh_board_reset() - hide the devices and forget what the board negotiated
+ * @b: the board, locked
+ */
+void ibh_board_reset(struct ibh_board *b)
+{
+	unsigned int i;
+
+	ibh_board_set_running(b, false);
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		struct ibh_dev *d = &b->devs[i];
+
+		d->status = 0;
+		d->driver_features = 0;
+		d->queues_enabled = 0;
+	}
+}
+
+/* FEATURES_OK holds only for a subset of what was offered, with v1 and
+ * ACCESS_PLATFORM: a board that bypassed the DMA window would hand the
+ * host addresses it cannot use.
+ */
+static int ibh_op_status(struct ibh_board *b, unsigned int index,
+			 struct iobond_dev_slot *slot)
+{
+	struct ibh_dev *d = &b->devs[index];
+	u32 status = rd32(slot->status);
+	u64 feat = rd64(slot->driver_features);
+	u64 need = BIT_ULL(VIRTIO_F_VERSION_1) |
+		   BIT_ULL(VIRTIO_F_ACCESS_PLATFORM);
+
+	if (status & ~0xffu) {
+		dev_err(ibh_dev_of(b), "dev%u: status %#x is no status byte\n",
+			index, status);
+		return -EINVAL;
+	}
+	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) &&
+	    ((feat & ~d->features) || (feat & need) != need)) {
+		dev_err(ibh_dev_of(b), "dev%u: refusing features %#llx (offered %#llx)\n",
+			index, feat, d->features);
+		return -EINVAL;
+	}
+	if (status != d->status)
+		ibh_event(b, IOBOND_EVENT_STATUS, index, status);
+	d->status = status;
+	d->driver_features = feat;
+	return 0;
+}
+
+static bool ibh_in_window(struct ibh_board *b, u64 off, u64 len, u64 align)
+{
+	u64 window = b->link->ivs.shm_size - IOBOND_WINDOW_OFF;
+
+	return !(off & (align - 1)) && off < window && len <= window - off;
+}
+
+static int ibh_op_queue_enable(struct ibh_board *b, unsigned int index,
+			       struct iobond_dev_slot *slot, u32 q)
+{
+	struct ibh_dev *d = &b->devs[index];
+	struct iobond_vq *vq;
+	u16 size, msix;
+
+	if (q >= d->num_queues) {
+		dev_err(ibh_dev_of(b), "dev%u: no queue %u\n", index, q);
+		return -EINVAL;
+	}
+	vq = &slot->vq[q];
+	size = rd16(vq->size);
+	msix = rd16(vq->msix);
+	if (!is_power_of_2(size) || size > d->queue_size ||
+	    (msix != IOBOND_NO_VECTOR && msix >= IOBOND_MAX_VECTORS) ||
+	    !ibh_in_window(b, rd64(vq->desc), 16ULL * size, 16) ||
+	    !ibh_in_window(b, rd64(vq->avail), 6 + 2ULL * size, 2) ||
+	    !ibh_in_window(b, rd64(vq->used), 6 + 8ULL * size, 4)) {
+		dev_err(ibh_dev_of(b), "dev%u: refusing queue %u: size %u vector %u rings %#llx %#llx %#llx\n",
+			index, q, size, msix, rd64(vq->desc), rd64(vq->avail),
+			rd64(vq->used));
+		return -EINVAL;
+	}
+	d->queues_enabled |= BIT(q);
+	ibh_event(b, IOBOND_EVENT_QUEUE_ENABLED, index, q);
+	return 0;
+}
+
+/* Answer slot @index's request, if it has a new one.  True if it had. */
+static bool ibh_answer(struct ibh_board *b, unsigned int index)
+{
+	struct iobond_dev_slot *slot = ibh_slot(b, index);
+	struct ibh_dev *d = &b->devs[index];
+	u32 seq = rd32(slot->hs.req_seq);
+	u32 op;
+	int result;
+
+	if (seq == d->hs_acked)
+		return false;
+	/* The request is whole once its sequence number moved. */
+	rmb();
+	op = rd32(slot->hs.req_op);
+	switch (op) {
+	case IOBOND_OP_STATUS:
+		result = ibh_op_status(b, index, slot);
+		break;
+	case IOBOND_OP_RESET:
+		d->status = 0;
+		d->driver_features = 0;
+		d->queues_enabled = 0;
+		ibh_event(b, IOBOND_EVENT_DEVICE_RESET, index, 0);
+		result = 0;
+		break;
+	case IOBOND_OP_QUEUE_ENABLE:
+		result = ibh_op_queue_enable(b, index, slot,
+					     rd32(slot->hs.req_arg));
+		break;
+	default:
+		dev_err(ibh_dev_of(b), "dev%u: unknown request %u\n", index, op);
+		result = -EOPNOTSUPP;
+	}
+	/* The wire carries a positive errno. */
+	wr32(slot->hs.ack_result, -result);
+	/* The result is in place before the board sees its answer. */
+	wmb();
+	wr32(slot->hs.ack_seq, seq);
+	d->hs_acked = seq;
+	return true;
+}
+
+static void ibh_ctrl_work(struct work_struct *work)
+{
+	struct ibh_board *b = container_of(work, struct ibh_board, ctrl_work);
+	bool answered = false;
+	unsigned int i;
+
+	mutex_lock(&b->lock);
+	if (b->running && !b->gone)
+		for (i = 0; i < IOBOND_MAX_DEVICES; i++)
+			if (b->devs[i].type)
+				answered |= ibh_answer(b, i);
+	mutex_unlock(&b->lock);
+	if (answered)
+		iobond_link_ring_peer(b->link, IOBOND_CTRL_VECTOR);
+}
+
+/* Hard irq: the board rang our control vector. */
+static void ibh_ctrl_doorbell(struct iobond_link *link)
+{
+	struct ibh_board *b = link->owner;
+
+	queue_work(system_wq, &b->ctrl_work);
+}
+
+/* From the link's tick, with the link locked. */
+static void ibh_peer_changed(struct iobond_link *link, bool up)
+{
+	struct ibh_board *b = link->owner;
+
+	ibh_event(b, up ? IOBOND_EVENT_LINK_UP : IOBOND_EVENT_LINK_DOWN, 0, 0);
+	/* A board that comes back may have requests waiting. */
+	if (up)
+		queue_work(system_wq, &b->ctrl_work);
+}
+
+/**
+ * ibh_board_init() - set up a board's control plane on its link
+ * @b: zeroed board state
+ * @link: the host end of the board's link, not yet started
+ */
+void ibh_board_init(struct ibh_board *b, struct iobond_link *link)
+{
+	b->link = link;
+	mutex_init(&b->lock);
+	spin_lock_init(&b->ev_lock);
+	INIT_KFIFO(b->events);
+	init_waitqueue_head(&b->ev_wq);
+	INIT_WORK(&b->ctrl_work, ibh_ctrl_work);
+	link->owner = b;
+	link->ctrl_doorbell = ibh_ctrl_doorbell;
+	link->peer_changed = ibh_peer_changed;
+}
+
+/**
+ * ibh_board_stop_work() - no handshake runs after this returns
+ * @b: the board; its link's vectors are already freed
+ */
+void ibh_board_stop_work(struct ibh_board *b)
+{
+	cancel_work_sync(&b->ctrl_work);
+}

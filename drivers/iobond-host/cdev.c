@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iobond_host: /dev/iobond/boardN, the control face of each board.
+ *
+ * The ioctls follow vfio.h: each struct starts with argsz and flags; an
+ * argsz below the struct's first version, an unknown flag or a non-zero
+ * reserved field is EINVAL, and nothing changes.  Events reach userspace
+ * through read() and poll().
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/fs.h>
+#include <linux/idr.h>
+#include <linux/poll.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "board.h"
+
+#define IBH_MAX_BOARDS	64
+
+static dev_t ibh_devt;
+static struct class *ibh_class;
+static DEFINE_IDA(ibh_ida);
+
+/* Copy in the first @minsz bytes of an argsz-led struct and check them. */
+static int ibh_copy_in(void *karg, const void __user *uarg, size_t minsz,
+		       u32 known_flags)
+{
+	const struct { u32 argsz, flags; } *hdr = karg;
+
+	if (copy_from_user(karg, uarg, minsz))
+		return -EFAULT;
+	if (hdr->argsz < minsz || hdr->flags & ~known_flags)
+		return -EINVAL;
+	return 0;
+}
+
+#define ibh_reserved_clear(field) (!memchr_inv(&(field), 0, sizeof(field)))
+
+static int ibh_ioctl_info(struct ibh_board *b, void __user *uarg)
+{
+	size_t minsz = offsetofend(struct iobond_board_info, reserved);
+	struct iobond_board_info info;
+	struct iobond_link *link = b->link;
+	unsigned int i;
+	int ret;
+
+	/* flags are output here: whatever came in is not looked at. */
+	ret = ibh_copy_in(&info, uarg, minsz, U32_MAX);
+	if (ret)
+		return ret;
+	info = (struct iobond_board_info){ .argsz = minsz };
+	info.index = b->index;
+	info.max_devices = IOBOND_MAX_DEVICES;
+	info.max_queues = IOBOND_MAX_QUEUES;
+
+	mutex_lock(&b->lock);
+	if (b->gone) {
+		mutex_unlock(&b->lock);
+		return -ENODEV;
+	}
+	if (iobond_link_peer_alive(link))
+		info.flags |= IOBOND_BOARD_LINK_UP;
+	if (b->running)
+		info.flags |= IOBOND_BOARD_RUNNING;
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
+		info.num_devices += !!b->devs[i].type;
+	info.own_id = link->ivs.own_id;
+	info.peer_id = READ_ONCE(link->peer_id);
+	info.nvectors = link->ivs.nvec;
+	info.peer_nvectors = READ_ONCE(link->peer_nvec);
+	info.region_size = link->ivs.shm_size;
+	info.window_size = link->ivs.shm_size - IOBOND_WINDOW_OFF;
+	mutex_unlock(&b->lock);
+
+	return copy_to_user(uarg, &info, minsz) ? -EFAULT : 0;
+}
+
+static int ibh_ioctl_ctrl(struct ibh_board *b, void __user *uarg)
+{
+	size_t minsz = offsetofend(struct iobond_board_ctrl, reserved);
+	u32 known = IOBOND_BOARD_START | IOBOND_BOARD_STOP | IOBOND_BOARD_RESET;
+	struct iobond_board_ctrl ctrl;
+	int ret;
+
+	ret = ibh_copy_in(&ctrl, uarg, minsz, known);
+	if (ret)
+		return ret;
+	if (hweight32(ctrl.flags) != 1 || !ibh_reserved_clear(ctrl.reserved))
+		return -EINVAL;
+
+	mutex_lock(&b->lock);
+	if (b->gone) {
+		ret = -ENODEV;
+	} else if (ctrl.flags & IOBOND_BOARD_RESET) {
+		ibh_board_reset(b);
+		dev_info(&b->dev, "reset\n");
+	} else {
+		ibh_board_set_running(b, ctrl.flags & IOBOND_BOARD_START);
+		dev_info(&b->dev, "%s\n", b->running ? "started" : "stopped");
+	}
+	mutex_unlock(&b->lock);
+	return ret;
+}
+
+static int ibh_ioctl_add(struct ibh_board *b, void __user *uarg)
+{
+	size_t minsz = offsetofend(struct iobond_device_add, reserved);
+	struct iobond_device_add add;
+	int ret;
+
+	ret = ibh_copy_in(&add, uarg, minsz, 0);
+	if (ret)
+		return ret;
+	if (add.reserved0 || !ibh_reserved_clear(add.reserved) ||
+	    !ibh_reserved_clear(add.config.net.reserved))
+		return -EINVAL;
+
+	mutex_lock(&b->lock);
+	ret = b->gone ? -ENODEV : ibh_dev_add(b, &add);
+	mutex_unlock(&b->lock);
+	if (ret)
+		return ret;
+	return put_user(add.index, (u32 __user *)(uarg +
+			offsetof(struct iobond_device_add, index)));
+}
+
+static int ibh_ioctl_remove(struct ibh_board *b, void __user *uarg)
+{
+	size_t minsz = offsetofend(struct iobond_device_ref, reserved);
+	struct iobond_device_ref ref;
+	int ret;
+
+	ret = ibh_copy_in(&ref, uarg, minsz, 0);
+	if (ret)
+		return ret;
+	if (ref.reserved)
+		return -EINVAL;
+
+	mutex_lock(&b->lock);
+	ret = b->gone ? -ENODEV : ibh_dev_remove(b, ref.index);
+	mutex_unlock(&b->lock);
+	return ret;
+}
+
+static int ibh_ioctl_get_dev(struct ibh_board *b, void __user *uarg)
+{
+	size_t minsz = offsetofend(struct iobond_device_info, reserved);
+	struct iobond_device_info info;
+	struct ibh_dev *d;
+	u32 index;
+	int ret;
+
+	ret = ibh_copy_in(&info, uarg, minsz, U32_MAX);
+	if (ret)
+		return ret;
+	index = info.index;
+	if (index >= IOBOND_MAX_DEVICES)
+		return -EINVAL;
+	info = (struct iobond_device_info){ .argsz = minsz, .index = index };
+
+	mutex_lock(&b->lock);
+	if (b->gone) {
+		mutex_unlock(&b->lock);
+		return -ENODEV;
+	}
+	d = &b->devs[index];
+	info.type = d->type;
+	info.features = d->features;
+	info.driver_features = d->driver_features;
+	info.status = d->status;
+	info.num_queues = d->num_queues;
+	info.queue_size = d->queue_size;
+	info.queues_enabled = d->queues_enabled;
+	info.config.net = d->net;
+	mutex_unlock(&b->lock);
+
+	return copy_to_user(uarg, &info, minsz) ? -EFAULT : 0;
+}
+
+static int ibh_ioctl_stats(struct ibh_board *b, void __user *uarg)
+{
+	size_t minsz = offsetofend(struct iobond_queue_stats, reserved);
+	struct iobond_queue_stats st;
+	struct ibh_dev *d;
+	int ret;
+
+	ret = ibh_copy_in(&st, uarg, minsz, 0);
+	if (ret)
+		return ret;
+	if (st.index >= IOBOND_MAX_DEVICES || !ibh_reserved_clear(st.reserved))
+		return -EINVAL;
+
+	mutex_lock(&b->lock);
+	d = &b->devs[st.index];
+	if (b->gone)
+		ret = -ENODEV;
+	else if (!d->type)
+		ret = -ENOENT;
+	else if (st.queue >= d->num_queues)
+		ret = -EINVAL;
+	if (!ret) {
+		st.kicks = d->kicks[st.queue];
+		st.interrupts = d->interrupts[st.queue];
+		st.bytes = 0;
+	}
+	mutex_unlock(&b->lock);
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &st, minsz) ? -EFAULT : 0;
+}
+
+static long ibh_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct ibh_board *b = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case IOBOND_GET_BOARD_INFO:
+		return ibh_ioctl_info(b, uarg);
+	case IOBOND_BOARD_CTRL:
+		return ibh_ioctl_ctrl(b, uarg);
+	case IOBOND_ADD_DEVICE:
+		return ibh_ioctl_add(b, uarg);
+	case IOBOND_REMOVE_DEVICE:
+		return ibh_ioctl_remove(b, uarg);
+	case IOBOND_GET_DEVICE:
+		return ibh_ioctl_get_dev(b, uarg);
+	case IOBOND_GET_QUEUE_STATS:
+		return ibh_ioctl_stats(b, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+/* Take one event, or the overflow notice that stands for the lost ones. */
+static bool ibh_take_event(struct ibh_board *b, struct iobond_event *ev)
+{
+	bool got;
+
+	spin_lock_irq(&b->ev_lock);
+	if (b->ev_lost) {
+		*ev = (struct iobond_event){ .type = IOBOND_EVENT_OVERFLOW,
+					     .arg = b->ev_lost,
+					     .time_ns = ktime_get_ns() };
+		b->ev_lost = 0;
+		got = true;
+	} else {
+		got = kfifo_get(&b->events, ev);
+	}
+	spin_unlock_irq(&b->ev_lock);
+	return got;
+}
+
+static bool ibh_events_ready(struct ibh_board *b)
+{
+	return !kfifo_is_empty(&b->events) || READ_ONCE(b->ev_lost) ||
+	       READ_ONCE(b->gone);
+}
+
+static ssize_t ibh_read(struct file *file, char __user *buf, size_t len,
+			loff_t *ppos)
+{
+	struct ibh_board *b = file->private_data;
+	struct iobond_event ev;
+	size_t done = 0;
+	int ret;
+
+	if (len < sizeof(ev))
+		return -EINVAL;
+	while (!done) {
+		if (!(file->f_flags & O_NONBLOCK)) {
+			ret = wait_event_interruptible(b->ev_wq,
+						       ibh_events_ready(b));
+			if (ret)
+				return ret;
+		}
+		while (done + sizeof(ev) <= len && ibh_take_event(b, &ev)) {
+			if (copy_to_user(buf + done, &ev, sizeof(ev)))
+				return done ?: -EFAULT;
+			done += sizeof(ev);
+		}
+		if (!done && (READ_ONCE(b->gone) || file->f_flags & O_NONBLOCK))
+			return READ_ONCE(b->gone) ? -ENODEV : -EAGAIN;
+	}
+	return done;
+}
+
+static __poll_t ibh_poll(struct file *file, poll_table *wait)
+{
+	struct ibh_board *b = file->private_data;
+	__poll_t mask = 0;
+
+	poll_wait(file, &b->ev_wq, wait);
+	if (!kfifo_is_empty(&b->events) || READ_ONCE(b->ev_lost))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (READ_ONCE(b->gone))
+		mask |= EPOLLHUP | EPOLLERR;
+	return mask;
+}
+
+static int ibh_open(struct inode *inode, struct file *file)
+{
+	struct ibh_board *b = container_of(inode->i_cdev, struct ibh_board,
+					   cdev);
+
+	get_device(&b->dev);
+	file->private_data = b;
+	return nonseekable_open(inode, file);
+}
+
+static int ibh_release(struct inode *inode, struct file *file)
+{
+	struct ibh_board *b = file->private_data;
+
+	put_device(&b->dev);
+	return 0;
+}
+
+static const struct file_operations ibh_fops = {
+	.owner		= THIS_MODULE,
+	.open		= ibh_open,
+	.release	= ibh_release,
+	.read		= ibh_read,
+	.poll		= ibh_poll,
+	.unlocked_ioctl	= ibh_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= no_llseek,
+};
+
+static void ibh_board_release(struct device *dev)
+{
+	kfree(container_of(dev, struct ibh_board, dev));
+}
+
+/**
+ * ibh_board_create() - the control plane and /dev/iobond/boardN of a link
+ * @link: the host end of the board's link, not yet started
+ *
+ * Return: the board, or an ERR_PTR.
+ */
+struct ibh_board *ibh_board_create(struct iobond_link *link)
+{
+	struct device *parent = &link->ivs.pdev->dev;
+	struct ibh_board *b;
+	int index, ret;
+
+	index = ida_alloc_max(&ibh_ida, IBH_MAX_BOARDS - 1, GFP_KERNEL);
+	if (index < 0) {
+		dev_err(parent, "no board number left: %d\n", index);
+		return ERR_PTR(index);
+	}
+	b = kzalloc(sizeof(*b), GFP_KERNEL);
+	if (!b) {
+		ida_free(&ibh_ida, index);
+		return ERR_PTR(-ENOMEM);
+	}
+	/* From here the device's release frees @b; the number is ours. */
+	b->index = index;
+	ibh_board_init(b, link);
+
+	device_initialize(&b->dev);
+	b->dev.class = ibh_class;
+	b->dev.parent = parent;
+	b->dev.devt = MKDEV(MAJOR(ibh_devt), index);
+	b->dev.release = ibh_board_release;
+	cdev_init(&b->cdev, &ibh_fops);
+	b->cdev.owner = THIS_MODULE;
+	ret = dev_set_name(&b->dev, "board%d", index);
+	if (ret)
+		goto err_put;
+	ret = cdev_device_add(&b->cdev, &b->dev);
+	if (ret) {
+		dev_err(parent, "cannot add /dev/iobond/board%d: %d\n", index,
+			ret);
+		goto err_put;
+	}
+	return b;
+
+err_put:
+	put_device(&b->dev);
+	ida_free(&ibh_ida, index);
+	return ERR_PTR(ret);
+}
+
+/**
+ * ibh_board_destroy() - take the board's node away; open files see ENODEV
+ * @b: the board
+ *
+ * Call before the link goes down; the board is freed with its last file.
+ */
+void ibh_board_destroy(struct ibh_board *b)
+{
+	mutex_lock(&b->lock);
+	b->gone = true;
+	mutex_unlock(&b->lock);
+	wake_up_interruptible(&b->ev_wq);
+	cdev_device_del(&b->cdev, &b->dev);
+	/* A board bound again may take the number while old files linger. */
+	ida_free(&ibh_ida, b->index);
+}
+
+static char *ibh_devnode(struct device *dev, umode_t *mode)
+{
+	return kasprintf(GFP_KERNEL, "iobond/%s", dev_name(dev));
+}
+
+int ibh_cdev_init(void)
+{
+	int ret;
+
+	ret = alloc_chrdev_region(&ibh_devt, 0, IBH_MAX_BOARDS, KBUILD_MODNAME);
+	if (ret)
+		return ret;
+	ibh_class = class_create(THIS_MODULE, "iobond");
+	if (IS_ERR(ibh_class)) {
+		unregister_chrdev_region(ibh_devt, IBH_MAX_BOARDS);
+		return PTR_ERR(ibh_class);
+	}
+	ibh_class->devnode = ibh_devnode;
+	return 0;
+}
+
+void ibh_cdev_exit(void)
+{
+	class_destroy(ibh_class);
+	unregister_chrdev_region(ibh_devt, IBH_MAX_BOARDS);
+}

@@ -1,0 +1,496 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iobondctl: provision compute boards through /dev/iobond/boardN.
+ *
+ *   iobondctl [--json] list
+ *   iobondctl [--json] BOARD status
+ *   iobondctl BOARD add-net --mac MAC [--queues N] [--queue-size N]
+ *                           [--mtu N] [--features HEX]
+ *   iobondctl BOARD remove DEV
+ *   iobondctl BOARD start | stop | reset
+ *   iobondctl [--json] BOARD stats DEV
+ *   iobondctl [--json] BOARD events [--count N] [--timeout MS]
+ *
+ * BOARD is board0, board1, ... or a path.  Every failure prints what was
+ * refused and why, and exits 1; bad usage exits 2.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/iobond.h>
+
+#define DEV_DIR		"/dev/iobond"
+
+static bool json;
+static const char *board_name;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: iobondctl [--json] list\n"
+"       iobondctl [--json] BOARD status\n"
+"       iobondctl BOARD add-net --mac MAC [--queues N] [--queue-size N] [--mtu N]\n"
+"                               [--features HEX]\n"
+"       iobondctl BOARD remove DEV\n"
+"       iobondctl BOARD start|stop|reset\n"
+"       iobondctl [--json] BOARD stats DEV\n"
+"       iobondctl [--json] BOARD events [--count N] [--timeout MS]\n"
+"BOARD is board0, board1, ... (in " DEV_DIR ") or a path.\n");
+}
+
+/* Why the kernel said no, in the words of the command that was refused. */
+static int fail(const char *what, int err, const char *hint)
+{
+	fprintf(stderr, "iobondctl: %s: %s: %s%s%s\n", board_name, what,
+		strerror(err), hint ? ": " : "", hint ? hint : "");
+	return 1;
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "iobondctl: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	return 2;
+}
+
+static int open_board(const char *name)
+{
+	char path[256];
+	int fd;
+
+	if (strchr(name, '/'))
+		snprintf(path, sizeof(path), "%s", name);
+	else
+		snprintf(path, sizeof(path), DEV_DIR "/%s", name);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fprintf(stderr, "iobondctl: %s: %s%s\n", path, strerror(errno),
+			errno == ENOENT ? ": no such board (is iobond_host loaded and the link bound?)" : "");
+	return fd;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoul(s, &end, 0);
+	return errno || end == s || *end || *v > max ? -1 : 0;
+}
+
+static int parse_mac(const char *s, __u8 mac[6])
+{
+	unsigned int b[6], i;
+	char tail;
+
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &tail) != 6)
+		return -1;
+	for (i = 0; i < 6; i++) {
+		if (b[i] > 0xff)
+			return -1;
+		mac[i] = b[i];
+	}
+	return 0;
+}
+
+static const char *type_name(__u32 type)
+{
+	switch (type) {
+	case 0:
+		return "empty";
+	case IOBOND_DEV_NET:
+		return "net";
+	case IOBOND_DEV_BLK:
+		return "blk";
+	default:
+		return "unknown";
+	}
+}
+
+static int get_info(int fd, struct iobond_board_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->argsz = sizeof(*info);
+	return ioctl(fd, IOBOND_GET_BOARD_INFO, info) ? -errno : 0;
+}
+
+static int get_dev(int fd, __u32 index, struct iobond_device_info *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->argsz = sizeof(*d);
+	d->index = index;
+	return ioctl(fd, IOBOND_GET_DEVICE, d) ? -errno : 0;
+}
+
+static void print_mac(const __u8 *m)
+{
+	printf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+	       m[5]);
+}
+
+static void print_dev(const struct iobond_device_info *d, bool first)
+{
+	if (json) {
+		printf("%s{\"index\":%u,\"type\":\"%s\",\"mac\":\"", first ? "" : ",",
+		       d->index, type_name(d->type));
+		print_mac(d->config.net.mac);
+		printf("\",\"mtu\":%u,\"queues\":%u,\"queue_size\":%u,"
+		       "\"features\":\"%#llx\",\"driver_features\":\"%#llx\","
+		       "\"status\":%u,\"queues_enabled\":\"%#x\"}",
+		       d->config.net.mtu, d->num_queues, d->queue_size,
+		       (unsigned long long)d->features,
+		       (unsigned long long)d->driver_features, d->status,
+		       d->queues_enabled);
+		return;
+	}
+	printf("  dev%u  %s  mac ", d->index, type_name(d->type));
+	print_mac(d->config.net.mac);
+	printf("  mtu %u  queues %u x %u  status %#x  features %#llx/%#llx  enabled %#x\n",
+	       d->config.net.mtu, d->num_queues, d->queue_size, d->status,
+	       (unsigned long long)d->driver_features,
+	       (unsigned long long)d->features, d->queues_enabled);
+}
+
+static int cmd_status(int fd)
+{
+	struct iobond_board_info info;
+	struct iobond_device_info d;
+	bool first = true;
+	__u32 i;
+	int ret = get_info(fd, &info);
+
+	if (ret)
+		return fail("status", -ret, NULL);
+	if (json)
+		printf("{\"board\":%u,\"link_up\":%s,\"running\":%s,\"own_id\":%u,"
+		       "\"peer_id\":%u,\"region_size\":%llu,\"window_size\":%llu,"
+		       "\"devices\":[", info.index,
+		       info.flags & IOBOND_BOARD_LINK_UP ? "true" : "false",
+		       info.flags & IOBOND_BOARD_RUNNING ? "true" : "false",
+		       info.own_id, info.peer_id,
+		       (unsigned long long)info.region_size,
+		       (unsigned long long)info.window_size);
+	else
+		printf("board%u: link %s, %s, %u of %u devices, region %llu bytes, window %llu bytes\n",
+		       info.index,
+		       info.flags & IOBOND_BOARD_LINK_UP ? "up" : "down",
+		       info.flags & IOBOND_BOARD_RUNNING ? "running" : "stopped",
+		       info.num_devices, info.max_devices,
+		       (unsigned long long)info.region_size,
+		       (unsigned long long)info.window_size);
+	for (i = 0; i < info.max_devices; i++) {
+		ret = get_dev(fd, i, &d);
+		if (ret)
+			return fail("status", -ret, NULL);
+		if (!d.type)
+			continue;
+		print_dev(&d, first);
+		first = false;
+	}
+	if (json)
+		printf("]}\n");
+	return 0;
+}
+
+static int cmd_list(void)
+{
+	struct dirent **names;
+	int n, i, fd, ret = 0, shown = 0;
+
+	n = scandir(DEV_DIR, &names, NULL, versionsort);
+	if (n < 0) {
+		if (errno != ENOENT) {
+			fprintf(stderr, "iobondctl: %s: %s\n", DEV_DIR, strerror(errno));
+			return 1;
+		}
+		n = 0;
+	}
+	if (json)
+		printf("[");
+	for (i = 0; i < n; i++) {
+		if (names[i]->d_name[0] == '.')
+			continue;
+		board_name = names[i]->d_name;
+		fd = open_board(board_name);
+		if (fd < 0) {
+			ret = 1;
+			continue;
+		}
+		if (json && shown)
+			printf(",");
+		shown++;
+		ret |= cmd_status(fd);
+		close(fd);
+	}
+	if (json)
+		printf("]\n");
+	else if (!shown && !ret)
+		printf("no boards (is iobond_host loaded and a link bound?)\n");
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return ret;
+}
+
+static int cmd_add_net(int fd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "mac", required_argument, NULL, 'm' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "queue-size", required_argument, NULL, 's' },
+		{ "mtu", required_argument, NULL, 'u' },
+		{ "features", required_argument, NULL, 'f' },
+		{ }
+	};
+	struct iobond_device_add add = {
+		.argsz = sizeof(add), .type = IOBOND_DEV_NET,
+		.num_queues = 2, .queue_size = 256,
+	};
+	unsigned long v;
+	bool mac = false;
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'm':
+			if (parse_mac(optarg, add.config.net.mac))
+				return usage_error("--mac %s: expected xx:xx:xx:xx:xx:xx", optarg);
+			mac = true;
+			break;
+		case 'q':
+			if (parse_uint(optarg, 0xffff, &v))
+				return usage_error("--queues %s: expected a number", optarg);
+			add.num_queues = v;
+			break;
+		case 's':
+			if (parse_uint(optarg, 0xffff, &v))
+				return usage_error("--queue-size %s: expected a number", optarg);
+			add.queue_size = v;
+			break;
+		case 'u':
+			if (parse_uint(optarg, 0xffff, &v))
+				return usage_error("--mtu %s: expected a number", optarg);
+			add.config.net.mtu = v;
+			break;
+		case 'f':
+			errno = 0;
+			add.features = strtoull(optarg, NULL, 16);
+			if (errno)
+				return usage_error("--features %s: expected hex", optarg);
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (!mac || optind != argc)
+		return usage_error("%s", "add-net needs --mac MAC and nothing else");
+
+	if (ioctl(fd, IOBOND_ADD_DEVICE, &add)) {
+		int err = errno;
+
+		return fail("add-net", err,
+			    err == EEXIST ? "that MAC is already on this board" :
+			    err == ENOSPC ? "every device slot is taken" :
+			    err == EINVAL ? "the kernel log (dmesg) names the field" :
+			    NULL);
+	}
+	if (json)
+		printf("{\"index\":%u}\n", add.index);
+	else
+		printf("%s: dev%u added\n", board_name, add.index);
+	return 0;
+}
+
+static int cmd_remove(int fd, int argc, char **argv)
+{
+	struct iobond_device_ref ref = { .argsz = sizeof(ref) };
+	unsigned long v;
+	const char *s;
+
+	if (argc != 2)
+		return usage_error("%s", "remove needs DEV (0, 1, ... or dev0, ...)");
+	s = argv[1];
+	if (!strncmp(s, "dev", 3))
+		s += 3;
+	if (parse_uint(s, IOBOND_MAX_DEVICES - 1, &v))
+		return usage_error("remove %s: no such device number", argv[1]);
+	ref.index = v;
+	if (ioctl(fd, IOBOND_REMOVE_DEVICE, &ref))
+		return fail("remove", errno,
+			    errno == ENOENT ? "that slot is empty" : NULL);
+	printf("%s: dev%lu removed\n", board_name, v);
+	return 0;
+}
+
+static int cmd_ctrl(int fd, const char *cmd, __u32 flag)
+{
+	struct iobond_board_ctrl ctrl = { .argsz = sizeof(ctrl), .flags = flag };
+
+	if (ioctl(fd, IOBOND_BOARD_CTRL, &ctrl))
+		return fail(cmd, errno, NULL);
+	printf("%s: %s\n", board_name, cmd);
+	return 0;
+}
+
+static int cmd_stats(int fd, int argc, char **argv)
+{
+	struct iobond_device_info d;
+	struct iobond_queue_stats st;
+	unsigned long v;
+	__u32 q;
+	int ret;
+
+	if (argc != 2 || parse_uint(argv[1] + (strncmp(argv[1], "dev", 3) ? 0 : 3),
+				    IOBOND_MAX_DEVICES - 1, &v))
+		return usage_error("%s", "stats needs DEV");
+	ret = get_dev(fd, v, &d);
+	if (ret)
+		return fail("stats", -ret, NULL);
+	if (!d.type)
+		return fail("stats", ENOENT, "that slot is empty");
+	if (json)
+		printf("{\"index\":%lu,\"queues\":[", v);
+	for (q = 0; q < d.num_queues; q++) {
+		st = (struct iobond_queue_stats){ .argsz = sizeof(st),
+						  .index = v, .queue = q };
+		if (ioctl(fd, IOBOND_GET_QUEUE_STATS, &st))
+			return fail("stats", errno, NULL);
+		if (json)
+			printf("%s{\"queue\":%u,\"kicks\":%llu,\"interrupts\":%llu,\"bytes\":%llu}",
+			       q ? "," : "", q, (unsigned long long)st.kicks,
+			       (unsigned long long)st.interrupts,
+			       (unsigned long long)st.bytes);
+		else
+			printf("dev%lu q%u: kicks %llu interrupts %llu bytes %llu\n",
+			       v, q, (unsigned long long)st.kicks,
+			       (unsigned long long)st.interrupts,
+			       (unsigned long long)st.bytes);
+	}
+	if (json)
+		printf("]}\n");
+	return 0;
+}
+
+static const char *event_name(__u32 type)
+{
+	static const char *const names[] = {
+		[IOBOND_EVENT_LINK_UP] = "link-up",
+		[IOBOND_EVENT_LINK_DOWN] = "link-down",
+		[IOBOND_EVENT_STATUS] = "status",
+		[IOBOND_EVENT_QUEUE_ENABLED] = "queue-enabled",
+		[IOBOND_EVENT_DEVICE_RESET] = "device-reset",
+		[IOBOND_EVENT_OVERFLOW] = "overflow",
+	};
+
+	return type < sizeof(names) / sizeof(names[0]) && names[type] ?
+	       names[type] : "unknown";
+}
+
+static int cmd_events(int fd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "count", required_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ }
+	};
+	unsigned long count = 0, timeout = 0, seen = 0;
+	struct iobond_event ev[16];
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int opt, n, i;
+	ssize_t len;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'c' && !parse_uint(optarg, ~0UL, &count))
+			continue;
+		if (opt == 't' && !parse_uint(optarg, 3600000, &timeout))
+			continue;
+		return usage_error("%s", "events [--count N] [--timeout MS]");
+	}
+	while (!count || seen < count) {
+		n = poll(&pfd, 1, timeout ? (int)timeout : -1);
+		if (n < 0)
+			return fail("events", errno, NULL);
+		if (!n)
+			break;
+		if (pfd.revents & (POLLHUP | POLLERR))
+			return fail("events", ENODEV, "the board went away");
+		len = read(fd, ev, sizeof(ev));
+		if (len < 0)
+			return fail("events", errno, NULL);
+		for (i = 0; i < len / (ssize_t)sizeof(ev[0]); i++, seen++) {
+			if (json)
+				printf("{\"event\":\"%s\",\"index\":%u,\"arg\":%u,\"time_ns\":%llu}\n",
+				       event_name(ev[i].type), ev[i].index,
+				       ev[i].arg, (unsigned long long)ev[i].time_ns);
+			else
+				printf("%s dev%u %u\n", event_name(ev[i].type),
+				       ev[i].index, ev[i].arg);
+		}
+		fflush(stdout);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+	int fd, ret;
+
+	if (argc > 1 && !strcmp(argv[1], "--json")) {
+		json = true;
+		argv++;
+		argc--;
+	}
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "list"))
+		return argc == 2 ? cmd_list() : (usage(stderr), 2);
+	if (argc < 3) {
+		usage(stderr);
+		return 2;
+	}
+	board_name = argv[1];
+	cmd = argv[2];
+	fd = open_board(board_name);
+	if (fd < 0)
+		return 1;
+	argc -= 2;
+	argv += 2;
+	if (!strcmp(cmd, "status") && argc == 1)
+		ret = cmd_status(fd);
+	else if (!strcmp(cmd, "add-net"))
+		ret = cmd_add_net(fd, argc, argv);
+	else if (!strcmp(cmd, "remove"))
+		ret = cmd_remove(fd, argc, argv);
+	else if (!strcmp(cmd, "start") && argc == 1)
+		ret = cmd_ctrl(fd, cmd, IOBOND_BOARD_START);
+	else if (!strcmp(cmd, "stop") && argc == 1)
+		ret = cmd_ctrl(fd, cmd, IOBOND_BOARD_STOP);
+	else if (!strcmp(cmd, "reset") && argc == 1)
+		ret = cmd_ctrl(fd, cmd, IOBOND_BOARD_RESET);
+	else if (!strcmp(cmd, "stats"))
+		ret = cmd_stats(fd, argc, argv);
+	else if (!strcmp(cmd, "events"))
+		ret = cmd_events(fd, argc, argv);
+	else
+		ret = usage_error("unknown command or arguments: %s", cmd);
+	close(fd);
+	return ret;
+}

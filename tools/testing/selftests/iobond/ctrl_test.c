@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The host's control face, /dev/iobond/board0: provisioning ioctls, what
+ * they refuse, and that a refusal changes nothing.
+ *
+ * Runs in the host VM with iobond_host loaded and the board up; it leaves
+ * the board as it found it (stopped, no devices).
+ */
+#include <poll.h>
+#include <sys/ioctl.h>
+
+#include "kselftest_harness.h"
+#include "iobond_test.h"
+
+#define BOARD	"/dev/iobond/board0"
+
+static const __u8 mac1[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x01 };
+static const __u8 mac2[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x02 };
+
+static struct iobond_device_add net_add(const __u8 *mac)
+{
+	struct iobond_device_add add = {
+		.argsz = sizeof(add), .type = IOBOND_DEV_NET,
+		.num_queues = 2, .queue_size = 256,
+	};
+
+	memcpy(add.config.net.mac, mac, 6);
+	return add;
+}
+
+static int ioctl_err(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? errno : 0;
+}
+
+static int num_devices(int fd)
+{
+	struct iobond_board_info info = { .argsz = sizeof(info) };
+
+	if (ioctl(fd, IOBOND_GET_BOARD_INFO, &info))
+		return -1;
+	return info.num_devices;
+}
+
+FIXTURE(ctrl) {
+	int fd;
+};
+
+FIXTURE_SETUP(ctrl)
+{
+	struct iob t;
+
+	self->fd = -1;
+	if (iob_setup(&t) || !t.host)
+		SKIP(return, "needs the host VM");
+	self->fd = open(BOARD, O_RDWR);
+	if (self->fd < 0)
+		SKIP(return, "needs %s: %s", BOARD, strerror(errno));
+	ASSERT_EQ(0, num_devices(self->fd)) TH_LOG("the board is not empty");
+}
+
+FIXTURE_TEARDOWN(ctrl)
+{
+	struct iobond_device_ref ref = { .argsz = sizeof(ref) };
+	struct iobond_board_ctrl stop = { .argsz = sizeof(stop),
+					  .flags = IOBOND_BOARD_STOP };
+
+	if (self->fd < 0)
+		return;
+	for (ref.index = 0; ref.index < IOBOND_MAX_DEVICES; ref.index++)
+		ioctl(self->fd, IOBOND_REMOVE_DEVICE, &ref);
+	ioctl(self->fd, IOBOND_BOARD_CTRL, &stop);
+	close(self->fd);
+}
+
+TEST_F(ctrl, board_info)
+{
+	struct iobond_board_info info = { .argsz = sizeof(info) };
+
+	IOB_RETURN_IF_SKIPPED();
+	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_GET_BOARD_INFO, &info));
+	EXPECT_EQ(0, info.index);
+	EXPECT_EQ(IOBOND_MAX_DEVICES, info.max_devices);
+	EXPECT_EQ(IOBOND_MAX_QUEUES, info.max_queues);
+	EXPECT_TRUE(info.flags & IOBOND_BOARD_LINK_UP);
+	EXPECT_FALSE(info.flags & IOBOND_BOARD_RUNNING);
+	EXPECT_EQ(16 << 20, info.region_size);
+	EXPECT_EQ((16 << 20) - IOBOND_WINDOW_OFF, info.window_size);
+	EXPECT_NE(info.own_id, info.peer_id);
+}
+
+TEST_F(ctrl, add_get_remove)
+{
+	struct iobond_device_add add = net_add(mac1);
+	struct iobond_device_info d = { .argsz = sizeof(d) };
+	struct iobond_device_ref ref = { .argsz = sizeof(ref) };
+
+	IOB_RETURN_IF_SKIPPED();
+	add.config.net.mtu = 9000;
+	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &add));
+	EXPECT_EQ(0, add.index);
+	EXPECT_EQ(1, num_devices(self->fd));
+
+	d.index = add.index;
+	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_GET_DEVICE, &d));
+	EXPECT_EQ(IOBOND_DEV_NET, d.type);
+	EXPECT_EQ(2, d.num_queues);
+	EXPECT_EQ(256, d.queue_size);
+	EXPECT_EQ(0, memcmp(mac1, d.config.net.mac, 6));
+	EXPECT_EQ(9000, d.config.net.mtu);
+	/* VERSION_1, ACCESS_PLATFORM; MAC, STATUS and MTU with the config. */
+	EXPECT_TRUE(d.features & (1ULL << 32));
+	EXPECT_TRUE(d.features & (1ULL << 33));
+	EXPECT_TRUE(d.features & (1ULL << 5));
+	EXPECT_TRUE(d.features & (1ULL << 16));
+	EXPECT_TRUE(d.features & (1ULL << 3));
+
+	ref.index = add.index;
+	EXPECT_EQ(0, ioctl_err(self->fd, IOBOND_REMOVE_DEVICE, &ref));
+	EXPECT_EQ(ENOENT, ioctl_err(self->fd, IOBOND_REMOVE_DEVICE, &ref));
+	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_GET_DEVICE, &d));
+	EXPECT_EQ(0, d.type);
+	EXPECT_EQ(0, num_devices(self->fd));
+}
+
+/* Each bad request is refused with its errno and leaves one device. */
+TEST_F(ctrl, bad_adds_change_nothing)
+{
+	struct iobond_device_add good = net_add(mac1), bad;
+	static const __u8 zero[6], mcast[6] = { 0x01, 0, 0x5e, 0, 0, 1 };
+	struct iobond_board_info info = { .argsz = sizeof(info) };
+
+	IOB_RETURN_IF_SKIPPED();
+	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &good));
+
+	bad = net_add(mac1);
+	EXPECT_EQ(EEXIST, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = net_add(mac2);
+	bad.argsz = 8;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = net_add(mac2);
+	bad.flags = 1;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = net_add(mac2);
+	bad.queue_size = 0;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = net_add(mac2);
+	bad.queue_size = 100;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = net_add(mac2);
+	bad.num_queues = IOBOND_MAX_QUEUES + 2;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = net_add(mac2);
+	bad.num_queues = 3;	/* odd, without CTRL_VQ */
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = net_add(mac2);
+	bad.num_queues = 0;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = net_add(zero);
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = net_add(mcast);
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = net_add(mac2);
+	bad.features = 1ULL << 40;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = net_add(mac2);
+	bad.reserved[3] = 1;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = net_add(mac2);
+	bad.config.net.mtu = 20;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = net_add(mac2);
+	bad.type = IOBOND_DEV_BLK;
+	EXPECT_EQ(EOPNOTSUPP, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = net_add(mac2);
+	bad.type = 99;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	EXPECT_EQ(ENOTTY, ioctl_err(self->fd, _IO(IOBOND_TYPE, 99), &bad));
+
+	EXPECT_EQ(1, num_devices(self->fd));
+	info.argsz = 4;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_GET_BOARD_INFO, &info));
+}
+
+TEST_F(ctrl, slots_run_out)
+{
+	struct iobond_device_add add;
+	__u8 mac[6];
+	int i;
+
+	IOB_RETURN_IF_SKIPPED();
+	memcpy(mac, mac1, 6);
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		mac[5] = 0x10 + i;
+		add = net_add(mac);
+		ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &add));
+		EXPECT_EQ(i, add.index);
+	}
+	mac[5] = 0x20;
+	add = net_add(mac);
+	EXPECT_EQ(ENOSPC, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &add));
+	EXPECT_EQ(IOBOND_MAX_DEVICES, num_devices(self->fd));
+}
+
+TEST_F(ctrl, start_stop_reset)
+{
+	struct iobond_board_ctrl c = { .argsz = sizeof(c) };
+	struct iobond_board_info info = { .argsz = sizeof(info) };
+
+	IOB_RETURN_IF_SKIPPED();
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_BOARD_CTRL, &c));
+	c.flags = IOBOND_BOARD_START | IOBOND_BOARD_STOP;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_BOARD_CTRL, &c));
+	c.flags = 1 << 7;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_BOARD_CTRL, &c));
+
+	c.flags = IOBOND_BOARD_START;
+	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_BOARD_CTRL, &c));
+	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_GET_BOARD_INFO, &info));
+	EXPECT_TRUE(info.flags & IOBOND_BOARD_RUNNING);
+	c.flags = IOBOND_BOARD_RESET;
+	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_BOARD_CTRL, &c));
+	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_GET_BOARD_INFO, &info));
+	EXPECT_FALSE(info.flags & IOBOND_BOARD_RUNNING);
+}
+
+TEST_F(ctrl, stats_refuse_bad_queues)
+{
+	struct iobond_device_add add = net_add(mac1);
+	struct iobond_queue_stats st = { .argsz = sizeof(st) };
+
+	IOB_RETURN_IF_SKIPPED();
+	EXPECT_EQ(ENOENT, ioctl_err(self->fd, IOBOND_GET_QUEUE_STATS, &st));
+	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &add));
+	st.queue = 1;
+	EXPECT_EQ(0, ioctl_err(self->fd, IOBOND_GET_QUEUE_STATS, &st));
+	EXPECT_EQ(0, st.kicks);
+	st.queue = 2;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_GET_QUEUE_STATS, &st));
+	st.queue = 0;
+	st.index = IOBOND_MAX_DEVICES;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_GET_QUEUE_STATS, &st));
+}
+
+/* Unbinding the link under an open file: ENODEV and POLLHUP, no oops. */
+TEST_F(ctrl, removed_board)
+{
+	struct iobond_board_info info = { .argsz = sizeof(info) };
+	struct pollfd pfd = { .fd = self->fd, .events = POLLIN };
+	char path[128], bdf[IOB_BDF_LEN];
+	struct iobond_event ev;
+	int fd2;
+
+	IOB_RETURN_IF_SKIPPED();
+	ASSERT_EQ(0, iob_find_bdf(bdf));
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/iobond_host/unbind");
+	ASSERT_EQ(0, iob_write_file(path, bdf));
+
+	EXPECT_EQ(ENODEV, ioctl_err(self->fd, IOBOND_GET_BOARD_INFO, &info));
+	EXPECT_EQ(1, poll(&pfd, 1, 1000));
+	EXPECT_TRUE(pfd.revents & POLLHUP);
+	while (read(self->fd, &ev, sizeof(ev)) > 0)
+		;
+	EXPECT_EQ(ENODEV, errno);
+	EXPECT_NE(0, access(BOARD, F_OK));
+
+	/* Bound again, the link gets board0 back while we still hold the old. */
+	ASSERT_EQ(0, iob_write_file("/sys/bus/pci/drivers_probe", bdf));
+	fd2 = open(BOARD, O_RDWR);
+	ASSERT_LE(0, fd2);
+	EXPECT_EQ(0, ioctl_err(fd2, IOBOND_GET_BOARD_INFO, &info));
+	EXPECT_EQ(0, info.index);
+	close(self->fd);
+	self->fd = fd2;
+}
+
+TEST_HARNESS_MAIN

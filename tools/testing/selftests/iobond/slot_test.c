@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The board's side of the device table, driven raw through the link
+ * function's BARs with iobond_guest unloaded: the test plays a board
+ * driver, a well-behaved one and then a scribbling one.  The host must
+ * publish what was provisioned, answer every request within the bound,
+ * refuse the bad ones, and keep running.
+ *
+ * IOBOND_MAC is the MAC the runner provisioned as dev0 on this board.
+ */
+#include <endian.h>
+#include <sys/mman.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+
+#include "kselftest_harness.h"
+#include "iobond_test.h"
+
+#define REG_DOORBELL	0x0c
+
+struct raw {
+	struct iob t;
+	volatile __u8 *regs;
+	__u8 *shm;
+	size_t shm_size;
+	struct iobond_link_hdr *hdr;
+	struct iobond_dev_slot *slot;
+};
+
+static void *map_bar(const char *bdf, int bar, size_t *len)
+{
+	char path[128];
+	struct stat st;
+	void *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d",
+		 bdf, bar);
+	fd = open(path, O_RDWR | O_SYNC);
+	if (fd < 0 || fstat(fd, &st))
+		return MAP_FAILED;
+	*len = st.st_size;
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return p;
+}
+
+static void ring_host(struct raw *r)
+{
+	__u32 host = le32toh(r->hdr->host.peer_id);
+
+	__sync_synchronize();
+	*(volatile __u32 *)(r->regs + REG_DOORBELL) = host << 16 |
+						      IOBOND_CTRL_VECTOR;
+}
+
+/* One request; the host's errno (0 if accepted), or -1 on no answer. */
+static int request(struct raw *r, __u32 op, __u32 arg)
+{
+	struct iobond_handshake *hs = &r->slot->hs;
+	__u32 seq = le32toh(hs->req_seq) + 1;
+	long long start = iob_now_ms();
+
+	hs->req_op = htole32(op);
+	hs->req_arg = htole32(arg);
+	__sync_synchronize();
+	hs->req_seq = htole32(seq);
+	ring_host(r);
+	while (iob_now_ms() - start < 2 * IOBOND_HANDSHAKE_MS) {
+		if (le32toh(*(volatile __le32 *)&hs->ack_seq) == seq) {
+			__sync_synchronize();
+			return le32toh(hs->ack_result);
+		}
+		usleep(1000);
+	}
+	return -1;
+}
+
+static int set_status(struct raw *r, __u32 status, __u64 features)
+{
+	r->slot->driver_features = htole64(features);
+	r->slot->status = htole32(status);
+	return request(r, IOBOND_OP_STATUS, 0);
+}
+
+static int enable_queue(struct raw *r, __u32 q, __u16 size, __u64 desc,
+			__u64 avail, __u64 used)
+{
+	struct iobond_vq *vq = &r->slot->vq[q < IOBOND_MAX_QUEUES ? q : 0];
+
+	vq->size = htole16(size);
+	vq->msix = htole16(1);
+	vq->desc = htole64(desc);
+	vq->avail = htole64(avail);
+	vq->used = htole64(used);
+	return request(r, IOBOND_OP_QUEUE_ENABLE, q);
+}
+
+FIXTURE(slot) {
+	struct raw r;
+};
+
+FIXTURE_SETUP(slot)
+{
+	struct raw *r = &self->r;
+	char path[128];
+	size_t len;
+
+	if (iob_setup(&r->t) || r->t.host)
+		SKIP(return, "needs the board VM");
+	if (iob_loaded(&r->t))
+		SKIP(return, "needs iobond_guest unloaded: this test is the driver");
+	if (!getenv("IOBOND_MAC"))
+		SKIP(return, "needs IOBOND_MAC, the MAC provisioned as dev0");
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/enable", r->t.bdf);
+	iob_write_file(path, "1");
+	r->regs = map_bar(r->t.bdf, 0, &len);
+	ASSERT_NE(MAP_FAILED, r->regs);
+	r->shm = map_bar(r->t.bdf, 2, &r->shm_size);
+	ASSERT_NE(MAP_FAILED, r->shm);
+	r->hdr = (void *)r->shm;
+	r->slot = (void *)(r->shm + IOBOND_DEV_TABLE_OFF);
+	ASSERT_EQ(IOBOND_MAGIC, le32toh(r->hdr->magic));
+	ASSERT_EQ(IOBOND_SIDE_ONLINE, le32toh(r->hdr->host.state));
+}
+
+FIXTURE_TEARDOWN(slot)
+{
+}
+
+TEST_F(slot, host_published_dev0)
+{
+	struct iobond_dev_slot *s = self->r.slot;
+	struct virtio_net_config cfg;
+	unsigned int mac[6], i;
+
+	IOB_RETURN_IF_SKIPPED();
+	ASSERT_EQ(6, sscanf(getenv("IOBOND_MAC"), "%x:%x:%x:%x:%x:%x", &mac[0],
+			    &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]));
+	ASSERT_EQ(IOBOND_SLOT_PRESENT, le32toh(s->state));
+	EXPECT_EQ(1, le32toh(s->device_id));
+	EXPECT_EQ(2, le16toh(s->num_queues));
+	EXPECT_EQ(sizeof(cfg), le16toh(s->config_len));
+	memcpy(&cfg, s->config, sizeof(cfg));
+	for (i = 0; i < 6; i++)
+		EXPECT_EQ(mac[i], cfg.mac[i]);
+	EXPECT_EQ(VIRTIO_NET_S_LINK_UP, le16toh(cfg.status));
+	for (i = 0; i < 2; i++) {
+		EXPECT_EQ(256, le16toh(s->vq[i].size_max));
+		EXPECT_LT(0, le16toh(s->vq[i].notify));
+		EXPECT_GT(IOBOND_MAX_VECTORS, le16toh(s->vq[i].notify));
+	}
+	EXPECT_TRUE(le64toh(s->device_features) & (1ULL << VIRTIO_F_VERSION_1));
+	EXPECT_TRUE(le64toh(s->device_features) &
+		    (1ULL << VIRTIO_F_ACCESS_PLATFORM));
+	/* Slots past the ones provisioned are empty. */
+	EXPECT_EQ(IOBOND_SLOT_EMPTY, le32toh(s[1].state));
+}
+
+TEST_F(slot, good_driver_is_answered)
+{
+	struct raw *r = &self->r;
+	__u64 offered = le64toh(r->slot->device_features);
+	__u64 want = offered & ((1ULL << VIRTIO_F_VERSION_1) |
+				(1ULL << VIRTIO_F_ACCESS_PLATFORM) |
+				(1ULL << VIRTIO_NET_F_MAC));
+	__u64 w = le64toh(r->hdr->window_size);
+
+	IOB_RETURN_IF_SKIPPED();
+	EXPECT_EQ(0, request(r, IOBOND_OP_RESET, 0));
+	EXPECT_EQ(0, set_status(r, VIRTIO_CONFIG_S_ACKNOWLEDGE |
+				   VIRTIO_CONFIG_S_DRIVER, 0));
+	EXPECT_EQ(0, set_status(r, VIRTIO_CONFIG_S_ACKNOWLEDGE |
+				   VIRTIO_CONFIG_S_DRIVER |
+				   VIRTIO_CONFIG_S_FEATURES_OK, want));
+	EXPECT_EQ(0, enable_queue(r, 0, 256, 0, 4096, 8192));
+	EXPECT_EQ(0, enable_queue(r, 1, 128, w - 16384, w - 8192, w - 4096));
+	EXPECT_EQ(0, set_status(r, VIRTIO_CONFIG_S_ACKNOWLEDGE |
+				   VIRTIO_CONFIG_S_DRIVER |
+				   VIRTIO_CONFIG_S_FEATURES_OK |
+				   VIRTIO_CONFIG_S_DRIVER_OK, want));
+}
+
+TEST_F(slot, scribbles_are_refused)
+{
+	struct raw *r = &self->r;
+	__u64 offered = le64toh(r->slot->device_features);
+	__u64 w = le64toh(r->hdr->window_size);
+
+	IOB_RETURN_IF_SKIPPED();
+	/* Features that were not offered, or without the DMA window. */
+	EXPECT_EQ(EINVAL, set_status(r, VIRTIO_CONFIG_S_FEATURES_OK,
+				     offered | (1ULL << 50)));
+	EXPECT_EQ(EINVAL, set_status(r, VIRTIO_CONFIG_S_FEATURES_OK,
+				     offered & ~(1ULL << VIRTIO_F_ACCESS_PLATFORM)));
+	EXPECT_EQ(EINVAL, set_status(r, 0x1234, 0));
+	/* Rings outside the window, misaligned, or of a bad size. */
+	EXPECT_EQ(EINVAL, enable_queue(r, 0, 256, w - 16, 4096, 8192));
+	EXPECT_EQ(EINVAL, enable_queue(r, 0, 256, ~0ULL - 4095, 4096, 8192));
+	EXPECT_EQ(EINVAL, enable_queue(r, 0, 256, 8, 4096, 8192));
+	EXPECT_EQ(EINVAL, enable_queue(r, 0, 3, 0, 4096, 8192));
+	EXPECT_EQ(EINVAL, enable_queue(r, 0, 512, 0, 8192, 16384));
+	EXPECT_EQ(EINVAL, enable_queue(r, 7, 256, 0, 4096, 8192));
+	EXPECT_EQ(EOPNOTSUPP, request(r, 77, 0));
+	/* And the host still answers a well-formed request afterwards. */
+	EXPECT_EQ(0, request(r, IOBOND_OP_RESET, 0));
+}
+
+TEST_HARNESS_MAIN
