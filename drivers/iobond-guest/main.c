@@ -4,8 +4,10 @@
  *
  * Binds the board's end of its link: it waits for the host to format the
  * bonded region, attaches to it, keeps a heartbeat and watches the
- * host's.  The function is bound explicitly, never by ID (QEMU gives both
- * ends of a link the same IDs):
+ * host's, and presents the devices the host publishes as virtio devices.
+ *
+ * The function is bound explicitly, never by ID (QEMU gives both ends of a
+ * link the same IDs):
  *
  *   echo iobond_guest > /sys/bus/pci/devices/$BDF/driver_override
  *   echo $BDF > /sys/bus/pci/drivers_probe
@@ -16,7 +18,7 @@
 #include <linux/module.h>
 #include <linux/pci.h>
 
-#include "../iobond-link/iobond_link.h"
+#include "board.h"
 
 static struct dentry *ibg_debugfs;
 
@@ -28,18 +30,31 @@ static const struct pci_device_id ibg_ids[] = {
 static int ibg_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct iobond_link *link;
+	struct ibg_board *b;
 
 	link = iobond_link_probe(pdev, IOBOND_ROLE_BOARD, ibg_debugfs);
 	if (IS_ERR(link))
 		return PTR_ERR(link);
-	pci_set_drvdata(pdev, link);
+	b = ibg_board_create(link);
+	if (IS_ERR(b)) {
+		iobond_link_exit(link);
+		return PTR_ERR(b);
+	}
+	pci_set_drvdata(pdev, b);
 	iobond_link_start(link);
 	return 0;
 }
 
 static void ibg_remove(struct pci_dev *pdev)
 {
-	iobond_link_exit(pci_get_drvdata(pdev));
+	struct ibg_board *b = pci_get_drvdata(pdev);
+
+	if (!b)
+		return;
+	pci_set_drvdata(pdev, NULL);
+	ibg_board_stop(b);
+	iobond_link_exit(b->link);
+	ibg_board_destroy(b);
 }
 
 static struct pci_driver ibg_driver = {

@@ -128,6 +128,9 @@ static void ibh_publish(struct ibh_board *b, unsigned int index)
 	if (!d->type || !b->running)
 		return;
 
+	if (!++b->instance)
+		++b->instance;
+	wr32(slot->instance, b->instance);
 	wr32(slot->device_id, d->type);
 	wr32(slot->vendor_id, IBH_VENDOR_ID);
 	wr64(slot->device_features, d->features);

@@ -49,6 +49,7 @@ struct ibh_dev {
  * @gone: the link function was unbound; ioctls fail with ENODEV
  * @running: devices are published to the board
  * @devs: the slots
+ * @instance: the last slot instance published
  * @ev_lock: protects @events and @ev_lost
  * @events: queued for read()
  * @ev_lost: events dropped since the last read
@@ -65,6 +66,7 @@ struct ibh_board {
 	bool gone;
 	bool running;
 	struct ibh_dev devs[IOBOND_MAX_DEVICES];
+	u32 instance;
 
 	spinlock_t ev_lock;	/* see above */
 	DECLARE_KFIFO(events, struct iobond_event, IBH_EVENTS);

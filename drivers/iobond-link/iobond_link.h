@@ -116,6 +116,8 @@ enum iobond_role {
  *	the control vector, after the link has queued its own check
  * @peer_changed: if set, called from the tick, with @lock held, when the
  *	peer comes up or is lost
+ * @data_doorbell: if set, called in hard-irq context for each doorbell on
+ *	any other vector
  */
 struct iobond_link {
 	struct iobond_ivshmem ivs;
@@ -153,6 +155,7 @@ struct iobond_link {
 	void *owner;
 	void (*ctrl_doorbell)(struct iobond_link *link);
 	void (*peer_changed)(struct iobond_link *link, bool up);
+	void (*data_doorbell)(struct iobond_link *link, unsigned int vector);
 };
 
 struct iobond_link *iobond_link_probe(struct pci_dev *pdev,

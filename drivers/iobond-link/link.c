@@ -32,6 +32,7 @@ static_assert(sizeof(struct iobond_link_hdr) <= IOBOND_LINK_HDR_SIZE);
 static_assert(sizeof(struct iobond_vq) == 64);
 static_assert(offsetof(struct iobond_vq, desc) == 16);
 static_assert(sizeof(struct iobond_handshake) == 32);
+static_assert(offsetof(struct iobond_dev_slot, instance) == 28);
 static_assert(offsetof(struct iobond_dev_slot, driver_features) == 64);
 static_assert(offsetof(struct iobond_dev_slot, hs) == 128);
 static_assert(offsetof(struct iobond_dev_slot, vq) == 256);
@@ -277,6 +278,8 @@ static void lnk_doorbell(struct iobond_ivshmem *ivs, unsigned int vector)
 		mod_delayed_work(system_wq, &link->tick, 0);
 		if (link->ctrl_doorbell)
 			link->ctrl_doorbell(link);
+	} else if (link->data_doorbell) {
+		link->data_doorbell(link, vector);
 	}
 
 	if (!iobond_link_peer_alive(link))

@@ -192,6 +192,8 @@ struct iobond_handshake {
  * @device_features: host: the features offered
  * @num_queues: host: queues in @vq, at most IOBOND_MAX_QUEUES
  * @config_len: host: bytes of @config that are the device's config space
+ * @instance: host: new, non-zero, each time the slot is published; a board
+ *	that sees it change treats the slot as a new device
  * @reserved_host: zero
  * @driver_features: board: the features the driver accepted
  * @status: board: the virtio device status byte
@@ -210,7 +212,8 @@ struct iobond_dev_slot {
 	__le64 device_features;
 	__le16 num_queues;
 	__le16 config_len;
-	__le32 reserved_host[9];
+	__le32 instance;
+	__le32 reserved_host[8];
 	__le64 driver_features;
 	__le32 status;
 	__le32 reserved_board[13];

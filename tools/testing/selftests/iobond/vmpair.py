@@ -16,6 +16,7 @@ The last line is always "N passed, N failed, N skipped".
 
 import argparse
 import glob
+import json
 import os
 import re
 import shutil
@@ -29,11 +30,11 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../../../.."))
 TESTS = os.path.join(ROOT, "tools/testing/selftests/iobond")
 FABRIC = os.path.join(ROOT, "tools/iobond/iobond-fabric")
 VM_PROGS = ["module_test", "link_test", "loss_test", "testbed_test",
-            "ctrl_test", "slot_test", "events_test"]
+            "ctrl_test", "slot_test", "events_test", "vnet_test"]
 IOBONDCTL = os.path.join(ROOT, "tools/iobond/iobondctl")
 # Debian modules each VM loads at boot, with their dependencies.  The host
 # takes VFIO, the face its data planes will be handed through.
-KMODS = {"host": ["vfio_iommu_type1", "vfio_pci"], "board": []}
+KMODS = {"host": ["vfio_iommu_type1", "vfio_pci"], "board": ["virtio_net"]}
 RESULTS = os.path.join(ROOT, "build/vmpair")   # each step's raw KTAP
 VECTORS = 8
 REGION = "16M"
@@ -395,6 +396,14 @@ class Run:
         rc, out = self.vms[side].sh(f"{envs} ./{prog}", timeout, check=False)
         self.count(f"{side}.{label}", out, rc)
 
+    def host_driver_features(self, index):
+        """What the host saw the board's driver accept, as hex."""
+        _, out = self.vms["host"].sh("iobondctl --json board0 status")
+        for dev in json.loads(out)["devices"]:
+            if dev["index"] == index:
+                return dev["driver_features"]
+        raise Failure(f"host has no dev{index}: {out}")
+
     def peer_id(self, side):
         return self.status(side)["own_id"]
 
@@ -465,8 +474,25 @@ class Run:
                 " && iobondctl board0 events --timeout 200 > /dev/null")
         board.sh("rmmod iobond_guest")
         self.test("board", "slot_test", "raw_board", {"IOBOND_MAC": mac})
-        self.load("board")
         self.test("host", "events_test", "raw_board")
+        self.load("board")
+        host.sh("iobondctl board0 reset && iobondctl board0 remove 0")
+
+        # NICs over the transport: unmodified virtio_net binds with what the
+        # host set, hot-add and hot-remove show, and rebinding holds.
+        mac2 = "52:54:00:ab:cd:02"
+        host.sh(f"iobondctl board0 add-net --mac {mac} --mtu 1400 && "
+                "iobondctl board0 start")
+        board.sh(f"for i in $(seq 200); do grep -qi {mac} "
+                 "/sys/class/net/*/address && exit 0; sleep 0.1; done; exit 1")
+        feats = self.host_driver_features(0)
+        self.test("board", "vnet_test", "nic", {
+            "IOBOND_NETS": mac, "IOBOND_MTU": 1400,
+            "IOBOND_FEATURES": feats, "IOBOND_REBIND": 20})
+        host.sh(f"iobondctl board0 add-net --mac {mac2}")
+        self.test("board", "vnet_test", "hot_add", {"IOBOND_NETS": f"'{mac} {mac2}'"})
+        host.sh("iobondctl board0 remove 1")
+        self.test("board", "vnet_test", "hot_remove", {"IOBOND_NETS": mac})
         host.sh("iobondctl board0 reset && iobondctl board0 remove 0")
 
         # Clean detach: the peer's module goes away.

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * iobond_guest: the board's virtio transport over its IO-Bond link.
+ *
+ * dma.c keeps every DMA address inside the region's window; transport.c
+ * turns the host's device slots into virtio devices.
+ */
+#ifndef _IOBOND_GUEST_BOARD_H
+#define _IOBOND_GUEST_BOARD_H
+
+#include <linux/device.h>
+#include <linux/genalloc.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/virtio.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+#include <uapi/linux/iobond.h>
+
+#include "../iobond-link/iobond_link.h"
+
+struct ibg_board;
+
+/* One virtqueue of a device, and the board vector its interrupts use. */
+struct ibg_vq {
+	struct virtqueue *vq;
+	unsigned int vector;
+};
+
+/**
+ * struct ibg_vdev - one device slot presented as a virtio device
+ * @vdev: the virtio device
+ * @board: its board
+ * @index: the slot
+ * @slot: the slot in the region; host-written fields are checked on read
+ * @device_id: virtio device id, as checked when the slot was taken
+ * @instance: the slot's instance when it was taken
+ * @features: the features offered, as read when the slot was taken
+ * @num_queues: checked against IOBOND_MAX_QUEUES
+ * @config_len: checked against IOBOND_CONFIG_SIZE
+ * @status: the status this driver last set (the board owns it)
+ * @hs_lock: one request at a time
+ * @vqs: queues, by index
+ * @broken: the host was lost; the device is broken and will be replaced
+ */
+struct ibg_vdev {
+	struct virtio_device vdev;
+	struct ibg_board *board;
+	unsigned int index;
+	struct iobond_dev_slot *slot;
+	u32 device_id;
+	u32 instance;
+	u64 features;
+	u16 num_queues;
+	u16 config_len;
+	u8 status;
+	struct mutex hs_lock;	/* one request in flight per slot */
+	struct ibg_vq vqs[IOBOND_MAX_QUEUES];
+	bool broken;
+};
+
+/**
+ * struct ibg_board - the board end of a link, as a virtio transport
+ * @link: the link
+ * @dev: parent of the virtio devices; carries the window's DMA ops
+ * @pool: allocator over the DMA window
+ * @window: the window's mapping
+ * @window_size: its length
+ * @maps: streaming mappings, by window offset: where each bounce buffer
+ *	copies from and to; kept here, never in the region
+ * @nmaps: streaming mappings live
+ * @hs_wq: requesters wait here for the host's answers
+ * @scan_work: re-reads the device table
+ * @scan_lock: serialises scans; protects @vdevs and @stopping
+ * @vdevs: the devices presented, by slot; the interrupt handler reads
+ *	them under @vec_lock
+ * @stopping: the driver is unbinding; no scan may add a device
+ * @vec_lock: protects the queue lists the interrupt handler walks
+ */
+struct ibg_board {
+	struct iobond_link *link;
+	struct device dev;
+	struct gen_pool *pool;
+	void *window;
+	size_t window_size;
+	struct xarray maps;
+	atomic_t nmaps;
+	wait_queue_head_t hs_wq;
+	struct work_struct scan_work;
+	struct mutex scan_lock;	/* see above */
+	struct ibg_vdev *vdevs[IOBOND_MAX_DEVICES];
+	bool stopping;
+	spinlock_t vec_lock;	/* see above */
+};
+
+/* dma.c */
+int ibg_dma_init(struct ibg_board *b);
+void ibg_dma_debugfs(struct ibg_board *b);
+void ibg_dma_exit(struct ibg_board *b);
+
+/* transport.c */
+struct ibg_board *ibg_board_create(struct iobond_link *link);
+void ibg_board_stop(struct ibg_board *b);
+void ibg_board_destroy(struct ibg_board *b);
+
+#endif /* _IOBOND_GUEST_BOARD_H */

@@ -1,0 +1,550 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iobond_guest: the virtio transport over the bonded region.
+ *
+ * Each slot the host publishes in the device table becomes a virtio
+ * device, and unmodified virtio drivers bind to it.  Config space is read
+ * from the slot; status changes that need the device's word (FEATURES_OK,
+ * reset, queue enable) are requests the host answers within a bound.
+ * Rings and buffers live in the window (dma.c), named by their offsets.
+ * Every value the host wrote is checked before it is used.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/interrupt.h>
+#include <linux/log2.h>
+#include <linux/slab.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include "board.h"
+
+#define rd16(field)	le16_to_cpu(READ_ONCE(field))
+#define rd32(field)	le32_to_cpu(READ_ONCE(field))
+#define rd64(field)	le64_to_cpu(READ_ONCE(field))
+#define wr16(field, v)	WRITE_ONCE(field, cpu_to_le16(v))
+#define wr32(field, v)	WRITE_ONCE(field, cpu_to_le32(v))
+#define wr64(field, v)	WRITE_ONCE(field, cpu_to_le64(v))
+
+#define IBG_QUEUE_MAX	32768
+
+#define to_ibg_vdev(v)	container_of(v, struct ibg_vdev, vdev)
+
+/* ---- requests to the host ------------------------------------------ */
+
+/*
+ * Ask the host and wait for its answer, at most IOBOND_HANDSHAKE_MS.
+ * Return: 0, the host's refusal as a negative errno, or -ETIMEDOUT.
+ */
+static int ibg_request(struct ibg_vdev *vd, u32 op, u32 arg)
+{
+	struct iobond_handshake *hs = &vd->slot->hs;
+	struct ibg_board *b = vd->board;
+	u32 seq, result;
+	long left;
+
+	/* A lost host answers nothing: fail at once rather than wait. */
+	if (vd->broken || !iobond_link_peer_alive(b->link))
+		return -ENOLINK;
+	mutex_lock(&vd->hs_lock);
+	seq = rd32(hs->req_seq) + 1;
+	wr32(hs->req_op, op);
+	wr32(hs->req_arg, arg);
+	/* The request is whole before its sequence number moves. */
+	wmb();
+	wr32(hs->req_seq, seq);
+	iobond_link_ring_peer(b->link, IOBOND_CTRL_VECTOR);
+	left = wait_event_timeout(b->hs_wq, rd32(hs->ack_seq) == seq,
+				  msecs_to_jiffies(IOBOND_HANDSHAKE_MS));
+	/* The result was written before the answer's sequence number. */
+	rmb();
+	result = rd32(hs->ack_result);
+	mutex_unlock(&vd->hs_lock);
+
+	if (!left) {
+		dev_err(&vd->vdev.dev, "host did not answer request %u within %u ms\n",
+			op, IOBOND_HANDSHAKE_MS);
+		return -ETIMEDOUT;
+	}
+	return result ? -(int)min_t(u32, result, MAX_ERRNO) : 0;
+}
+
+/* ---- configuration interface ------------------------------------------ */
+
+static u64 ibg_get_features(struct virtio_device *vdev)
+{
+	return to_ibg_vdev(vdev)->features;
+}
+
+static int ibg_finalize_features(struct virtio_device *vdev)
+{
+	vring_transport_features(vdev);
+	if (!__virtio_test_bit(vdev, VIRTIO_F_VERSION_1) ||
+	    !__virtio_test_bit(vdev, VIRTIO_F_ACCESS_PLATFORM)) {
+		dev_err(&vdev->dev, "needs VERSION_1 and ACCESS_PLATFORM: buffers must be in the window\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void ibg_get(struct virtio_device *vdev, unsigned int offset,
+		    void *buf, unsigned int len)
+{
+	struct ibg_vdev *vd = to_ibg_vdev(vdev);
+
+	if (offset > vd->config_len || len > vd->config_len - offset) {
+		dev_err_ratelimited(&vdev->dev, "config read %u+%u past its %u bytes\n",
+				    offset, len, vd->config_len);
+		memset(buf, 0, len);
+		return;
+	}
+	memcpy(buf, vd->slot->config + offset, len);
+}
+
+static void ibg_set(struct virtio_device *vdev, unsigned int offset,
+		    const void *buf, unsigned int len)
+{
+	/* Config space has one writer, the host; no served type writes it. */
+	dev_warn_once(&vdev->dev, "config space is read-only on this transport\n");
+}
+
+static u32 ibg_generation(struct virtio_device *vdev)
+{
+	return rd32(to_ibg_vdev(vdev)->slot->config_generation);
+}
+
+static u8 ibg_get_status(struct virtio_device *vdev)
+{
+	return to_ibg_vdev(vdev)->status;
+}
+
+static void ibg_set_status(struct virtio_device *vdev, u8 status)
+{
+	struct ibg_vdev *vd = to_ibg_vdev(vdev);
+	int ret;
+
+	wr64(vd->slot->driver_features, vdev->features);
+	wr32(vd->slot->status, status);
+	ret = ibg_request(vd, IOBOND_OP_STATUS, 0);
+	if (ret && (status & VIRTIO_CONFIG_S_FEATURES_OK)) {
+		dev_err(&vdev->dev, "host refused features %#llx: %d\n",
+			vdev->features, ret);
+		status &= ~VIRTIO_CONFIG_S_FEATURES_OK;
+	} else if (ret) {
+		status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	}
+	vd->status = status;
+}
+
+static void ibg_reset(struct virtio_device *vdev)
+{
+	struct ibg_vdev *vd = to_ibg_vdev(vdev);
+	int ret;
+
+	wr32(vd->slot->status, 0);
+	ret = ibg_request(vd, IOBOND_OP_RESET, 0);
+	if (ret)
+		dev_err(&vdev->dev, "reset not acknowledged by the host: %d\n",
+			ret);
+	vd->status = 0;
+}
+
+/* ---- virtqueues -------------------------------------------------------- */
+
+static bool ibg_notify(struct virtqueue *vq)
+{
+	struct ibg_vdev *vd = to_ibg_vdev(vq->vdev);
+
+	iobond_link_ring_peer(vd->board->link,
+			      rd16(vd->slot->vq[vq->index].notify));
+	return true;
+}
+
+/* Hard irq: a doorbell on a data vector; run the callbacks of its queues. */
+static void ibg_data_doorbell(struct iobond_link *link, unsigned int vector)
+{
+	struct ibg_board *b = link->owner;
+	unsigned int i, q;
+
+	spin_lock(&b->vec_lock);
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		struct ibg_vdev *vd = b->vdevs[i];
+
+		if (!vd)
+			continue;
+		for (q = 0; q < vd->num_queues; q++)
+			if (vd->vqs[q].vq && vd->vqs[q].vector == vector)
+				vring_interrupt(0, vd->vqs[q].vq);
+	}
+	spin_unlock(&b->vec_lock);
+}
+
+/* One MSI-X vector per queue while they last, shared beyond. */
+static unsigned int ibg_vector(struct ibg_vdev *vd, unsigned int q)
+{
+	unsigned int nvec = vd->board->link->ivs.nvec;
+
+	if (nvec < 2)
+		return IOBOND_NO_VECTOR;
+	return 1 + (vd->index * IOBOND_MAX_QUEUES + q) % (nvec - 1);
+}
+
+static void ibg_del_vq(struct ibg_vdev *vd, unsigned int q)
+{
+	struct ibg_board *b = vd->board;
+	struct virtqueue *vq = vd->vqs[q].vq;
+
+	spin_lock_irq(&b->vec_lock);
+	vd->vqs[q].vq = NULL;
+	spin_unlock_irq(&b->vec_lock);
+	vring_del_virtqueue(vq);
+}
+
+static void ibg_del_vqs(struct virtio_device *vdev)
+{
+	struct ibg_vdev *vd = to_ibg_vdev(vdev);
+	unsigned int q;
+
+	for (q = 0; q < vd->num_queues; q++)
+		if (vd->vqs[q].vq)
+			ibg_del_vq(vd, q);
+}
+
+static int ibg_setup_vq(struct ibg_vdev *vd, unsigned int q,
+			vq_callback_t *callback, const char *name, bool ctx)
+{
+	struct iobond_vq *svq = &vd->slot->vq[q];
+	unsigned int size = rd16(svq->size_max);
+	unsigned int vector = ibg_vector(vd, q);
+	struct virtqueue *vq;
+	int ret;
+
+	if (!is_power_of_2(size) || size > IBG_QUEUE_MAX) {
+		dev_err(&vd->vdev.dev, "queue %u: host offers size %u\n", q, size);
+		return -EINVAL;
+	}
+	vq = vring_create_virtqueue(q, size, SMP_CACHE_BYTES, &vd->vdev, true,
+				    true, ctx, ibg_notify, callback, name);
+	if (!vq) {
+		dev_err(&vd->vdev.dev, "queue %u: no room for its ring\n", q);
+		return -ENOMEM;
+	}
+	wr16(svq->size, virtqueue_get_vring_size(vq));
+	wr16(svq->msix, vector);
+	wr64(svq->desc, virtqueue_get_desc_addr(vq));
+	wr64(svq->avail, virtqueue_get_avail_addr(vq));
+	wr64(svq->used, virtqueue_get_used_addr(vq));
+
+	spin_lock_irq(&vd->board->vec_lock);
+	vd->vqs[q].vq = vq;
+	vd->vqs[q].vector = vector;
+	spin_unlock_irq(&vd->board->vec_lock);
+
+	ret = ibg_request(vd, IOBOND_OP_QUEUE_ENABLE, q);
+	if (ret) {
+		dev_err(&vd->vdev.dev, "queue %u: host refused it: %d\n", q, ret);
+		ibg_del_vq(vd, q);
+	}
+	return ret;
+}
+
+static int ibg_find_vqs(struct virtio_device *vdev, unsigned int nvqs,
+			struct virtqueue *vqs[], vq_callback_t *callbacks[],
+			const char * const names[], const bool *ctx,
+			struct irq_affinity *desc)
+{
+	struct ibg_vdev *vd = to_ibg_vdev(vdev);
+	unsigned int i, q = 0;
+	int ret;
+
+	for (i = 0; i < nvqs; i++) {
+		if (!names[i]) {
+			vqs[i] = NULL;
+			continue;
+		}
+		if (q >= vd->num_queues) {
+			dev_err(&vdev->dev, "driver wants %u queues, host offers %u\n",
+				q + 1, vd->num_queues);
+			ret = -ENOENT;
+			goto err;
+		}
+		ret = ibg_setup_vq(vd, q, callbacks[i], names[i],
+				   ctx ? ctx[i] : false);
+		if (ret)
+			goto err;
+		vqs[i] = vd->vqs[q++].vq;
+	}
+	return 0;
+
+err:
+	ibg_del_vqs(vdev);
+	return ret;
+}
+
+static void ibg_synchronize_cbs(struct virtio_device *vdev)
+{
+	struct ibg_vdev *vd = to_ibg_vdev(vdev);
+	struct pci_dev *pdev = vd->board->link->ivs.pdev;
+	unsigned int q;
+
+	for (q = 0; q < vd->num_queues; q++)
+		if (vd->vqs[q].vq && vd->vqs[q].vector != IOBOND_NO_VECTOR)
+			synchronize_irq(pci_irq_vector(pdev, vd->vqs[q].vector));
+}
+
+static int ibg_set_vq_affinity(struct virtqueue *vq,
+			       const struct cpumask *mask)
+{
+	struct ibg_vdev *vd = to_ibg_vdev(vq->vdev);
+	unsigned int vector = vd->vqs[vq->index].vector;
+
+	if (vector == IOBOND_NO_VECTOR)
+		return -EINVAL;
+	return irq_set_affinity_hint(pci_irq_vector(vd->board->link->ivs.pdev,
+						    vector), mask);
+}
+
+static const char *ibg_bus_name(struct virtio_device *vdev)
+{
+	return pci_name(to_ibg_vdev(vdev)->board->link->ivs.pdev);
+}
+
+static const struct virtio_config_ops ibg_config_ops = {
+	.get			= ibg_get,
+	.set			= ibg_set,
+	.generation		= ibg_generation,
+	.get_status		= ibg_get_status,
+	.set_status		= ibg_set_status,
+	.reset			= ibg_reset,
+	.find_vqs		= ibg_find_vqs,
+	.del_vqs		= ibg_del_vqs,
+	.synchronize_cbs	= ibg_synchronize_cbs,
+	.get_features		= ibg_get_features,
+	.finalize_features	= ibg_finalize_features,
+	.bus_name		= ibg_bus_name,
+	.set_vq_affinity	= ibg_set_vq_affinity,
+};
+
+/* ---- the device table -------------------------------------------------- */
+
+static void ibg_vdev_release(struct device *dev)
+{
+	kfree(to_ibg_vdev(dev_to_virtio(dev)));
+}
+
+static struct iobond_dev_slot *ibg_slot(struct ibg_board *b, unsigned int i)
+{
+	return b->link->ivs.shm + IOBOND_DEV_TABLE_OFF +
+	       i * sizeof(struct iobond_dev_slot);
+}
+
+/* Take slot @i as a virtio device, if what the host wrote there holds. */
+static void ibg_vdev_add(struct ibg_board *b, unsigned int i)
+{
+	struct iobond_dev_slot *slot = ibg_slot(b, i);
+	struct device *dev = &b->link->ivs.pdev->dev;
+	struct ibg_vdev *vd;
+	u32 id = rd32(slot->device_id);
+	u16 nq = rd16(slot->num_queues), cl = rd16(slot->config_len);
+	int ret;
+
+	/* The state vouches for the fields; read them after it. */
+	rmb();
+	if (!id || id > 63 || !nq || nq > IOBOND_MAX_QUEUES ||
+	    cl > IOBOND_CONFIG_SIZE) {
+		dev_err(dev, "slot %u: refusing device %u with %u queues and %u config bytes\n",
+			i, id, nq, cl);
+		return;
+	}
+	vd = kzalloc(sizeof(*vd), GFP_KERNEL);
+	if (!vd)
+		return;
+	vd->board = b;
+	vd->index = i;
+	vd->slot = slot;
+	vd->device_id = id;
+	vd->instance = rd32(slot->instance);
+	vd->features = rd64(slot->device_features);
+	vd->num_queues = nq;
+	vd->config_len = cl;
+	mutex_init(&vd->hs_lock);
+	vd->vdev.id.device = id;
+	vd->vdev.id.vendor = rd32(slot->vendor_id);
+	vd->vdev.config = &ibg_config_ops;
+	vd->vdev.dev.parent = &b->dev;
+	vd->vdev.dev.release = ibg_vdev_release;
+
+	/* Interrupts may reach its queues from the moment it probes. */
+	spin_lock_irq(&b->vec_lock);
+	b->vdevs[i] = vd;
+	spin_unlock_irq(&b->vec_lock);
+	ret = register_virtio_device(&vd->vdev);
+	if (ret) {
+		dev_err(dev, "slot %u: cannot register device %u: %d\n", i, id,
+			ret);
+		spin_lock_irq(&b->vec_lock);
+		b->vdevs[i] = NULL;
+		spin_unlock_irq(&b->vec_lock);
+		put_device(&vd->vdev.dev);
+		return;
+	}
+	dev_info(dev, "slot %u: virtio device %u, %u queues\n", i, id, nq);
+}
+
+static void ibg_vdev_remove(struct ibg_board *b, unsigned int i)
+{
+	struct ibg_vdev *vd = b->vdevs[i];
+
+	unregister_virtio_device(&vd->vdev);
+	spin_lock_irq(&b->vec_lock);
+	b->vdevs[i] = NULL;
+	spin_unlock_irq(&b->vec_lock);
+	dev_info(&b->link->ivs.pdev->dev, "slot %u: device removed\n", i);
+}
+
+/* Bring the virtio devices in line with the table; scan_lock held. */
+static void ibg_scan_locked(struct ibg_board *b)
+{
+	bool up = iobond_link_peer_alive(b->link) && READ_ONCE(b->link->attached);
+	unsigned int i;
+
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		struct iobond_dev_slot *slot = ibg_slot(b, i);
+		struct ibg_vdev *vd = b->vdevs[i];
+		bool present = up && rd32(slot->state) == IOBOND_SLOT_PRESENT;
+
+		if (vd && (!present || rd32(slot->instance) != vd->instance ||
+			   vd->broken))
+			ibg_vdev_remove(b, i);
+		if (!b->vdevs[i] && present)
+			ibg_vdev_add(b, i);
+	}
+}
+
+static void ibg_scan(struct work_struct *work)
+{
+	struct ibg_board *b = container_of(work, struct ibg_board, scan_work);
+
+	mutex_lock(&b->scan_lock);
+	if (!b->stopping)
+		ibg_scan_locked(b);
+	mutex_unlock(&b->scan_lock);
+}
+
+/* Hard irq: the host answered a request, or changed the table. */
+static void ibg_ctrl_doorbell(struct iobond_link *link)
+{
+	struct ibg_board *b = link->owner;
+
+	wake_up(&b->hs_wq);
+	queue_work(system_wq, &b->scan_work);
+}
+
+/*
+ * From the link's tick.  A lost host breaks every device at once, so that
+ * I/O fails rather than waits; the devices go, and come back when the host
+ * publishes them again.
+ */
+static void ibg_peer_changed(struct iobond_link *link, bool up)
+{
+	struct ibg_board *b = link->owner;
+	unsigned int i;
+
+	if (!up) {
+		spin_lock_irq(&b->vec_lock);
+		for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+			if (!b->vdevs[i])
+				continue;
+			b->vdevs[i]->broken = true;
+			virtio_break_device(&b->vdevs[i]->vdev);
+		}
+		spin_unlock_irq(&b->vec_lock);
+		wake_up(&b->hs_wq);
+	}
+	queue_work(system_wq, &b->scan_work);
+}
+
+static void ibg_board_release(struct device *dev)
+{
+	kfree(container_of(dev, struct ibg_board, dev));
+}
+
+/**
+ * ibg_board_create() - the virtio transport on a board's link
+ * @link: the board end, not yet started
+ *
+ * Return: the board, or an ERR_PTR.
+ */
+struct ibg_board *ibg_board_create(struct iobond_link *link)
+{
+	struct device *parent = &link->ivs.pdev->dev;
+	struct ibg_board *b;
+	int ret;
+
+	b = kzalloc(sizeof(*b), GFP_KERNEL);
+	if (!b)
+		return ERR_PTR(-ENOMEM);
+	b->link = link;
+	b->window = link->ivs.shm + IOBOND_WINDOW_OFF;
+	b->window_size = link->ivs.shm_size - IOBOND_WINDOW_OFF;
+	init_waitqueue_head(&b->hs_wq);
+	INIT_WORK(&b->scan_work, ibg_scan);
+	mutex_init(&b->scan_lock);
+	spin_lock_init(&b->vec_lock);
+
+	device_initialize(&b->dev);
+	b->dev.parent = parent;
+	b->dev.release = ibg_board_release;
+	ret = dev_set_name(&b->dev, "%s-transport", pci_name(link->ivs.pdev));
+	if (ret)
+		goto err_put;
+	ret = ibg_dma_init(b);
+	if (ret)
+		goto err_put;
+	ret = device_add(&b->dev);
+	if (ret)
+		goto err_dma;
+
+	link->owner = b;
+	link->ctrl_doorbell = ibg_ctrl_doorbell;
+	link->data_doorbell = ibg_data_doorbell;
+	link->peer_changed = ibg_peer_changed;
+	ibg_dma_debugfs(b);
+	return b;
+
+err_dma:
+	ibg_dma_exit(b);
+err_put:
+	put_device(&b->dev);
+	return ERR_PTR(ret);
+}
+
+/**
+ * ibg_board_stop() - remove every device while the link still answers
+ * @b: the board
+ *
+ * Drivers reset their devices as they go; a live host acknowledges that.
+ */
+void ibg_board_stop(struct ibg_board *b)
+{
+	unsigned int i;
+
+	mutex_lock(&b->scan_lock);
+	b->stopping = true;
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
+		if (b->vdevs[i])
+			ibg_vdev_remove(b, i);
+	mutex_unlock(&b->scan_lock);
+}
+
+/**
+ * ibg_board_destroy() - free the transport
+ * @b: the board, stopped; its link is down (no doorbell, no tick runs)
+ */
+void ibg_board_destroy(struct ibg_board *b)
+{
+	cancel_work_sync(&b->scan_work);
+	ibg_dma_exit(b);
+	device_del(&b->dev);
+	put_device(&b->dev);
+}
