@@ -91,8 +91,7 @@ void ibh_event(struct ibh_board *b, u32 type, u32 index, u32 arg)
 }
 
 /* The host vector the board rings for queue @q of slot @index. */
-static u16 ibh_notify_vector(struct ibh_board *b, unsigned int index,
-			     unsigned int q)
+u16 ibh_notify_vector(struct ibh_board *b, unsigned int index, unsigned int q)
 {
 	unsigned int nvec = b->link->ivs.nvec;
 
@@ -274,6 +273,8 @@ int ibh_dev_remove(struct ibh_board *b, unsigned int index)
 		return -EINVAL;
 	if (!b->devs[index].type)
 		return -ENOENT;
+	ibh_vring_detach(b, index);
+	ibh_window_revoke(b);
 	memset(&b->devs[index], 0, sizeof(b->devs[index]));
 	if (b->running) {
 		ibh_publish(b, index);
@@ -294,8 +295,13 @@ void ibh_board_set_running(struct ibh_board *b, bool running)
 
 	lockdep_assert_held(&b->lock);
 	b->running = running;
-	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		if (!running)
+			ibh_vring_detach(b, i);
 		ibh_publish(b, i);
+	}
+	if (!running)
+		ibh_window_revoke(b);
 	ibh_table_changed(b);
 }
 
@@ -379,7 +385,12 @@ static int ibh_op_queue_enable(struct ibh_board *b, unsigned int index,
 			rd64(vq->used));
 		return -EINVAL;
 	}
-	d->queues_enabled |= BIT(q);
+	WRITE_ONCE(d->msix[q], msix);
+	d->vring[q].size = size;
+	d->vring[q].desc = rd64(vq->desc);
+	d->vring[q].avail = rd64(vq->avail);
+	d->vring[q].used = rd64(vq->used);
+	WRITE_ONCE(d->queues_enabled, d->queues_enabled | BIT(q));
 	ibh_event(b, IOBOND_EVENT_QUEUE_ENABLED, index, q);
 	return 0;
 }
@@ -403,6 +414,10 @@ static bool ibh_answer(struct ibh_board *b, unsigned int index)
 		result = ibh_op_status(b, index, slot);
 		break;
 	case IOBOND_OP_RESET:
+		/* The backend lets go before the board may reuse the memory. */
+		ibh_vring_detach(b, index);
+		if (d->queues_enabled)
+			ibh_window_revoke(b);
 		d->status = 0;
 		d->driver_features = 0;
 		d->queues_enabled = 0;
@@ -469,14 +484,19 @@ static void ibh_peer_changed(struct iobond_link *link, bool up)
 void ibh_board_init(struct ibh_board *b, struct iobond_link *link)
 {
 	b->link = link;
+	b->window_pfn = (pci_resource_start(link->ivs.pdev, 2) +
+			 IOBOND_WINDOW_OFF) >> PAGE_SHIFT;
+	b->window_size = link->ivs.shm_size - IOBOND_WINDOW_OFF;
 	mutex_init(&b->lock);
 	spin_lock_init(&b->ev_lock);
+	spin_lock_init(&b->vq_lock);
 	INIT_KFIFO(b->events);
 	init_waitqueue_head(&b->ev_wq);
 	INIT_WORK(&b->ctrl_work, ibh_ctrl_work);
 	link->owner = b;
 	link->ctrl_doorbell = ibh_ctrl_doorbell;
 	link->peer_changed = ibh_peer_changed;
+	link->data_doorbell = ibh_data_doorbell;
 }
 
 /**

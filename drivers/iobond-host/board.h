@@ -21,6 +21,8 @@
 
 #define IBH_EVENTS	64
 
+struct ibh_call;
+
 /* A provisioned device, as the host keeps it; type 0 is an empty slot. */
 struct ibh_dev {
 	u32 type;
@@ -34,6 +36,15 @@ struct ibh_dev {
 	u32 queues_enabled;
 	u64 kicks[IOBOND_MAX_QUEUES];
 	u64 interrupts[IOBOND_MAX_QUEUES];
+	/* What the board enabled each queue with, as checked. */
+	u16 msix[IOBOND_MAX_QUEUES];
+	struct {
+		u32 size;
+		u64 desc, avail, used;
+	} vring[IOBOND_MAX_QUEUES];
+	/* The vhost face (vhost.c); the pointers change under vq_lock. */
+	struct eventfd_ctx *kick[IOBOND_MAX_QUEUES];
+	struct ibh_call *call[IOBOND_MAX_QUEUES];
 };
 
 /**
@@ -50,6 +61,12 @@ struct ibh_dev {
  * @running: devices are published to the board
  * @devs: the slots
  * @instance: the last slot instance published
+ * @window_gen: mappings of the window made in an older generation fault
+ * @mapping: the address space the window is mapped through, to revoke it
+ * @window_pfn: first page frame of the window (BAR2 + IOBOND_WINDOW_OFF)
+ * @window_size: its length
+ * @vq_lock: protects the devices' kick and call pointers against the
+ *	doorbell handler; taken in hard irq
  * @ev_lock: protects @events and @ev_lost
  * @events: queued for read()
  * @ev_lost: events dropped since the last read
@@ -67,6 +84,11 @@ struct ibh_board {
 	bool running;
 	struct ibh_dev devs[IOBOND_MAX_DEVICES];
 	u32 instance;
+	u32 window_gen;
+	struct address_space *mapping;
+	unsigned long window_pfn;
+	size_t window_size;
+	spinlock_t vq_lock;	/* see above */
 
 	spinlock_t ev_lock;	/* see above */
 	DECLARE_KFIFO(events, struct iobond_event, IBH_EVENTS);
@@ -82,6 +104,15 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add);
 int ibh_dev_remove(struct ibh_board *b, unsigned int index);
 void ibh_board_set_running(struct ibh_board *b, bool running);
 void ibh_board_reset(struct ibh_board *b);
+u16 ibh_notify_vector(struct ibh_board *b, unsigned int index, unsigned int q);
+
+/* vhost.c */
+void ibh_vring_detach(struct ibh_board *b, unsigned int index);
+void ibh_window_revoke(struct ibh_board *b);
+int ibh_ioctl_vring_eventfd(struct ibh_board *b, void __user *uarg);
+int ibh_ioctl_get_vring(struct ibh_board *b, void __user *uarg);
+void ibh_data_doorbell(struct iobond_link *link, unsigned int vector);
+int ibh_mmap(struct file *file, struct vm_area_struct *vma);
 
 /* cdev.c */
 int ibh_cdev_init(void);

@@ -230,6 +230,10 @@ static long ibh_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return ibh_ioctl_get_dev(b, uarg);
 	case IOBOND_GET_QUEUE_STATS:
 		return ibh_ioctl_stats(b, uarg);
+	case IOBOND_GET_VRING:
+		return ibh_ioctl_get_vring(b, uarg);
+	case IOBOND_SET_VRING_EVENTFD:
+		return ibh_ioctl_vring_eventfd(b, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -325,6 +329,7 @@ static const struct file_operations ibh_fops = {
 	.release	= ibh_release,
 	.read		= ibh_read,
 	.poll		= ibh_poll,
+	.mmap		= ibh_mmap,
 	.unlocked_ioctl	= ibh_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= no_llseek,
@@ -393,7 +398,13 @@ err_put:
  */
 void ibh_board_destroy(struct ibh_board *b)
 {
+	unsigned int i;
+
 	mutex_lock(&b->lock);
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
+		ibh_vring_detach(b, i);
+	ibh_window_revoke(b);
+	b->mapping = NULL;
 	b->gone = true;
 	mutex_unlock(&b->lock);
 	wake_up_interruptible(&b->ev_wq);

@@ -10,6 +10,7 @@
  *   iobondctl BOARD start | stop | reset
  *   iobondctl [--json] BOARD stats DEV
  *   iobondctl [--json] BOARD events [--count N] [--timeout MS]
+ *   iobondctl BOARD serve DEV --tap NAME
  *
  * BOARD is board0, board1, ... or a path.  Every failure prints what was
  * refused and why, and exits 1; bad usage exits 2.
@@ -25,10 +26,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <linux/if_tun.h>
 #include <linux/iobond.h>
+#include <linux/vhost.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+#include <net/if.h>
 
 #define DEV_DIR		"/dev/iobond"
 
@@ -46,6 +55,7 @@ static void usage(FILE *f)
 "       iobondctl BOARD start|stop|reset\n"
 "       iobondctl [--json] BOARD stats DEV\n"
 "       iobondctl [--json] BOARD events [--count N] [--timeout MS]\n"
+"       iobondctl BOARD serve DEV --tap NAME\n"
 "BOARD is board0, board1, ... (in " DEV_DIR ") or a path.\n");
 }
 
@@ -446,6 +456,245 @@ static int cmd_events(int fd, int argc, char **argv)
 	return 0;
 }
 
+/* ---- serve: wire a NIC to vhost-net and a tap ---------------------- */
+
+struct served {
+	int board;		/* /dev/iobond/boardN */
+	__u32 index;
+	void *window;
+	size_t window_size;
+	int tap;
+	int vhost;		/* -1 while not wired */
+	int kick[IOBOND_MAX_QUEUES];
+	int call[IOBOND_MAX_QUEUES];
+	__u16 nq;
+};
+
+static volatile sig_atomic_t serve_stop;
+
+static void serve_signal(int sig)
+{
+	(void)sig;
+	serve_stop = 1;
+}
+
+static int tap_open(const char *name)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	int hdr = 12;	/* virtio-net header with num_buffers: VERSION_1 */
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		fprintf(stderr, "iobondctl: /dev/net/tun: %s (is tun loaded?)\n",
+			strerror(errno));
+		return -1;
+	}
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) || ioctl(fd, TUNSETVNETHDRSZ, &hdr) ||
+	    ioctl(fd, TUNSETOFFLOAD, 0)) {
+		fprintf(stderr, "iobondctl: tap %s: %s\n", name, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Tear the wiring down; the window is mapped anew for the next wiring. */
+static void serve_unwire(struct served *sv)
+{
+	struct iobond_vring_eventfd ve = { .argsz = sizeof(ve), .fd = -1 };
+	__u16 q;
+
+	if (sv->vhost < 0)
+		return;
+	close(sv->vhost);
+	sv->vhost = -1;
+	for (q = 0; q < sv->nq; q++) {
+		ve.index = sv->index;
+		ve.queue = q;
+		ve.flags = IOBOND_VRING_KICK;
+		ioctl(sv->board, IOBOND_SET_VRING_EVENTFD, &ve);
+		ve.flags = IOBOND_VRING_CALL;
+		ioctl(sv->board, IOBOND_SET_VRING_EVENTFD, &ve);
+		close(sv->kick[q]);
+		close(sv->call[q]);
+	}
+	munmap(sv->window, sv->window_size);
+	sv->window = MAP_FAILED;
+	fprintf(stderr, "iobondctl: %s: dev%u unwired\n", board_name, sv->index);
+}
+
+#define VHOST(call, arg) do {						\
+	if (ioctl(sv->vhost, call, arg)) {				\
+		fprintf(stderr, "iobondctl: %s: " #call ": %s\n",	\
+			board_name, strerror(errno));			\
+		goto err;						\
+	}								\
+} while (0)
+
+/* The board's driver is up: hand its queues to vhost-net. */
+static int serve_wire(struct served *sv, const struct iobond_device_info *d)
+{
+	struct {
+		struct vhost_memory mem;
+		struct vhost_memory_region region;
+	} mem = { .mem.nregions = 1 };
+	__u64 vfeat, feat;
+	__u16 q;
+
+	sv->window = mmap(NULL, sv->window_size, PROT_READ | PROT_WRITE,
+			  MAP_SHARED, sv->board, 0);
+	if (sv->window == MAP_FAILED)
+		return fail("serve: mmap", errno, NULL);
+	sv->vhost = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
+	if (sv->vhost < 0)
+		return fail("serve: /dev/vhost-net", errno, "is vhost_net loaded?");
+	sv->nq = 0;
+	VHOST(VHOST_SET_OWNER, NULL);
+	VHOST(VHOST_GET_FEATURES, &vfeat);
+	/*
+	 * Window offsets are the addresses, so vhost needs no IOTLB: no
+	 * ACCESS_PLATFORM for it.  MAC, STATUS and MTU are config space, which
+	 * the host kernel serves; vhost-net never sees them.
+	 */
+	feat = d->driver_features & ~(1ULL << VIRTIO_F_ACCESS_PLATFORM |
+				      1ULL << VIRTIO_NET_F_MAC |
+				      1ULL << VIRTIO_NET_F_STATUS |
+				      1ULL << VIRTIO_NET_F_MTU);
+	if (feat & ~vfeat) {
+		fprintf(stderr, "iobondctl: %s: dev%u negotiated %#llx, vhost-net lacks %#llx\n",
+			board_name, sv->index, (unsigned long long)feat,
+			(unsigned long long)(feat & ~vfeat));
+		goto err;
+	}
+	VHOST(VHOST_SET_FEATURES, &feat);
+	mem.region.guest_phys_addr = 0;
+	mem.region.memory_size = sv->window_size;
+	mem.region.userspace_addr = (unsigned long)sv->window;
+	VHOST(VHOST_SET_MEM_TABLE, &mem);
+
+	for (q = 0; q < d->num_queues && q < 2; q++) {
+		struct iobond_vring_info vi = { .argsz = sizeof(vi),
+						.index = sv->index, .queue = q };
+		struct iobond_vring_eventfd ve = { .argsz = sizeof(ve),
+						   .index = sv->index, .queue = q };
+		struct vhost_vring_state num = { .index = q }, base = { .index = q };
+		struct vhost_vring_addr addr = { .index = q };
+		struct vhost_vring_file file = { .index = q };
+		char *w = sv->window;
+
+		if (ioctl(sv->board, IOBOND_GET_VRING, &vi) ||
+		    !(vi.flags & IOBOND_VRING_ENABLED)) {
+			fprintf(stderr, "iobondctl: %s: dev%u queue %u is not enabled\n",
+				board_name, sv->index, q);
+			goto err;
+		}
+		sv->kick[q] = eventfd(0, EFD_CLOEXEC);
+		sv->call[q] = eventfd(0, EFD_CLOEXEC);
+		sv->nq = q + 1;
+		num.num = vi.size;
+		VHOST(VHOST_SET_VRING_NUM, &num);
+		VHOST(VHOST_SET_VRING_BASE, &base);
+		addr.desc_user_addr = (unsigned long)(w + vi.desc);
+		addr.avail_user_addr = (unsigned long)(w + vi.avail);
+		addr.used_user_addr = (unsigned long)(w + vi.used);
+		VHOST(VHOST_SET_VRING_ADDR, &addr);
+		ve.flags = IOBOND_VRING_KICK;
+		ve.fd = sv->kick[q];
+		if (ioctl(sv->board, IOBOND_SET_VRING_EVENTFD, &ve))
+			goto err_board;
+		ve.flags = IOBOND_VRING_CALL;
+		ve.fd = sv->call[q];
+		if (ioctl(sv->board, IOBOND_SET_VRING_EVENTFD, &ve))
+			goto err_board;
+		file.fd = sv->kick[q];
+		VHOST(VHOST_SET_VRING_KICK, &file);
+		file.fd = sv->call[q];
+		VHOST(VHOST_SET_VRING_CALL, &file);
+		file.fd = sv->tap;
+		VHOST(VHOST_NET_SET_BACKEND, &file);
+	}
+	fprintf(stderr, "iobondctl: %s: dev%u wired to vhost-net, features %#llx\n",
+		board_name, sv->index, (unsigned long long)feat);
+	return 0;
+
+err_board:
+	fprintf(stderr, "iobondctl: %s: attaching eventfds: %s\n", board_name,
+		strerror(errno));
+err:
+	serve_unwire(sv);
+	return 1;
+}
+
+static int cmd_serve(int fd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tap", required_argument, NULL, 't' },
+		{ }
+	};
+	struct served sv = { .board = fd, .vhost = -1, .window = MAP_FAILED };
+	struct iobond_board_info info;
+	struct iobond_device_info d;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct iobond_event ev[16];
+	const char *tap = NULL;
+	unsigned long v;
+	int opt, ret;
+	__u32 ok = VIRTIO_CONFIG_S_DRIVER_OK;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt != 't')
+			return 2;
+		tap = optarg;
+	}
+	if (!tap || optind != argc - 1 ||
+	    parse_uint(argv[optind] + (strncmp(argv[optind], "dev", 3) ? 0 : 3),
+		       IOBOND_MAX_DEVICES - 1, &v))
+		return usage_error("%s", "serve needs DEV and --tap NAME");
+	sv.index = v;
+	ret = get_info(fd, &info);
+	if (ret)
+		return fail("serve", -ret, NULL);
+	sv.window_size = info.window_size;
+	sv.tap = tap_open(tap);
+	if (sv.tap < 0)
+		return 1;
+	signal(SIGTERM, serve_signal);
+	signal(SIGINT, serve_signal);
+	fprintf(stderr, "iobondctl: %s: serving dev%u on %s\n", board_name,
+		sv.index, tap);
+
+	/* Wire at DRIVER_OK; unwire at reset, removal or stop; repeat. */
+	while (!serve_stop) {
+		ret = get_dev(fd, sv.index, &d);
+		if (ret)
+			return fail("serve", -ret, NULL);
+		if (!d.type) {
+			serve_unwire(&sv);
+			return fail("serve", ENOENT, "the device was removed");
+		}
+		if (sv.vhost >= 0 && !(d.status & ok))
+			serve_unwire(&sv);
+		if (sv.vhost < 0 && (d.status & ok) &&
+		    d.queues_enabled == (1u << d.num_queues) - 1)
+			serve_wire(&sv, &d);
+		if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+			return fail("serve", errno, NULL);
+		if (pfd.revents & (POLLHUP | POLLERR)) {
+			serve_unwire(&sv);
+			return fail("serve", ENODEV, "the board went away");
+		}
+		if (pfd.revents & POLLIN &&
+		    read(fd, ev, sizeof(ev)) > 0 && sv.vhost >= 0)
+			/* A reset revoked the mapping; status tells the rest. */
+			continue;
+	}
+	serve_unwire(&sv);
+	close(sv.tap);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
@@ -489,6 +738,8 @@ int main(int argc, char **argv)
 		ret = cmd_stats(fd, argc, argv);
 	else if (!strcmp(cmd, "events"))
 		ret = cmd_events(fd, argc, argv);
+	else if (!strcmp(cmd, "serve"))
+		ret = cmd_serve(fd, argc, argv);
 	else
 		ret = usage_error("unknown command or arguments: %s", cmd);
 	close(fd);

@@ -375,6 +375,50 @@ struct iobond_queue_stats {
 #define IOBOND_GET_QUEUE_STATS	_IO(IOBOND_TYPE, 5)
 
 /**
+ * IOBOND_GET_VRING - _IO(IOBOND_TYPE, 6), struct iobond_vring_info
+ *
+ * Where the board put a queue's ring, for a backend to wire it: offsets in
+ * the window, which mmap() of the board's device maps from offset 0.
+ * EINVAL for no such queue; @flags says whether the host enabled it.
+ */
+struct iobond_vring_info {
+	__u32 argsz;
+	__u32 flags;
+#define IOBOND_VRING_ENABLED	(1 << 0)
+	__u32 index;
+	__u32 queue;
+	__u32 size;
+	__u32 reserved0;
+	__aligned_u64 desc;
+	__aligned_u64 avail;
+	__aligned_u64 used;
+	__u32 reserved[4];
+};
+#define IOBOND_GET_VRING	_IO(IOBOND_TYPE, 6)
+
+/**
+ * IOBOND_SET_VRING_EVENTFD - _IO(IOBOND_TYPE, 7), struct iobond_vring_eventfd
+ *
+ * Attach an eventfd to a queue, or detach it with @fd = -1.  Exactly one
+ * flag: KICK is signalled, in the kernel, each time the board kicks the
+ * queue; CALL is consumed in the kernel, and each signal raises the
+ * queue's interrupt on the board (as KVM's irqfd does).  A backend such as
+ * vhost-net is given the same eventfds.  They are detached when the device
+ * is removed, reset or the board stopped.
+ */
+struct iobond_vring_eventfd {
+	__u32 argsz;
+	__u32 flags;
+#define IOBOND_VRING_KICK	(1 << 0)
+#define IOBOND_VRING_CALL	(1 << 1)
+	__u32 index;
+	__u32 queue;
+	__s32 fd;
+	__u32 reserved[3];
+};
+#define IOBOND_SET_VRING_EVENTFD	_IO(IOBOND_TYPE, 7)
+
+/**
  * struct iobond_event - what read() returns, one or more whole events
  * @type: IOBOND_EVENT_*
  * @index: the device slot, where the event has one

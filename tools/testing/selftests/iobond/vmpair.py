@@ -30,11 +30,13 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../../../.."))
 TESTS = os.path.join(ROOT, "tools/testing/selftests/iobond")
 FABRIC = os.path.join(ROOT, "tools/iobond/iobond-fabric")
 VM_PROGS = ["module_test", "link_test", "loss_test", "testbed_test",
-            "ctrl_test", "slot_test", "events_test", "vnet_test"]
+            "ctrl_test", "slot_test", "events_test", "vnet_test", "net_test"]
+HOST_IP, BOARD_IP = "169.254.77.1", "169.254.77.2"   # link-local, VM-internal
 IOBONDCTL = os.path.join(ROOT, "tools/iobond/iobondctl")
 # Debian modules each VM loads at boot, with their dependencies.  The host
 # takes VFIO, the face its data planes will be handed through.
-KMODS = {"host": ["vfio_iommu_type1", "vfio_pci"], "board": ["virtio_net"]}
+KMODS = {"host": ["vfio_iommu_type1", "vfio_pci", "vhost_net", "tun"],
+         "board": ["virtio_net"]}
 RESULTS = os.path.join(ROOT, "build/vmpair")   # each step's raw KTAP
 VECTORS = 8
 REGION = "16M"
@@ -396,6 +398,15 @@ class Run:
         rc, out = self.vms[side].sh(f"{envs} ./{prog}", timeout, check=False)
         self.count(f"{side}.{label}", out, rc)
 
+    def board_ip(self, mac):
+        """Address the board's NIC with @mac; wait until the host answers."""
+        self.vms["board"].sh(
+            f"for d in /sys/class/net/*; do grep -qi {mac} $d/address && "
+            "ifc=${d##*/}; done; "
+            f"ip addr add {BOARD_IP}/24 dev $ifc && ip link set $ifc up && "
+            f"for i in $(seq 30); do ping -c 1 -W 1 {HOST_IP} > /dev/null && "
+            "exit 0; done; exit 1")
+
     def host_driver_features(self, index):
         """What the host saw the board's driver accept, as hex."""
         _, out = self.vms["host"].sh("iobondctl --json board0 status")
@@ -487,13 +498,34 @@ class Run:
                  "/sys/class/net/*/address && exit 0; sleep 0.1; done; exit 1")
         feats = self.host_driver_features(0)
         self.test("board", "vnet_test", "nic", {
-            "IOBOND_NETS": mac, "IOBOND_MTU": 1400,
-            "IOBOND_FEATURES": feats, "IOBOND_REBIND": 20})
+            "IOBOND_NETS": mac, "IOBOND_MTU": 1400, "IOBOND_FEATURES": feats})
+
+        # Packets: vhost-net serves dev0 through tap0, wired once by
+        # iobondctl; a TCP echo server on the host takes the stream.
+        host.sh("(iobondctl board0 serve 0 --tap tap0 > /tmp/serve.log 2>&1 &); "
+                "for i in $(seq 100); do [ -e /sys/class/net/tap0 ] && break; "
+                f"sleep 0.1; done; ip addr add {HOST_IP}/24 dev tap0 && "
+                "ip link set tap0 up && (nc -ll -p 5001 -e cat > /dev/null 2>&1 &)")
+        self.board_ip(mac)
+        self.test("board", "net_test", "net",
+                  {"IOBOND_PEER_IP": HOST_IP, "IOBOND_ECHO_PORT": 5001})
+        self.test("host", "net_test", "net", {"IOBOND_PEER_IP": BOARD_IP})
+
+        # Rebinding virtio_net while the host pings; vhost is rewired each
+        # time, and the NIC carries traffic again afterwards.
+        host.sh(f"(ping -q -i 0.2 {BOARD_IP} > /tmp/bgping.log 2>&1 &)")
+        self.test("board", "vnet_test", "rebind",
+                  {"IOBOND_NETS": mac, "IOBOND_REBIND": 20})
+        host.sh("killall ping; cat /tmp/bgping.log", check=False)
+        self.board_ip(mac)
+        self.test("board", "net_test", "after_rebind", {"IOBOND_PEER_IP": HOST_IP})
+
         host.sh(f"iobondctl board0 add-net --mac {mac2}")
         self.test("board", "vnet_test", "hot_add", {"IOBOND_NETS": f"'{mac} {mac2}'"})
         host.sh("iobondctl board0 remove 1")
         self.test("board", "vnet_test", "hot_remove", {"IOBOND_NETS": mac})
-        host.sh("iobondctl board0 reset && iobondctl board0 remove 0")
+        host.sh("killall iobondctl nc; iobondctl board0 reset && "
+                "iobondctl board0 remove 0")
 
         # Clean detach: the peer's module goes away.
         board.sh("rmmod iobond_guest")

@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iobond_host: the vhost face of a board.
+ *
+ * A backend in the host kernel (vhost-net) or in userspace serves a
+ * board's queues with three things from /dev/iobond/boardN: an mmap of the
+ * window, where the board's rings and buffers are, addressed by window
+ * offset; a kick eventfd per queue, signalled here when the board rings
+ * the queue's host vector; and a call eventfd per queue, consumed here (as
+ * KVM's irqfd does) to ring the queue's vector on the board.  Once wired,
+ * no userspace runs per packet.
+ *
+ * A device reset, removal or board stop detaches the eventfds and revokes
+ * every mapping of the window made before it: the backend's next access
+ * faults, so a backend that missed the reset stops instead of writing into
+ * memory the board has reused.  It maps the window again to serve anew.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/eventfd.h>
+#include <linux/file.h>
+#include <linux/mm.h>
+#include <linux/poll.h>
+#include <linux/slab.h>
+
+#include "board.h"
+
+/* A call eventfd, hooked into its wait queue like an irqfd. */
+struct ibh_call {
+	struct ibh_board *b;
+	unsigned int index;
+	unsigned int queue;
+	struct eventfd_ctx *ctx;
+	wait_queue_entry_t wait;
+	poll_table pt;
+};
+
+/* One mapping of the window, valid for the generation it was made in. */
+struct ibh_map {
+	struct ibh_board *b;
+	u32 gen;
+};
+
+static void ibh_call_fire(struct ibh_call *c)
+{
+	struct ibh_dev *d = &c->b->devs[c->index];
+	u64 cnt;
+
+	eventfd_ctx_do_read(c->ctx, &cnt);
+	d->interrupts[c->queue]++;
+	iobond_link_ring_peer(c->b->link, READ_ONCE(d->msix[c->queue]));
+}
+
+/* Called with the eventfd's wait queue locked, irqs off. */
+static int ibh_call_wakeup(wait_queue_entry_t *wait, unsigned int mode,
+			   int sync, void *key)
+{
+	struct ibh_call *c = container_of(wait, struct ibh_call, wait);
+
+	if (key_to_poll(key) & EPOLLIN)
+		ibh_call_fire(c);
+	return 0;
+}
+
+static void ibh_call_ptable(struct file *file, wait_queue_head_t *wqh,
+			    poll_table *pt)
+{
+	struct ibh_call *c = container_of(pt, struct ibh_call, pt);
+
+	add_wait_queue(wqh, &c->wait);
+}
+
+static void ibh_call_free(struct ibh_call *c)
+{
+	u64 cnt;
+
+	eventfd_ctx_remove_wait_queue(c->ctx, &c->wait, &cnt);
+	eventfd_ctx_put(c->ctx);
+	kfree(c);
+}
+
+static int ibh_call_attach(struct ibh_board *b, unsigned int index,
+			   unsigned int q, int fd, struct ibh_call **out)
+{
+	struct fd f = fdget(fd);
+	struct ibh_call *c;
+	__poll_t events;
+	int ret;
+
+	if (!f.file)
+		return -EBADF;
+	c = kzalloc(sizeof(*c), GFP_KERNEL);
+	if (!c) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	c->ctx = eventfd_ctx_fileget(f.file);
+	if (IS_ERR(c->ctx)) {
+		ret = PTR_ERR(c->ctx);
+		kfree(c);
+		goto out;
+	}
+	c->b = b;
+	c->index = index;
+	c->queue = q;
+	init_waitqueue_func_entry(&c->wait, ibh_call_wakeup);
+	init_poll_funcptr(&c->pt, ibh_call_ptable);
+	events = vfs_poll(f.file, &c->pt);
+	/* A signal that came before we listened is not lost. */
+	if (events & EPOLLIN)
+		ibh_call_fire(c);
+	*out = c;
+	ret = 0;
+out:
+	fdput(f);
+	return ret;
+}
+
+/**
+ * ibh_vring_detach() - drop a device's eventfds
+ * @b: the board, locked
+ * @index: the slot
+ */
+void ibh_vring_detach(struct ibh_board *b, unsigned int index)
+{
+	struct ibh_dev *d = &b->devs[index];
+	struct eventfd_ctx *kick[IOBOND_MAX_QUEUES];
+	struct ibh_call *call[IOBOND_MAX_QUEUES];
+	unsigned int q;
+
+	lockdep_assert_held(&b->lock);
+	spin_lock_irq(&b->vq_lock);
+	for (q = 0; q < IOBOND_MAX_QUEUES; q++) {
+		kick[q] = d->kick[q];
+		call[q] = d->call[q];
+		d->kick[q] = NULL;
+		d->call[q] = NULL;
+	}
+	spin_unlock_irq(&b->vq_lock);
+	for (q = 0; q < IOBOND_MAX_QUEUES; q++) {
+		if (kick[q])
+			eventfd_ctx_put(kick[q]);
+		if (call[q])
+			ibh_call_free(call[q]);
+	}
+}
+
+/**
+ * ibh_window_revoke() - make every mapping of the window fault from now on
+ * @b: the board, locked
+ */
+void ibh_window_revoke(struct ibh_board *b)
+{
+	lockdep_assert_held(&b->lock);
+	WRITE_ONCE(b->window_gen, b->window_gen + 1);
+	if (b->mapping)
+		unmap_mapping_range(b->mapping, 0, 0, 1);
+}
+
+int ibh_ioctl_vring_eventfd(struct ibh_board *b, void __user *uarg)
+{
+	size_t minsz = offsetofend(struct iobond_vring_eventfd, reserved);
+	struct iobond_vring_eventfd ve;
+	struct eventfd_ctx *kick = NULL, *old_kick = NULL;
+	struct ibh_call *call = NULL, *old_call = NULL;
+	struct ibh_dev *d;
+	int ret;
+
+	if (copy_from_user(&ve, uarg, minsz))
+		return -EFAULT;
+	if (ve.argsz < minsz || hweight32(ve.flags) != 1 ||
+	    ve.flags & ~(IOBOND_VRING_KICK | IOBOND_VRING_CALL) ||
+	    memchr_inv(ve.reserved, 0, sizeof(ve.reserved)) ||
+	    ve.index >= IOBOND_MAX_DEVICES || ve.fd < -1)
+		return -EINVAL;
+
+	mutex_lock(&b->lock);
+	d = &b->devs[ve.index];
+	if (b->gone) {
+		ret = -ENODEV;
+		goto out;
+	}
+	if (!d->type || ve.queue >= d->num_queues) {
+		ret = d->type ? -EINVAL : -ENOENT;
+		goto out;
+	}
+	if (ve.fd >= 0 && ve.flags & IOBOND_VRING_KICK) {
+		kick = eventfd_ctx_fdget(ve.fd);
+		if (IS_ERR(kick)) {
+			ret = PTR_ERR(kick);
+			goto out;
+		}
+	} else if (ve.fd >= 0) {
+		ret = ibh_call_attach(b, ve.index, ve.queue, ve.fd, &call);
+		if (ret)
+			goto out;
+	}
+
+	spin_lock_irq(&b->vq_lock);
+	if (ve.flags & IOBOND_VRING_KICK) {
+		old_kick = d->kick[ve.queue];
+		d->kick[ve.queue] = kick;
+	} else {
+		old_call = d->call[ve.queue];
+		d->call[ve.queue] = call;
+	}
+	spin_unlock_irq(&b->vq_lock);
+	if (old_kick)
+		eventfd_ctx_put(old_kick);
+	if (old_call)
+		ibh_call_free(old_call);
+	ret = 0;
+out:
+	mutex_unlock(&b->lock);
+	return ret;
+}
+
+int ibh_ioctl_get_vring(struct ibh_board *b, void __user *uarg)
+{
+	size_t minsz = offsetofend(struct iobond_vring_info, reserved);
+	struct iobond_vring_info vi;
+	struct ibh_dev *d;
+	int ret = 0;
+
+	if (copy_from_user(&vi, uarg, minsz))
+		return -EFAULT;
+	if (vi.argsz < minsz || vi.index >= IOBOND_MAX_DEVICES)
+		return -EINVAL;
+	vi = (struct iobond_vring_info){ .argsz = minsz, .index = vi.index,
+					 .queue = vi.queue };
+
+	mutex_lock(&b->lock);
+	d = &b->devs[vi.index];
+	if (b->gone)
+		ret = -ENODEV;
+	else if (!d->type)
+		ret = -ENOENT;
+	else if (vi.queue >= d->num_queues)
+		ret = -EINVAL;
+	if (!ret && d->queues_enabled & BIT(vi.queue)) {
+		vi.flags = IOBOND_VRING_ENABLED;
+		vi.size = d->vring[vi.queue].size;
+		vi.desc = d->vring[vi.queue].desc;
+		vi.avail = d->vring[vi.queue].avail;
+		vi.used = d->vring[vi.queue].used;
+	}
+	mutex_unlock(&b->lock);
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &vi, minsz) ? -EFAULT : 0;
+}
+
+/* Hard irq: the board rang a data vector; kick the queues behind it. */
+void ibh_data_doorbell(struct iobond_link *link, unsigned int vector)
+{
+	struct ibh_board *b = link->owner;
+	unsigned int i, q;
+
+	spin_lock(&b->vq_lock);
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		struct ibh_dev *d = &b->devs[i];
+
+		for (q = 0; q < READ_ONCE(d->num_queues); q++) {
+			if (ibh_notify_vector(b, i, q) != vector ||
+			    !(READ_ONCE(d->queues_enabled) & BIT(q)))
+				continue;
+			d->kicks[q]++;
+			if (d->kick[q])
+				eventfd_signal(d->kick[q], 1);
+		}
+	}
+	spin_unlock(&b->vq_lock);
+}
+
+static vm_fault_t ibh_vm_fault(struct vm_fault *vmf)
+{
+	struct ibh_map *m = vmf->vma->vm_private_data;
+	struct ibh_board *b = m->b;
+
+	if (m->gen != READ_ONCE(b->window_gen) || READ_ONCE(b->gone))
+		return VM_FAULT_SIGBUS;
+	return vmf_insert_pfn(vmf->vma, vmf->address,
+			      b->window_pfn + vmf->pgoff);
+}
+
+static void ibh_vm_close(struct vm_area_struct *vma)
+{
+	struct ibh_map *m = vma->vm_private_data;
+
+	put_device(&m->b->dev);
+	kfree(m);
+}
+
+static int ibh_vm_may_split(struct vm_area_struct *vma, unsigned long addr)
+{
+	return -EINVAL;
+}
+
+static const struct vm_operations_struct ibh_vm_ops = {
+	.fault		= ibh_vm_fault,
+	.close		= ibh_vm_close,
+	.may_split	= ibh_vm_may_split,
+};
+
+int ibh_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct ibh_board *b = file->private_data;
+	unsigned long len = vma->vm_end - vma->vm_start;
+	struct ibh_map *m;
+	int ret = 0;
+
+	if (vma->vm_pgoff || len > b->window_size || !(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	if (!m)
+		return -ENOMEM;
+	mutex_lock(&b->lock);
+	if (b->gone) {
+		ret = -ENODEV;
+	} else {
+		m->b = b;
+		m->gen = b->window_gen;
+		b->mapping = file->f_mapping;
+	}
+	mutex_unlock(&b->lock);
+	if (ret) {
+		kfree(m);
+		return ret;
+	}
+	get_device(&b->dev);
+	vma->vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP |
+			 VM_DONTCOPY;
+	vma->vm_private_data = m;
+	vma->vm_ops = &ibh_vm_ops;
+	return 0;
+}
