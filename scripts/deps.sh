@@ -7,7 +7,7 @@
 # built against.
 set -eu
 
-PKGS="build-essential sparse python3 cpio xz-utils kmod \
+PKGS="build-essential sparse python3 cpio xz-utils kmod ethtool iperf3 \
       qemu-system-x86 busybox-static linux-source-6.1 \
       linux-image-amd64 linux-headers-amd64"
 

@@ -70,6 +70,9 @@ struct ibg_vdev {
  * @maps: streaming mappings, by window offset: where each bounce buffer
  *	copies from and to; kept here, never in the region
  * @nmaps: streaming mappings live
+ * @hog_lock: protects @hogs and @hogged
+ * @hogs: window chunks the tests took through debugfs "hog"
+ * @hogged: their total
  * @hs_wq: requesters wait here for the host's answers
  * @scan_work: re-reads the device table
  * @scan_lock: serialises scans; protects @vdevs and @stopping
@@ -86,6 +89,9 @@ struct ibg_board {
 	size_t window_size;
 	struct xarray maps;
 	atomic_t nmaps;
+	struct mutex hog_lock;	/* see above */
+	struct list_head hogs;
+	size_t hogged;
 	wait_queue_head_t hs_wq;
 	struct work_struct scan_work;
 	struct mutex scan_lock;	/* see above */

@@ -15,6 +15,7 @@
 #include <linux/debugfs.h>
 #include <linux/dma-map-ops.h>
 #include <linux/highmem.h>
+#include <linux/kstrtox.h>
 #include <linux/scatterlist.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -214,8 +215,8 @@ static int ibg_dma_window_show(struct seq_file *s, void *unused)
 	struct ibg_board *b = s->private;
 	size_t size = gen_pool_size(b->pool), avail = gen_pool_avail(b->pool);
 
-	seq_printf(s, "size: %zu\nused: %zu\nfree: %zu\nstreaming_maps: %d\n",
-		   size, size - avail, avail, atomic_read(&b->nmaps));
+	seq_printf(s, "size: %zu\nused: %zu\nfree: %zu\nstreaming_maps: %d\nhogged: %zu\n",
+		   size, size - avail, avail, atomic_read(&b->nmaps), b->hogged);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(ibg_dma_window);
@@ -231,6 +232,8 @@ int ibg_dma_init(struct ibg_board *b)
 	int ret;
 
 	xa_init(&b->maps);
+	INIT_LIST_HEAD(&b->hogs);
+	mutex_init(&b->hog_lock);
 	b->pool = gen_pool_create(IBG_DMA_MIN_ORDER, dev_to_node(&b->dev));
 	if (!b->pool)
 		return -ENOMEM;
@@ -247,6 +250,90 @@ int ibg_dma_init(struct ibg_board *b)
 	return 0;
 }
 
+/*
+ * debugfs "hog": take up to N bytes of the window (write N), or give them
+ * back (write 0).  It is how the tests run the window dry; nothing else
+ * uses it.  Chunks are kept in board memory like any mapping's record.
+ */
+struct ibg_hog {
+	struct list_head node;
+	unsigned long va;
+	size_t size;
+};
+
+static void ibg_hog_release(struct ibg_board *b)
+{
+	struct ibg_hog *h, *tmp;
+
+	list_for_each_entry_safe(h, tmp, &b->hogs, node) {
+		gen_pool_free(b->pool, h->va, h->size);
+		list_del(&h->node);
+		kfree(h);
+	}
+	b->hogged = 0;
+}
+
+static void ibg_hog_take(struct ibg_board *b, size_t want)
+{
+	size_t chunk = SZ_1M;
+	struct ibg_hog *h;
+
+	while (b->hogged < want && chunk >= BIT(IBG_DMA_MIN_ORDER)) {
+		chunk = min(chunk, want - b->hogged);
+		h = kzalloc(sizeof(*h), GFP_KERNEL);
+		if (!h)
+			return;
+		h->va = gen_pool_alloc(b->pool, chunk);
+		if (!h->va) {
+			kfree(h);
+			chunk /= 2;
+			continue;
+		}
+		h->size = chunk;
+		list_add(&h->node, &b->hogs);
+		b->hogged += chunk;
+	}
+}
+
+static ssize_t ibg_hog_write(struct file *file, const char __user *ubuf,
+			     size_t len, loff_t *ppos)
+{
+	struct ibg_board *b = file->private_data;
+	unsigned long long want;
+	int ret;
+
+	ret = kstrtoull_from_user(ubuf, len, 0, &want);
+	if (ret)
+		return ret;
+	mutex_lock(&b->hog_lock);
+	ibg_hog_release(b);
+	if (want)
+		ibg_hog_take(b, want);
+	mutex_unlock(&b->hog_lock);
+	return len;
+}
+
+static ssize_t ibg_hog_read(struct file *file, char __user *ubuf,
+			    size_t len, loff_t *ppos)
+{
+	struct ibg_board *b = file->private_data;
+	char buf[32];
+	int n;
+
+	mutex_lock(&b->hog_lock);
+	n = snprintf(buf, sizeof(buf), "%zu\n", b->hogged);
+	mutex_unlock(&b->hog_lock);
+	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
+}
+
+static const struct file_operations ibg_hog_fops = {
+	.owner	= THIS_MODULE,
+	.open	= simple_open,
+	.read	= ibg_hog_read,
+	.write	= ibg_hog_write,
+	.llseek	= default_llseek,
+};
+
 /**
  * ibg_dma_debugfs() - show the window's use in the link's debugfs directory
  * @b: the board, fully set up: the file goes with the link's directory
@@ -255,6 +342,7 @@ void ibg_dma_debugfs(struct ibg_board *b)
 {
 	debugfs_create_file("window", 0444, b->link->dbg, b,
 			    &ibg_dma_window_fops);
+	debugfs_create_file("hog", 0600, b->link->dbg, b, &ibg_hog_fops);
 }
 
 /**
@@ -264,6 +352,7 @@ void ibg_dma_debugfs(struct ibg_board *b)
  */
 void ibg_dma_exit(struct ibg_board *b)
 {
+	ibg_hog_release(b);
 	WARN_ONCE(!xa_empty(&b->maps), "iobond_guest: streaming DMA maps leaked\n");
 	xa_destroy(&b->maps);
 	gen_pool_destroy(b->pool);

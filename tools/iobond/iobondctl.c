@@ -4,10 +4,12 @@
  *
  *   iobondctl [--json] list
  *   iobondctl [--json] BOARD status
- *   iobondctl BOARD add-net --mac MAC [--queues N] [--queue-size N]
+ *   iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]
  *                           [--mtu N] [--features HEX]
- *   iobondctl BOARD remove DEV
- *   iobondctl BOARD start | stop | reset
+ *   iobondctl [--json] BOARD remove DEV
+ *   iobondctl [--json] BOARD start | stop | reset
+ *
+ * add-net offers mergeable rx buffers unless --features says otherwise.
  *   iobondctl [--json] BOARD stats DEV
  *   iobondctl [--json] BOARD events [--count N] [--timeout MS]
  *   iobondctl BOARD serve DEV --tap NAME
@@ -49,10 +51,10 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: iobondctl [--json] list\n"
 "       iobondctl [--json] BOARD status\n"
-"       iobondctl BOARD add-net --mac MAC [--queues N] [--queue-size N] [--mtu N]\n"
-"                               [--features HEX]\n"
-"       iobondctl BOARD remove DEV\n"
-"       iobondctl BOARD start|stop|reset\n"
+"       iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]\n"
+"                               [--mtu N] [--features HEX]\n"
+"       iobondctl [--json] BOARD remove DEV\n"
+"       iobondctl [--json] BOARD start|stop|reset\n"
 "       iobondctl [--json] BOARD stats DEV\n"
 "       iobondctl [--json] BOARD events [--count N] [--timeout MS]\n"
 "       iobondctl BOARD serve DEV --tap NAME\n"
@@ -265,9 +267,11 @@ static int cmd_add_net(int fd, int argc, char **argv)
 		{ "features", required_argument, NULL, 'f' },
 		{ }
 	};
+	/* Mergeable rx buffers by default: vhost-net serves them. */
 	struct iobond_device_add add = {
 		.argsz = sizeof(add), .type = IOBOND_DEV_NET,
 		.num_queues = 2, .queue_size = 256,
+		.features = 1ULL << VIRTIO_NET_F_MRG_RXBUF,
 	};
 	unsigned long v;
 	bool mac = false;
@@ -342,7 +346,10 @@ static int cmd_remove(int fd, int argc, char **argv)
 	if (ioctl(fd, IOBOND_REMOVE_DEVICE, &ref))
 		return fail("remove", errno,
 			    errno == ENOENT ? "that slot is empty" : NULL);
-	printf("%s: dev%lu removed\n", board_name, v);
+	if (json)
+		printf("{\"removed\":%lu}\n", v);
+	else
+		printf("%s: dev%lu removed\n", board_name, v);
 	return 0;
 }
 
@@ -352,7 +359,10 @@ static int cmd_ctrl(int fd, const char *cmd, __u32 flag)
 
 	if (ioctl(fd, IOBOND_BOARD_CTRL, &ctrl))
 		return fail(cmd, errno, NULL);
-	printf("%s: %s\n", board_name, cmd);
+	if (json)
+		printf("{\"board\":\"%s\",\"done\":\"%s\"}\n", board_name, cmd);
+	else
+		printf("%s: %s\n", board_name, cmd);
 	return 0;
 }
 

@@ -30,13 +30,17 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../../../.."))
 TESTS = os.path.join(ROOT, "tools/testing/selftests/iobond")
 FABRIC = os.path.join(ROOT, "tools/iobond/iobond-fabric")
 VM_PROGS = ["module_test", "link_test", "loss_test", "testbed_test",
-            "ctrl_test", "slot_test", "events_test", "vnet_test", "net_test"]
+            "ctrl_test", "slot_test", "events_test", "vnet_test", "net_test",
+            "window_test"]
 HOST_IP, BOARD_IP = "169.254.77.1", "169.254.77.2"   # link-local, VM-internal
 IOBONDCTL = os.path.join(ROOT, "tools/iobond/iobondctl")
 # Debian modules each VM loads at boot, with their dependencies.  The host
 # takes VFIO, the face its data planes will be handed through.
 KMODS = {"host": ["vfio_iommu_type1", "vfio_pci", "vhost_net", "tun"],
          "board": ["virtio_net"]}
+# Debian programs each VM gets, with the libraries ldd names.
+PROGRAMS = {"host": ["/usr/bin/iperf3"],
+            "board": ["/usr/bin/iperf3", "/usr/sbin/ethtool"]}
 RESULTS = os.path.join(ROOT, "build/vmpair")   # each step's raw KTAP
 VECTORS = 8
 REGION = "16M"
@@ -286,6 +290,7 @@ class Run:
             shutil.copy(os.path.join(TESTS, prog),
                         os.path.join(tree, "usr/lib/iobond"))
         self.copy_kmods(tree, KMODS[side])
+        self.copy_programs(tree, PROGRAMS[side])
         with open(os.path.join(tree, "etc/iobond.env"), "w") as f:
             f.write(f"IOBOND_SIDE={side}\nIOBOND_MODULE={module}\n"
                     f"IOBOND_KMODS='{' '.join(KMODS[side])}'\n")
@@ -319,6 +324,19 @@ class Run:
         with open(os.path.join(dst, "modules.dep"), "w") as f:
             for p in sorted(want):
                 f.write(f"{p}: {' '.join(deps[p])}\n")
+
+    def copy_programs(self, tree, programs):
+        """Copy dynamically linked programs and the libraries they load."""
+        for prog in programs:
+            dst = os.path.join(tree, "usr/bin", os.path.basename(prog))
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copy(prog, dst)
+            out = subprocess.run(["ldd", prog], capture_output=True,
+                                 text=True, check=True).stdout
+            for lib in re.findall(r"(/\S+) \(0x", out):
+                d = os.path.join(tree, lib.lstrip("/"))
+                os.makedirs(os.path.dirname(d), exist_ok=True)
+                shutil.copy(lib, d)
 
     def start_fabric(self):
         log = open(os.path.join(self.work, "fabric.log"), "w")
@@ -510,6 +528,7 @@ class Run:
         self.test("board", "net_test", "net",
                   {"IOBOND_PEER_IP": HOST_IP, "IOBOND_ECHO_PORT": 5001})
         self.test("host", "net_test", "net", {"IOBOND_PEER_IP": BOARD_IP})
+        self.test("board", "window_test", "window", {"IOBOND_PEER_IP": HOST_IP})
 
         # Rebinding virtio_net while the host pings; vhost is rewired each
         # time, and the NIC carries traffic again afterwards.
@@ -557,37 +576,46 @@ class Run:
 
     def plan_demo(self):
         host, board = self.vms["host"], self.vms["board"]
-        print("== host: insmod iobond_host.ko (formats the region)")
+        mac = "52:54:00:ab:cd:01"
+        print("== host: insmod iobond_host.ko; board: insmod iobond_guest.ko")
         self.load("host", wait_peer=False)
-        print("== board: insmod iobond_guest.ko (attaches to it)")
         self.load("board")
         self.wait_peer("host")
-        for side in ("host", "board"):
-            vm = self.vms[side]
-            mod = "iobond_host" if side == "host" else "iobond_guest"
-            print(f"== {side}: link status")
-            print(vm.sh(f"cat /sys/kernel/debug/{mod}/*/status")[1], end="")
-        for side in ("board", "host"):
-            vm = self.vms[side]
-            mod = "iobond_host" if side == "host" else "iobond_guest"
-            other = "host" if side == "board" else "board"
-            for v in (1, 2):
-                print(f"== {side} -> {other} -> {side}: 100 doorbells on vector {v}")
-                print(vm.sh(f"d=$(echo /sys/kernel/debug/{mod}/*); "
-                            f"echo '{v} 100' > $d/echo && cat $d/echo")[1], end="")
-            print(f"== {side}: /proc/interrupts")
-            print(vm.sh(f"grep {mod} /proc/interrupts")[1], end="")
-        print("== host: heartbeats a second apart")
-        a = self.status("host")
-        time.sleep(1)
-        b = self.status("host")
-        print(f"host heartbeat {a['heartbeat']} -> {b['heartbeat']}, "
-              f"board heartbeat {a['peer_heartbeat']} -> {b['peer_heartbeat']}")
-        if int(b["peer_heartbeat"]) <= int(a["peer_heartbeat"]):
-            raise Failure("the board's heartbeat does not move")
+        st = self.status("host")
+        print(f"link up: host id {st['own_id']}, board id {st['peer_id']}, "
+              f"heartbeats {st['heartbeat']}/{st['peer_heartbeat']}")
+        print(board.sh("d=$(echo /sys/kernel/debug/iobond_guest/*); "
+                       "echo '1 100' > $d/echo && cat $d/echo")[1], end="")
+
+        print(f"== host: provision board0 with a NIC {mac} on tap0, served by vhost-net")
+        print(host.sh(
+            f"iobondctl board0 add-net --mac {mac} && "
+            "(iobondctl board0 serve 0 --tap tap0 > /tmp/serve.log 2>&1 &); "
+            "for i in $(seq 100); do [ -e /sys/class/net/tap0 ] && break; sleep 0.1; done; "
+            f"ip addr add {HOST_IP}/24 dev tap0 && ip link set tap0 up && "
+            "iobondctl board0 start && sleep 2 && iobondctl board0 status && "
+            "cat /tmp/serve.log")[1], end="")
+        print("== board: the NIC, bound to the unmodified virtio_net")
+        board.sh(f"for i in $(seq 200); do grep -qi {mac} /sys/class/net/*/address "
+                 "&& exit 0; sleep 0.1; done; exit 1")
+        self.board_ip(mac)
+        print(board.sh("ip addr show eth0; ethtool -i eth0 | head -5")[1], end="")
+
+        print(f"== board: ping -c 100 {HOST_IP} (the host's tap, across the bond)")
+        out = board.sh(f"ping -c 100 -i 0.05 {HOST_IP} | tail -3")[1]
+        print(out, end="")
+        if " 0% packet loss" not in out:
+            raise Failure("ping lost packets")
+        print(f"== iperf3 -c {HOST_IP} -t 5 (board sends), then -R (host sends)")
+        host.sh("iperf3 -s -D > /dev/null")
+        for rev in ("", " -R"):
+            out = board.sh(f"iperf3 -c {HOST_IP} -t 5{rev} | grep -E 'sender|receiver'")[1]
+            print(out, end="")
+        print("== host: queue counters; tap packet counts")
+        print(host.sh("iobondctl board0 stats 0; for s in rx_packets tx_packets; do "
+                      "echo tap0 $s $(cat /sys/class/net/tap0/statistics/$s); done")[1],
+              end="")
         self.passed += 1
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--demo", action="store_true", help="run the demo, not the tests")

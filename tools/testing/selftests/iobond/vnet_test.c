@@ -161,9 +161,12 @@ TEST_F(vnet, provisioned_as_set)
 	if (feat)
 		EXPECT_EQ(strtoull(feat, NULL, 16), vdev_features(nic->vdev))
 			TH_LOG("%s: host saw %s", nic->vdev, feat);
-	/* What the transport insists on is in every negotiation. */
+	/* What the transport insists on is in every negotiation... */
 	EXPECT_TRUE(vdev_features(nic->vdev) & (1ULL << 32));	/* VERSION_1 */
 	EXPECT_TRUE(vdev_features(nic->vdev) & (1ULL << 33));	/* ACCESS_PLATFORM */
+	/* ...and what vhost-net serves well is taken. */
+	EXPECT_TRUE(vdev_features(nic->vdev) & (1ULL << 29));	/* EVENT_IDX */
+	EXPECT_TRUE(vdev_features(nic->vdev) & (1ULL << 15));	/* MRG_RXBUF */
 }
 
 TEST_F_TIMEOUT(vnet, rebind_virtio_net, 300)
