@@ -34,7 +34,8 @@
 
 /*
  * Ask the host and wait for its answer, at most IOBOND_HANDSHAKE_MS.
- * Return: 0, the host's refusal as a negative errno, or -ETIMEDOUT.
+ * Return: 0, the host's refusal as a negative errno, -ETIMEDOUT, or at
+ * once -ENOLINK (host lost) or -ENODEV (the slot was taken away).
  */
 static int ibg_request(struct ibg_vdev *vd, u32 op, u32 arg)
 {
@@ -46,6 +47,10 @@ static int ibg_request(struct ibg_vdev *vd, u32 op, u32 arg)
 	/* A lost host answers nothing: fail at once rather than wait. */
 	if (vd->broken || !iobond_link_peer_alive(b->link))
 		return -ENOLINK;
+	/* Nor does a slot the host took away: the device is already gone. */
+	if (rd32(vd->slot->state) != IOBOND_SLOT_PRESENT ||
+	    rd32(vd->slot->instance) != vd->instance)
+		return -ENODEV;
 	mutex_lock(&vd->hs_lock);
 	seq = rd32(hs->req_seq) + 1;
 	wr32(hs->req_op, op);
@@ -143,7 +148,7 @@ static void ibg_reset(struct virtio_device *vdev)
 
 	wr32(vd->slot->status, 0);
 	ret = ibg_request(vd, IOBOND_OP_RESET, 0);
-	if (ret)
+	if (ret && ret != -ENOLINK && ret != -ENODEV)
 		dev_err(&vdev->dev, "reset not acknowledged by the host: %d\n",
 			ret);
 	vd->status = 0;
