@@ -36,6 +36,7 @@ struct ibg_vq {
  * @slot: the slot in the region; host-written fields are checked on read
  * @device_id: virtio device id, as checked when the slot was taken
  * @instance: the slot's instance when it was taken
+ * @config_gen: the config generation last told to the driver
  * @features: the features offered, as read when the slot was taken
  * @num_queues: checked against IOBOND_MAX_QUEUES
  * @config_len: checked against IOBOND_CONFIG_SIZE
@@ -51,6 +52,7 @@ struct ibg_vdev {
 	struct iobond_dev_slot *slot;
 	u32 device_id;
 	u32 instance;
+	u32 config_gen;
 	u64 features;
 	u16 num_queues;
 	u16 config_len;

@@ -369,6 +369,7 @@ static void ibg_vdev_add(struct ibg_board *b, unsigned int i)
 	vd->slot = slot;
 	vd->device_id = id;
 	vd->instance = rd32(slot->instance);
+	vd->config_gen = rd32(slot->config_generation);
 	vd->features = rd64(slot->device_features);
 	vd->num_queues = nq;
 	vd->config_len = cl;
@@ -423,6 +424,12 @@ static void ibg_scan_locked(struct ibg_board *b)
 			ibg_vdev_remove(b, i);
 		if (!b->vdevs[i] && present)
 			ibg_vdev_add(b, i);
+		else if (b->vdevs[i] && b->vdevs[i]->config_gen !=
+			 rd32(slot->config_generation)) {
+			/* The host changed the config: the driver hears it. */
+			b->vdevs[i]->config_gen = rd32(slot->config_generation);
+			virtio_config_changed(&b->vdevs[i]->vdev);
+		}
 	}
 }
 

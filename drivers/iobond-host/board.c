@@ -106,7 +106,8 @@ static void ibh_write_net_config(struct ibh_dev *d, u8 *config)
 	struct virtio_net_config cfg = { };
 
 	ether_addr_copy(cfg.mac, d->net.mac);
-	cfg.status = (__force __virtio16)cpu_to_le16(VIRTIO_NET_S_LINK_UP);
+	cfg.status = (__force __virtio16)cpu_to_le16(d->link_down ? 0 :
+						     VIRTIO_NET_S_LINK_UP);
 	cfg.max_virtqueue_pairs =
 		(__force __virtio16)cpu_to_le16(d->num_queues / 2);
 	cfg.mtu = (__force __virtio16)cpu_to_le16(d->net.mtu);
@@ -285,6 +286,40 @@ int ibh_dev_remove(struct ibh_board *b, unsigned int index)
 }
 
 /**
+ * ibh_dev_set_link() - set a NIC's carrier; the board gets a config change
+ * @b: the board, locked
+ * @index: the slot
+ * @up: carrier on
+ *
+ * Return: 0, -EINVAL for no such slot or no NIC, -ENOENT for an empty one.
+ */
+int ibh_dev_set_link(struct ibh_board *b, unsigned int index, bool up)
+{
+	struct ibh_dev *d;
+	struct iobond_dev_slot *slot;
+
+	lockdep_assert_held(&b->lock);
+	if (index >= IOBOND_MAX_DEVICES)
+		return -EINVAL;
+	d = &b->devs[index];
+	if (!d->type)
+		return -ENOENT;
+	if (d->type != IOBOND_DEV_NET)
+		return -EINVAL;
+	d->link_down = !up;
+	if (!b->running)
+		return 0;
+	slot = ibh_slot(b, index);
+	ibh_write_net_config(d, slot->config);
+	/* The generation moves after the config: a reader sees one or both. */
+	wmb();
+	wr32(slot->config_generation, rd32(slot->config_generation) + 1);
+	iobond_link_ring_peer(b->link, IOBOND_CTRL_VECTOR);
+	dev_info(ibh_dev_of(b), "dev%u: link %s\n", index, up ? "up" : "down");
+	return 0;
+}
+
+/**
  * ibh_board_set_running() - show the devices to the board, or hide them
  * @b: the board, locked
  * @running: show
@@ -386,6 +421,7 @@ static int ibh_op_queue_enable(struct ibh_board *b, unsigned int index,
 		return -EINVAL;
 	}
 	WRITE_ONCE(d->msix[q], msix);
+	d->last_used[q] = 0;
 	d->vring[q].size = size;
 	d->vring[q].desc = rd64(vq->desc);
 	d->vring[q].avail = rd64(vq->avail);

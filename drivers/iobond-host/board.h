@@ -34,8 +34,11 @@ struct ibh_dev {
 	u32 status;		/* the status the board's driver last reported */
 	u64 driver_features;
 	u32 queues_enabled;
+	bool link_down;		/* the NIC's carrier, as the operator set it */
 	u64 kicks[IOBOND_MAX_QUEUES];
 	u64 interrupts[IOBOND_MAX_QUEUES];
+	u64 bytes[IOBOND_MAX_QUEUES];
+	u16 last_used[IOBOND_MAX_QUEUES];	/* used index counted to */
 	/* What the board enabled each queue with, as checked. */
 	u16 msix[IOBOND_MAX_QUEUES];
 	struct {
@@ -104,6 +107,7 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add);
 int ibh_dev_remove(struct ibh_board *b, unsigned int index);
 void ibh_board_set_running(struct ibh_board *b, bool running);
 void ibh_board_reset(struct ibh_board *b);
+int ibh_dev_set_link(struct ibh_board *b, unsigned int index, bool up);
 u16 ibh_notify_vector(struct ibh_board *b, unsigned int index, unsigned int q);
 
 /* vhost.c */

@@ -204,12 +204,30 @@ static int ibh_ioctl_stats(struct ibh_board *b, void __user *uarg)
 	if (!ret) {
 		st.kicks = d->kicks[st.queue];
 		st.interrupts = d->interrupts[st.queue];
-		st.bytes = 0;
+		st.bytes = d->bytes[st.queue];
 	}
 	mutex_unlock(&b->lock);
 	if (ret)
 		return ret;
 	return copy_to_user(uarg, &st, minsz) ? -EFAULT : 0;
+}
+
+static int ibh_ioctl_net_link(struct ibh_board *b, void __user *uarg)
+{
+	size_t minsz = offsetofend(struct iobond_net_link, reserved);
+	struct iobond_net_link nl;
+	int ret;
+
+	ret = ibh_copy_in(&nl, uarg, minsz, IOBOND_NET_LINK_UP);
+	if (ret)
+		return ret;
+	if (nl.reserved)
+		return -EINVAL;
+	mutex_lock(&b->lock);
+	ret = b->gone ? -ENODEV :
+	      ibh_dev_set_link(b, nl.index, nl.flags & IOBOND_NET_LINK_UP);
+	mutex_unlock(&b->lock);
+	return ret;
 }
 
 static long ibh_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -234,6 +252,8 @@ static long ibh_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return ibh_ioctl_get_vring(b, uarg);
 	case IOBOND_SET_VRING_EVENTFD:
 		return ibh_ioctl_vring_eventfd(b, uarg);
+	case IOBOND_SET_NET_LINK:
+		return ibh_ioctl_net_link(b, uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -5,13 +5,15 @@
  *   iobondctl [--json] list
  *   iobondctl [--json] BOARD status
  *   iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]
- *                           [--mtu N] [--features HEX]
+ *                           [--mtu N] [--features HEX] [--tap NAME]
  *   iobondctl [--json] BOARD remove DEV
  *   iobondctl [--json] BOARD start | stop | reset
  *
  * add-net offers mergeable rx buffers unless --features says otherwise.
+ * With --tap it also starts "serve" for the new NIC in the background.
  *   iobondctl [--json] BOARD stats DEV
  *   iobondctl [--json] BOARD events [--count N] [--timeout MS]
+ *   iobondctl [--json] BOARD link DEV up|down
  *   iobondctl BOARD serve DEV --tap NAME
  *
  * BOARD is board0, board1, ... or a path.  Every failure prints what was
@@ -32,6 +34,8 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/if_tun.h>
@@ -52,11 +56,12 @@ static void usage(FILE *f)
 "usage: iobondctl [--json] list\n"
 "       iobondctl [--json] BOARD status\n"
 "       iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]\n"
-"                               [--mtu N] [--features HEX]\n"
+"                               [--mtu N] [--features HEX] [--tap NAME]\n"
 "       iobondctl [--json] BOARD remove DEV\n"
 "       iobondctl [--json] BOARD start|stop|reset\n"
 "       iobondctl [--json] BOARD stats DEV\n"
 "       iobondctl [--json] BOARD events [--count N] [--timeout MS]\n"
+"       iobondctl [--json] BOARD link DEV up|down\n"
 "       iobondctl BOARD serve DEV --tap NAME\n"
 "BOARD is board0, board1, ... (in " DEV_DIR ") or a path.\n");
 }
@@ -257,6 +262,47 @@ static int cmd_list(void)
 	return ret;
 }
 
+static int cmd_serve(int fd, int argc, char **argv);
+
+/*
+ * add-net --tap: run "serve" for the new NIC as a daemon, logging to
+ * /run/iobond/BOARD-devN.log; it stops with SIGTERM or the device.
+ */
+static int spawn_serve(__u32 index, const char *tap)
+{
+	char log[128], dev[16];
+	char *argv[] = { "serve", dev, "--tap", (char *)tap, NULL };
+	int fd, status;
+	pid_t pid;
+
+	snprintf(dev, sizeof(dev), "%u", index);
+	mkdir("/run/iobond", 0755);
+	snprintf(log, sizeof(log), "/run/iobond/%s-dev%u.log",
+		 strrchr(board_name, '/') ? strrchr(board_name, '/') + 1 :
+		 board_name, index);
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return fail("add-net: serve", errno, NULL);
+	if (pid) {
+		/* The child daemonizes; its exit says whether it could. */
+		if (waitpid(pid, &status, 0) < 0 || WEXITSTATUS(status))
+			return fail("add-net: serve", EIO, log);
+		printf("%s: dev%u served on %s (log %s)\n", board_name, index,
+		       tap, log);
+		return 0;
+	}
+	if (setsid() < 0 || fork())
+		_exit(0);
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	fd = open_board(board_name);
+	_exit(fd < 0 ? 1 : cmd_serve(fd, 4, argv));
+}
+
 static int cmd_add_net(int fd, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -265,8 +311,10 @@ static int cmd_add_net(int fd, int argc, char **argv)
 		{ "queue-size", required_argument, NULL, 's' },
 		{ "mtu", required_argument, NULL, 'u' },
 		{ "features", required_argument, NULL, 'f' },
+		{ "tap", required_argument, NULL, 't' },
 		{ }
 	};
+	const char *tap = NULL;
 	/* Mergeable rx buffers by default: vhost-net serves them. */
 	struct iobond_device_add add = {
 		.argsz = sizeof(add), .type = IOBOND_DEV_NET,
@@ -300,6 +348,9 @@ static int cmd_add_net(int fd, int argc, char **argv)
 				return usage_error("--mtu %s: expected a number", optarg);
 			add.config.net.mtu = v;
 			break;
+		case 't':
+			tap = optarg;
+			break;
 		case 'f':
 			errno = 0;
 			add.features = strtoull(optarg, NULL, 16);
@@ -326,7 +377,7 @@ static int cmd_add_net(int fd, int argc, char **argv)
 		printf("{\"index\":%u}\n", add.index);
 	else
 		printf("%s: dev%u added\n", board_name, add.index);
-	return 0;
+	return tap ? spawn_serve(add.index, tap) : 0;
 }
 
 static int cmd_remove(int fd, int argc, char **argv)
@@ -363,6 +414,28 @@ static int cmd_ctrl(int fd, const char *cmd, __u32 flag)
 		printf("{\"board\":\"%s\",\"done\":\"%s\"}\n", board_name, cmd);
 	else
 		printf("%s: %s\n", board_name, cmd);
+	return 0;
+}
+
+static int cmd_link(int fd, int argc, char **argv)
+{
+	struct iobond_net_link nl = { .argsz = sizeof(nl) };
+	unsigned long v;
+
+	if (argc != 3 || (strcmp(argv[2], "up") && strcmp(argv[2], "down")) ||
+	    parse_uint(argv[1] + (strncmp(argv[1], "dev", 3) ? 0 : 3),
+		       IOBOND_MAX_DEVICES - 1, &v))
+		return usage_error("%s", "link needs DEV up|down");
+	nl.index = v;
+	nl.flags = strcmp(argv[2], "up") ? 0 : IOBOND_NET_LINK_UP;
+	if (ioctl(fd, IOBOND_SET_NET_LINK, &nl))
+		return fail("link", errno,
+			    errno == ENOENT ? "that slot is empty" :
+			    errno == EINVAL ? "that device is no NIC" : NULL);
+	if (json)
+		printf("{\"index\":%lu,\"link\":\"%s\"}\n", v, argv[2]);
+	else
+		printf("%s: dev%lu link %s\n", board_name, v, argv[2]);
 	return 0;
 }
 
@@ -750,6 +823,8 @@ int main(int argc, char **argv)
 		ret = cmd_events(fd, argc, argv);
 	else if (!strcmp(cmd, "serve"))
 		ret = cmd_serve(fd, argc, argv);
+	else if (!strcmp(cmd, "link"))
+		ret = cmd_link(fd, argc, argv);
 	else
 		ret = usage_error("unknown command or arguments: %s", cmd);
 	close(fd);

@@ -360,7 +360,10 @@ struct iobond_device_info {
 /**
  * IOBOND_GET_QUEUE_STATS - _IO(IOBOND_TYPE, 5), struct iobond_queue_stats
  *
- * Counters of one queue since the device was added.
+ * Counters of one queue since the device was added.  @bytes sums the
+ * lengths the backend reported in the queue's used ring as the host raised
+ * its interrupts: what was written into the board's buffers (received
+ * data, for a NIC).  Transmit queues complete with length 0.
  */
 struct iobond_queue_stats {
 	__u32 argsz;
@@ -369,7 +372,7 @@ struct iobond_queue_stats {
 	__u32 queue;
 	__aligned_u64 kicks;		/* doorbells from the board */
 	__aligned_u64 interrupts;	/* doorbells to the board */
-	__aligned_u64 bytes;		/* data moved, where the backend says */
+	__aligned_u64 bytes;		/* written to the board's buffers */
 	__u32 reserved[4];
 };
 #define IOBOND_GET_QUEUE_STATS	_IO(IOBOND_TYPE, 5)
@@ -417,6 +420,22 @@ struct iobond_vring_eventfd {
 	__u32 reserved[3];
 };
 #define IOBOND_SET_VRING_EVENTFD	_IO(IOBOND_TYPE, 7)
+
+/**
+ * IOBOND_SET_NET_LINK - _IO(IOBOND_TYPE, 8), struct iobond_net_link
+ *
+ * Set a NIC's carrier as its driver sees it (VIRTIO_NET_S_LINK_UP in its
+ * config space): flag UP, or no flag for down.  The board is told with a
+ * config-change interrupt.  ENOENT for an empty slot, EINVAL for no NIC.
+ */
+struct iobond_net_link {
+	__u32 argsz;
+	__u32 flags;
+#define IOBOND_NET_LINK_UP	(1 << 0)
+	__u32 index;
+	__u32 reserved;
+};
+#define IOBOND_SET_NET_LINK	_IO(IOBOND_TYPE, 8)
 
 /**
  * struct iobond_event - what read() returns, one or more whole events

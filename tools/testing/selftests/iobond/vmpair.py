@@ -530,6 +530,14 @@ class Run:
         self.test("host", "net_test", "net", {"IOBOND_PEER_IP": BOARD_IP})
         self.test("board", "window_test", "window", {"IOBOND_PEER_IP": HOST_IP})
 
+        # The operator sets the NIC's carrier; the board hears it.
+        host.sh("iobondctl board0 link 0 down")
+        self.test("board", "vnet_test", "carrier_down",
+                  {"IOBOND_NETS": mac, "IOBOND_CARRIER": 0})
+        host.sh("iobondctl board0 link 0 up")
+        self.test("board", "vnet_test", "carrier_up",
+                  {"IOBOND_NETS": mac, "IOBOND_CARRIER": 1})
+
         # Rebinding virtio_net while the host pings; vhost is rewired each
         # time, and the NIC carries traffic again afterwards.
         host.sh(f"(ping -q -i 0.2 {BOARD_IP} > /tmp/bgping.log 2>&1 &)")
@@ -539,8 +547,11 @@ class Run:
         self.board_ip(mac)
         self.test("board", "net_test", "after_rebind", {"IOBOND_PEER_IP": HOST_IP})
 
-        host.sh(f"iobondctl board0 add-net --mac {mac2}")
+        # A second NIC at runtime, with its own tap and service.
+        host.sh(f"iobondctl board0 add-net --mac {mac2} --tap tap1")
         self.test("board", "vnet_test", "hot_add", {"IOBOND_NETS": f"'{mac} {mac2}'"})
+        host.sh("for i in $(seq 100); do grep -q wired /run/iobond/board0-dev1.log "
+                "&& exit 0; sleep 0.1; done; cat /run/iobond/board0-dev1.log; exit 1")
         host.sh("iobondctl board0 remove 1")
         self.test("board", "vnet_test", "hot_remove", {"IOBOND_NETS": mac})
         host.sh("killall iobondctl nc; iobondctl board0 reset && "
@@ -589,12 +600,11 @@ class Run:
 
         print(f"== host: provision board0 with a NIC {mac} on tap0, served by vhost-net")
         print(host.sh(
-            f"iobondctl board0 add-net --mac {mac} && "
-            "(iobondctl board0 serve 0 --tap tap0 > /tmp/serve.log 2>&1 &); "
+            f"iobondctl board0 add-net --mac {mac} --tap tap0 && "
             "for i in $(seq 100); do [ -e /sys/class/net/tap0 ] && break; sleep 0.1; done; "
             f"ip addr add {HOST_IP}/24 dev tap0 && ip link set tap0 up && "
             "iobondctl board0 start && sleep 2 && iobondctl board0 status && "
-            "cat /tmp/serve.log")[1], end="")
+            "cat /run/iobond/board0-dev0.log")[1], end="")
         print("== board: the NIC, bound to the unmodified virtio_net")
         board.sh(f"for i in $(seq 200); do grep -qi {mac} /sys/class/net/*/address "
                  "&& exit 0; sleep 0.1; done; exit 1")

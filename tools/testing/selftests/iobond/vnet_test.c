@@ -8,6 +8,7 @@
  * IOBOND_MTU       if set, the MTU the host offered for the first
  * IOBOND_FEATURES  if set, the features the host saw the first accept (hex)
  * IOBOND_REBIND    if set, unbind and bind virtio_net that many times
+ * IOBOND_CARRIER   if set, the carrier (0 or 1) the host set for the first
  */
 #include <dirent.h>
 
@@ -167,6 +168,27 @@ TEST_F(vnet, provisioned_as_set)
 	/* ...and what vhost-net serves well is taken. */
 	EXPECT_TRUE(vdev_features(nic->vdev) & (1ULL << 29));	/* EVENT_IDX */
 	EXPECT_TRUE(vdev_features(nic->vdev) & (1ULL << 15));	/* MRG_RXBUF */
+}
+
+/* The host set the carrier: a config change told the driver. */
+TEST_F(vnet, carrier_follows_host)
+{
+	const char *want = getenv("IOBOND_CARRIER");
+	char path[PATH_MAX], buf[8] = "";
+	long long start = iob_now_ms();
+
+	IOB_RETURN_IF_SKIPPED();
+	if (!want)
+		SKIP(return, "IOBOND_CARRIER not set");
+	snprintf(path, sizeof(path), "/sys/class/net/%s/carrier",
+		 self->nics[0].ifname);
+	do {
+		iob_read_file(path, buf, sizeof(buf));
+		if (buf[0] == want[0])
+			break;
+		usleep(20000);
+	} while (iob_now_ms() - start < WAIT_MS);
+	EXPECT_EQ(want[0], buf[0]);
 }
 
 TEST_F_TIMEOUT(vnet, rebind_virtio_net, 300)
