@@ -19,13 +19,6 @@
 
 #include "board.h"
 
-#define rd16(field)	le16_to_cpu(READ_ONCE(field))
-#define rd32(field)	le32_to_cpu(READ_ONCE(field))
-#define rd64(field)	le64_to_cpu(READ_ONCE(field))
-#define wr16(field, v)	WRITE_ONCE(field, cpu_to_le16(v))
-#define wr32(field, v)	WRITE_ONCE(field, cpu_to_le32(v))
-#define wr64(field, v)	WRITE_ONCE(field, cpu_to_le64(v))
-
 #define IBG_QUEUE_MAX	32768
 
 #define to_ibg_vdev(v)	container_of(v, struct ibg_vdev, vdev)

@@ -20,13 +20,6 @@
 
 #include "board.h"
 
-#define rd16(field)	le16_to_cpu(READ_ONCE(field))
-#define rd32(field)	le32_to_cpu(READ_ONCE(field))
-#define rd64(field)	le64_to_cpu(READ_ONCE(field))
-#define wr16(field, v)	WRITE_ONCE(field, cpu_to_le16(v))
-#define wr32(field, v)	WRITE_ONCE(field, cpu_to_le32(v))
-#define wr64(field, v)	WRITE_ONCE(field, cpu_to_le64(v))
-
 #define IBH_VENDOR_ID	0x494f4244	/* "IOBD" */
 #define IBH_QUEUE_MAX	32768		/* virtio's largest split ring */
 

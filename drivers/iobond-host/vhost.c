@@ -62,9 +62,12 @@ static void ibh_count_used(struct ibh_board *b, struct ibh_dev *d,
 	idx = le16_to_cpu((__force __le16)READ_ONCE(used->idx));
 	/* The entries are read after the index that covers them. */
 	rmb();
-	for (n = 0; d->last_used[q] != idx && n < size; n++, d->last_used[q]++)
-		d->bytes[q] += le32_to_cpu((__force __le32)READ_ONCE(
-			used->ring[d->last_used[q] & (size - 1)].len));
+	for (n = 0; d->last_used[q] != idx && n < size; n++) {
+		__virtio32 len = READ_ONCE(used->ring[d->last_used[q]++ &
+						      (size - 1)].len);
+
+		d->bytes[q] += le32_to_cpu((__force __le32)len);
+	}
 	d->last_used[q] = idx;
 }
 

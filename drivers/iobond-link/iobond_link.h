@@ -23,6 +23,17 @@
 #include <linux/workqueue.h>
 #include <uapi/linux/iobond.h>
 
+/*
+ * The region's fields are little-endian and shared with the other side:
+ * each is read and written exactly once per access.
+ */
+#define rd16(field)	le16_to_cpu(READ_ONCE(field))
+#define rd32(field)	le32_to_cpu(READ_ONCE(field))
+#define rd64(field)	le64_to_cpu(READ_ONCE(field))
+#define wr16(field, v)	WRITE_ONCE(field, cpu_to_le16(v))
+#define wr32(field, v)	WRITE_ONCE(field, cpu_to_le32(v))
+#define wr64(field, v)	WRITE_ONCE(field, cpu_to_le64(v))
+
 /* QEMU's ivshmem-doorbell, the emulated link function. */
 #define IOBOND_IVSHMEM_VENDOR	PCI_VENDOR_ID_REDHAT_QUMRANET
 #define IOBOND_IVSHMEM_DEVICE	0x1110

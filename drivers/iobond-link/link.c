@@ -41,11 +41,6 @@ static_assert(sizeof(struct iobond_dev_slot) == 2048);
 static_assert(IOBOND_DEV_TABLE_OFF + IOBOND_MAX_DEVICES *
 	      sizeof(struct iobond_dev_slot) <= IOBOND_WINDOW_OFF);
 
-#define rd32(field)	le32_to_cpu(READ_ONCE(field))
-#define rd64(field)	le64_to_cpu(READ_ONCE(field))
-#define wr32(field, v)	WRITE_ONCE(field, cpu_to_le32(v))
-#define wr64(field, v)	WRITE_ONCE(field, cpu_to_le64(v))
-
 static struct device *lnk_dev(struct iobond_link *link)
 {
 	return &link->ivs.pdev->dev;

@@ -290,6 +290,12 @@ struct iobond_net_config {
 	__u32 reserved[14];
 };
 
+/* A device's provisioned configuration, by type. */
+union iobond_dev_config {
+	struct iobond_net_config net;
+	__u8 raw[64];
+};
+
 /**
  * IOBOND_ADD_DEVICE - _IO(IOBOND_TYPE, 2), struct iobond_device_add
  *
@@ -310,10 +316,7 @@ struct iobond_device_add {
 	__u16 num_queues;
 	__u16 queue_size;
 	__u32 reserved0;
-	union {
-		struct iobond_net_config net;
-		__u8 raw[64];
-	} config;
+	union iobond_dev_config config;
 	__u32 reserved[8];
 };
 #define IOBOND_ADD_DEVICE	_IO(IOBOND_TYPE, 2)
@@ -349,10 +352,7 @@ struct iobond_device_info {
 	__u16 queue_size;
 	__u32 queues_enabled;		/* bit per queue */
 	__u32 reserved0;
-	union {
-		struct iobond_net_config net;
-		__u8 raw[64];
-	} config;
+	union iobond_dev_config config;
 	__u32 reserved[8];
 };
 #define IOBOND_GET_DEVICE	_IO(IOBOND_TYPE, 4)
