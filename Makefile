@@ -8,6 +8,7 @@
 #   make demo       boot the VM pair and show a board working over IO-Bond
 #   make check      the fabric's own tests, then the VM-pair selftests
 #   make check-fabric  the fabric's tests alone (no VM)
+#   make bench      the board's NIC against QEMU's virtio-net-pci
 #
 # The modules build against the Debian amd64 kernel that the VM pair boots,
 # never against the running kernel: the build machine's kernel is not it.
@@ -20,7 +21,7 @@ export KVER KDIR
 SELFTESTS := tools/testing/selftests/iobond
 RUNNER := $(SELFTESTS)/vmpair.py
 
-.PHONY: all modules tools selftests deps demo check check-fabric clean
+.PHONY: all modules tools selftests deps demo check check-fabric bench clean
 
 all: modules tools selftests
 
@@ -42,6 +43,11 @@ deps:
 demo: deps
 	$(MAKE) all
 	python3 $(RUNNER) --demo
+
+# The board's NIC against QEMU's own virtio-net-pci, in one run.
+bench: deps
+	$(MAKE) all
+	python3 $(RUNNER) --bench
 
 # The runner runs the fabric's tests here, then boots the VM pair.
 check: deps

@@ -33,6 +33,9 @@ VM_PROGS = ["module_test", "link_test", "loss_test", "testbed_test",
             "ctrl_test", "slot_test", "events_test", "vnet_test", "net_test",
             "window_test"]
 HOST_IP, BOARD_IP = "169.254.77.1", "169.254.77.2"   # link-local, VM-internal
+# The benchmark's comparison NICs: QEMU's virtio-net-pci in each VM.
+QEMU_MAC = {"host": "52:54:00:99:00:01", "board": "52:54:00:99:00:02"}
+QEMU_IP = {"host": "169.254.78.1", "board": "169.254.78.2"}
 IOBONDCTL = os.path.join(ROOT, "tools/iobond/iobondctl")
 # Debian modules each VM loads at boot, with their dependencies.  The host
 # takes VFIO, the face its data planes will be handed through.
@@ -109,6 +112,12 @@ class VM:
             cmdline += " intel_iommu=on"
         else:
             args[args.index("-m"):args.index("-m")] = ["-M", "q35"]
+        if r.args.bench:
+            # QEMU's own virtio-net-pci, VM to VM over a loopback socket:
+            # what a user would run instead, measured in the same run.
+            end = "listen" if self.side == "host" else "connect"
+            args += ["-netdev", f"socket,id=qn,{end}=127.0.0.1:{r.bench_port}",
+                     "-device", f"virtio-net-pci,netdev=qn,mac={QEMU_MAC[self.side]}"]
         args += ["-append", cmdline]
         if os.path.exists(ctl):
             os.unlink(ctl)
@@ -225,6 +234,7 @@ class Run:
         self.initrd = {}
         self.passed = self.failed = self.skipped = 0
         self.accel = self.pick_accel()
+        self.bench_port = 20000 + os.getpid() % 20000
         self.vms = {"host": VM(self, "host"), "board": VM(self, "board")}
 
     # -- set-up ---------------------------------------------------------
@@ -289,11 +299,14 @@ class Run:
         for prog in VM_PROGS:
             shutil.copy(os.path.join(TESTS, prog),
                         os.path.join(tree, "usr/lib/iobond"))
-        self.copy_kmods(tree, KMODS[side])
+        # The benchmark's QEMU NICs need virtio over PCI, in both VMs.
+        kmods = KMODS[side] + (["virtio_pci", "virtio_net"]
+                               if self.args.bench else [])
+        self.copy_kmods(tree, kmods)
         self.copy_programs(tree, PROGRAMS[side])
         with open(os.path.join(tree, "etc/iobond.env"), "w") as f:
             f.write(f"IOBOND_SIDE={side}\nIOBOND_MODULE={module}\n"
-                    f"IOBOND_KMODS='{' '.join(KMODS[side])}'\n")
+                    f"IOBOND_KMODS='{' '.join(kmods)}'\n")
         self.initrd[side] = self.cpio(tree, f"{side}.cpio.gz")
 
     def copy_kmods(self, tree, names):
@@ -626,9 +639,81 @@ class Run:
                       "echo tap0 $s $(cat /sys/class/net/tap0/statistics/$s); done")[1],
               end="")
         self.passed += 1
+    # -- benchmark --------------------------------------------------------
+
+    def net_counters(self, side, ifc, irq_names):
+        """Packets on @ifc and interrupts on the named lines, in @side."""
+        _, out = self.vms[side].sh(
+            f"cat /sys/class/net/{ifc}/statistics/rx_packets "
+            f"/sys/class/net/{ifc}/statistics/tx_packets; "
+            f"grep -E '{'|'.join(irq_names)}' /proc/interrupts")
+        lines = out.split("\n")
+        irqs = sum(int(l.split()[1]) for l in lines[2:] if l.strip())
+        return int(lines[0]), int(lines[1]), irqs
+
+    def ifname(self, side, mac):
+        return self.vms[side].sh(
+            f"for d in /sys/class/net/*; do grep -qi {mac} $d/address && "
+            "echo ${d##*/}; done; true")[1].strip()
+
+    def measure(self, label, board_ifc, irq_names, peer_ip):
+        """ping and iperf3 from the board to @peer_ip through @board_ifc."""
+        board = self.vms["board"]
+        before = self.net_counters("board", board_ifc, irq_names)
+        out = board.sh(f"ping -c 50 -i 0.1 {peer_ip} | tail -1")[1]
+        rtt = [float(x) for x in out.split("=")[1].split()[0].split("/")]
+        rates = []
+        for rev in ("", " -R"):
+            out = board.sh(f"iperf3 -c {peer_ip} -t 5 -f m{rev} | grep receiver")[1]
+            rates.append(float(out.split("Mbits/sec")[0].split()[-1]))
+        after = self.net_counters("board", board_ifc, irq_names)
+        pkts = (after[0] - before[0]) + (after[1] - before[1])
+        irqs = after[2] - before[2]
+        print(f"{label:<22} ping avg {rtt[1]:6.2f} ms  min {rtt[0]:5.2f} ms  "
+              f"board->host {rates[0]:6.1f} Mbit/s  host->board {rates[1]:6.1f} Mbit/s  "
+              f"board irqs/packet {irqs / max(pkts, 1):.3f}", flush=True)
+        return rtt[1], rates[0], rates[1]
+
+    def plan_bench(self):
+        host, board = self.vms["host"], self.vms["board"]
+        mac = "52:54:00:ab:cd:01"
+        self.load("host", wait_peer=False)
+        self.load("board")
+        self.wait_peer("host")
+        host.sh(f"iobondctl board0 add-net --mac {mac} --tap tap0 && "
+                "for i in $(seq 100); do [ -e /sys/class/net/tap0 ] && break; sleep 0.1; done; "
+                f"ip addr add {HOST_IP}/24 dev tap0 && ip link set tap0 up && "
+                "iobondctl board0 start && iperf3 -s -D > /dev/null")
+        board.sh(f"for i in $(seq 200); do grep -qi {mac} /sys/class/net/*/address "
+                 "&& exit 0; sleep 0.1; done; exit 1")
+        self.board_ip(mac)
+        for side in ("host", "board"):
+            ifc = self.ifname(side, QEMU_MAC[side])
+            self.vms[side].sh(f"ip addr add {QEMU_IP[side]}/24 dev {ifc} && "
+                              f"ip link set {ifc} up")
+        board.sh(f"for i in $(seq 30); do ping -c 1 -W 1 {QEMU_IP['host']} > /dev/null "
+                 "&& exit 0; done; exit 1")
+        print(f"# TCG, 1 vCPU per VM; ping -c 50, iperf3 -t 5 each way, from the board")
+        bond_ifc = self.ifname("board", mac)
+        qemu_ifc = self.ifname("board", QEMU_MAC["board"])
+        host0 = host.sh("iobondctl --json board0 stats 0")[1]
+        bond = self.measure("IO-Bond (vhost-net)", bond_ifc,
+                            ["iobond_guest-v[1-9]"], HOST_IP)
+        host1 = host.sh("iobondctl --json board0 stats 0")[1]
+        qemu = self.measure("QEMU virtio-net-pci", qemu_ifc,
+                            ["virtio[0-9]-(input|output)"], QEMU_IP["host"])
+        kicks = [sum(q["kicks"] for q in json.loads(h)["queues"]) for h in (host0, host1)]
+        print(f"IO-Bond host-side kicks during its run: {kicks[1] - kicks[0]}")
+        print(f"ratio IO-Bond/QEMU: ping {bond[0] / qemu[0]:.2f}x, "
+              f"board->host {bond[1] / qemu[1]:.2f}x, host->board {bond[2] / qemu[2]:.2f}x")
+        self.passed += 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--demo", action="store_true", help="run the demo, not the tests")
+    ap.add_argument("--bench", action="store_true",
+                    help="benchmark the board's NIC against QEMU's virtio-net-pci")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("-v", "--verbose", action="store_true", help="show test output")
     args = ap.parse_args()
@@ -639,11 +724,16 @@ def main():
         shutil.rmtree(RESULTS, ignore_errors=True)
         os.makedirs(RESULTS)
         run = Run(args)
-        if not args.demo:
+        if not args.demo and not args.bench:
             # The fabric's own tests first, here: the VMs stand on it.
             run.local_test("fabric_test")
         run.setup()
-        run.plan_demo() if args.demo else run.plan_check()
+        if args.bench:
+            run.plan_bench()
+        elif args.demo:
+            run.plan_demo()
+        else:
+            run.plan_check()
     except Failure as e:
         print(f"not ok vmpair: {e}", flush=True)
         if run:
