@@ -582,6 +582,22 @@ static int tap_open(const char *name)
 	return fd;
 }
 
+/*
+ * The NIC's carrier says whether anything serves it: a board whose driver
+ * sees no carrier queues nothing, rather than timing out on a device that
+ * stopped completing its packets.
+ */
+static void set_carrier(struct served *sv, bool up)
+{
+	struct iobond_net_link nl = { .argsz = sizeof(nl), .index = sv->index,
+				      .flags = up ? IOBOND_NET_LINK_UP : 0 };
+
+	if (ioctl(sv->board, IOBOND_SET_NET_LINK, &nl))
+		fprintf(stderr, "iobondctl: %s: dev%u carrier %s: %s\n",
+			board_name, sv->index, up ? "up" : "down",
+			strerror(errno));
+}
+
 /* Tear the wiring down; the window is mapped anew for the next wiring. */
 static void serve_unwire(struct served *sv)
 {
@@ -697,6 +713,7 @@ static int serve_wire(struct served *sv, const struct iobond_device_info *d)
 		file.fd = sv->tap;
 		VHOST(VHOST_NET_SET_BACKEND, &file);
 	}
+	set_carrier(sv, true);
 	fprintf(stderr, "iobondctl: %s: dev%u wired to vhost-net, features %#llx\n",
 		board_name, sv->index, (unsigned long long)feat);
 	return 0;
@@ -774,6 +791,7 @@ static int cmd_serve(int fd, int argc, char **argv)
 			continue;
 	}
 	serve_unwire(&sv);
+	set_carrier(&sv, false);
 	close(sv.tap);
 	return 0;
 }

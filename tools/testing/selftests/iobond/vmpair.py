@@ -567,8 +567,11 @@ class Run:
                 "&& exit 0; sleep 0.1; done; cat /run/iobond/board0-dev1.log; exit 1")
         host.sh("iobondctl board0 remove 1")
         self.test("board", "vnet_test", "hot_remove", {"IOBOND_NETS": mac})
-        host.sh("killall iobondctl nc; iobondctl board0 reset && "
-                "iobondctl board0 remove 0")
+        # Stopping the service drops the carrier: nothing serves the NIC.
+        host.sh("killall iobondctl nc; sleep 1")
+        self.test("board", "vnet_test", "serve_stopped",
+                  {"IOBOND_NETS": mac, "IOBOND_CARRIER": 0})
+        host.sh("iobondctl board0 reset && iobondctl board0 remove 0")
 
         # Clean detach: the peer's module goes away.
         board.sh("rmmod iobond_guest")
