@@ -332,8 +332,7 @@ static void ibg_vdev_release(struct device *dev)
 
 static struct iobond_dev_slot *ibg_slot(struct ibg_board *b, unsigned int i)
 {
-	return b->link->ivs.shm + IOBOND_DEV_TABLE_OFF +
-	       i * sizeof(struct iobond_dev_slot);
+	return iobond_link_slot(b->link, i);
 }
 
 /* Take slot @i as a virtio device, if what the host wrote there holds. */
@@ -490,8 +489,8 @@ struct ibg_board *ibg_board_create(struct iobond_link *link)
 	if (!b)
 		return ERR_PTR(-ENOMEM);
 	b->link = link;
-	b->window = link->ivs.shm + IOBOND_WINDOW_OFF;
-	b->window_size = link->ivs.shm_size - IOBOND_WINDOW_OFF;
+	b->window = iobond_link_window(link);
+	b->window_size = iobond_link_window_size(link);
 	init_waitqueue_head(&b->hs_wq);
 	INIT_WORK(&b->scan_work, ibg_scan);
 	mutex_init(&b->scan_lock);

@@ -51,8 +51,36 @@ static struct device *ibh_dev_of(struct ibh_board *b)
 static struct iobond_dev_slot *ibh_slot(struct ibh_board *b,
 					unsigned int index)
 {
-	return b->link->ivs.shm + IOBOND_DEV_TABLE_OFF +
-	       index * sizeof(struct iobond_dev_slot);
+	return iobond_link_slot(b->link, index);
+}
+
+/**
+ * ibh_dev_queue() - the device and queue an ioctl names, if they exist
+ * @b: the board, locked
+ * @index: the slot, already checked against IOBOND_MAX_DEVICES
+ * @q: the queue
+ * @d: the device, on success
+ *
+ * Return: 0, -ENODEV if the board is gone, -ENOENT for an empty slot,
+ * -EINVAL for no such queue.
+ */
+int ibh_dev_queue(struct ibh_board *b, u32 index, u32 q, struct ibh_dev **d)
+{
+	lockdep_assert_held(&b->lock);
+	if (b->gone)
+		return -ENODEV;
+	*d = &b->devs[index];
+	if (!(*d)->type)
+		return -ENOENT;
+	return q < (*d)->num_queues ? 0 : -EINVAL;
+}
+
+/* What the board's driver negotiated is gone: the device was reset. */
+static void ibh_dev_forget(struct ibh_dev *d)
+{
+	d->status = 0;
+	d->driver_features = 0;
+	d->queues_enabled = 0;
 }
 
 /**
@@ -130,7 +158,8 @@ static void ibh_publish(struct ibh_board *b, unsigned int index)
 	wr16(slot->num_queues, d->num_queues);
 	for (q = 0; q < d->num_queues; q++) {
 		wr16(slot->vq[q].size_max, d->queue_size);
-		wr16(slot->vq[q].notify, ibh_notify_vector(b, index, q));
+		d->notify[q] = ibh_notify_vector(b, index, q);
+		wr16(slot->vq[q].notify, d->notify[q]);
 	}
 	wr16(slot->config_len, sizeof(struct virtio_net_config));
 	ibh_write_net_config(d, slot->config);
@@ -342,13 +371,8 @@ void ibh_board_reset(struct ibh_board *b)
 	unsigned int i;
 
 	ibh_board_set_running(b, false);
-	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
-		struct ibh_dev *d = &b->devs[i];
-
-		d->status = 0;
-		d->driver_features = 0;
-		d->queues_enabled = 0;
-	}
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
+		ibh_dev_forget(&b->devs[i]);
 }
 
 /* FEATURES_OK holds only for a subset of what was offered, with v1 and
@@ -384,7 +408,7 @@ static int ibh_op_status(struct ibh_board *b, unsigned int index,
 
 static bool ibh_in_window(struct ibh_board *b, u64 off, u64 len, u64 align)
 {
-	u64 window = b->link->ivs.shm_size - IOBOND_WINDOW_OFF;
+	u64 window = iobond_link_window_size(b->link);
 
 	return !(off & (align - 1)) && off < window && len <= window - off;
 }
@@ -447,9 +471,7 @@ static bool ibh_answer(struct ibh_board *b, unsigned int index)
 		ibh_vring_detach(b, index);
 		if (d->queues_enabled)
 			ibh_window_revoke(b);
-		d->status = 0;
-		d->driver_features = 0;
-		d->queues_enabled = 0;
+		ibh_dev_forget(d);
 		ibh_event(b, IOBOND_EVENT_DEVICE_RESET, index, 0);
 		result = 0;
 		break;
@@ -515,7 +537,7 @@ void ibh_board_init(struct ibh_board *b, struct iobond_link *link)
 	b->link = link;
 	b->window_pfn = (pci_resource_start(link->ivs.pdev, 2) +
 			 IOBOND_WINDOW_OFF) >> PAGE_SHIFT;
-	b->window_size = link->ivs.shm_size - IOBOND_WINDOW_OFF;
+	b->window_size = iobond_link_window_size(link);
 	mutex_init(&b->lock);
 	spin_lock_init(&b->ev_lock);
 	spin_lock_init(&b->vq_lock);

@@ -39,6 +39,8 @@ struct ibh_dev {
 	u64 interrupts[IOBOND_MAX_QUEUES];
 	u64 bytes[IOBOND_MAX_QUEUES];
 	u16 last_used[IOBOND_MAX_QUEUES];	/* used index counted to */
+	/* The host vector the board rings for each queue, as published. */
+	u16 notify[IOBOND_MAX_QUEUES];
 	/* What the board enabled each queue with, as checked. */
 	u16 msix[IOBOND_MAX_QUEUES];
 	struct {
@@ -108,6 +110,7 @@ int ibh_dev_remove(struct ibh_board *b, unsigned int index);
 void ibh_board_set_running(struct ibh_board *b, bool running);
 void ibh_board_reset(struct ibh_board *b);
 int ibh_dev_set_link(struct ibh_board *b, unsigned int index, bool up);
+int ibh_dev_queue(struct ibh_board *b, u32 index, u32 q, struct ibh_dev **d);
 u16 ibh_notify_vector(struct ibh_board *b, unsigned int index, unsigned int q);
 
 /* vhost.c */
@@ -119,6 +122,8 @@ void ibh_data_doorbell(struct iobond_link *link, unsigned int vector);
 int ibh_mmap(struct file *file, struct vm_area_struct *vma);
 
 /* cdev.c */
+int ibh_copy_in(void *karg, const void __user *uarg, size_t minsz,
+		u32 known_flags);
 int ibh_cdev_init(void);
 void ibh_cdev_exit(void);
 struct ibh_board *ibh_board_create(struct iobond_link *link);

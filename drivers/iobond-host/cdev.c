@@ -25,8 +25,8 @@ static struct class *ibh_class;
 static DEFINE_IDA(ibh_ida);
 
 /* Copy in the first @minsz bytes of an argsz-led struct and check them. */
-static int ibh_copy_in(void *karg, const void __user *uarg, size_t minsz,
-		       u32 known_flags)
+int ibh_copy_in(void *karg, const void __user *uarg, size_t minsz,
+		u32 known_flags)
 {
 	const struct { u32 argsz, flags; } *hdr = karg;
 
@@ -72,7 +72,7 @@ static int ibh_ioctl_info(struct ibh_board *b, void __user *uarg)
 	info.nvectors = link->ivs.nvec;
 	info.peer_nvectors = READ_ONCE(link->peer_nvec);
 	info.region_size = link->ivs.shm_size;
-	info.window_size = link->ivs.shm_size - IOBOND_WINDOW_OFF;
+	info.window_size = iobond_link_window_size(link);
 	mutex_unlock(&b->lock);
 
 	return copy_to_user(uarg, &info, minsz) ? -EFAULT : 0;
@@ -194,13 +194,7 @@ static int ibh_ioctl_stats(struct ibh_board *b, void __user *uarg)
 		return -EINVAL;
 
 	mutex_lock(&b->lock);
-	d = &b->devs[st.index];
-	if (b->gone)
-		ret = -ENODEV;
-	else if (!d->type)
-		ret = -ENOENT;
-	else if (st.queue >= d->num_queues)
-		ret = -EINVAL;
+	ret = ibh_dev_queue(b, st.index, st.queue, &d);
 	if (!ret) {
 		st.kicks = d->kicks[st.queue];
 		st.interrupts = d->interrupts[st.queue];

@@ -57,7 +57,7 @@ static void ibh_count_used(struct ibh_board *b, struct ibh_dev *d,
 
 	if (!size)
 		return;
-	used = b->link->ivs.shm + IOBOND_WINDOW_OFF + d->vring[q].used;
+	used = iobond_link_window(b->link) + d->vring[q].used;
 	/* Split rings of a VERSION_1 device are little-endian. */
 	idx = le16_to_cpu((__force __le16)READ_ONCE(used->idx));
 	/* The entries are read after the index that covers them. */
@@ -197,24 +197,19 @@ int ibh_ioctl_vring_eventfd(struct ibh_board *b, void __user *uarg)
 	struct ibh_dev *d;
 	int ret;
 
-	if (copy_from_user(&ve, uarg, minsz))
-		return -EFAULT;
-	if (ve.argsz < minsz || hweight32(ve.flags) != 1 ||
-	    ve.flags & ~(IOBOND_VRING_KICK | IOBOND_VRING_CALL) ||
+	ret = ibh_copy_in(&ve, uarg, minsz,
+			  IOBOND_VRING_KICK | IOBOND_VRING_CALL);
+	if (ret)
+		return ret;
+	if (hweight32(ve.flags) != 1 ||
 	    memchr_inv(ve.reserved, 0, sizeof(ve.reserved)) ||
 	    ve.index >= IOBOND_MAX_DEVICES || ve.fd < -1)
 		return -EINVAL;
 
 	mutex_lock(&b->lock);
-	d = &b->devs[ve.index];
-	if (b->gone) {
-		ret = -ENODEV;
+	ret = ibh_dev_queue(b, ve.index, ve.queue, &d);
+	if (ret)
 		goto out;
-	}
-	if (!d->type || ve.queue >= d->num_queues) {
-		ret = d->type ? -EINVAL : -ENOENT;
-		goto out;
-	}
 	if (ve.fd >= 0 && ve.flags & IOBOND_VRING_KICK) {
 		kick = eventfd_ctx_fdget(ve.fd);
 		if (IS_ERR(kick)) {
@@ -251,23 +246,19 @@ int ibh_ioctl_get_vring(struct ibh_board *b, void __user *uarg)
 	size_t minsz = offsetofend(struct iobond_vring_info, reserved);
 	struct iobond_vring_info vi;
 	struct ibh_dev *d;
-	int ret = 0;
+	int ret;
 
-	if (copy_from_user(&vi, uarg, minsz))
-		return -EFAULT;
-	if (vi.argsz < minsz || vi.index >= IOBOND_MAX_DEVICES)
+	/* flags are output here: whatever came in is not looked at. */
+	ret = ibh_copy_in(&vi, uarg, minsz, U32_MAX);
+	if (ret)
+		return ret;
+	if (vi.index >= IOBOND_MAX_DEVICES)
 		return -EINVAL;
 	vi = (struct iobond_vring_info){ .argsz = minsz, .index = vi.index,
 					 .queue = vi.queue };
 
 	mutex_lock(&b->lock);
-	d = &b->devs[vi.index];
-	if (b->gone)
-		ret = -ENODEV;
-	else if (!d->type)
-		ret = -ENOENT;
-	else if (vi.queue >= d->num_queues)
-		ret = -EINVAL;
+	ret = ibh_dev_queue(b, vi.index, vi.queue, &d);
 	if (!ret && d->queues_enabled & BIT(vi.queue)) {
 		vi.flags = IOBOND_VRING_ENABLED;
 		vi.size = d->vring[vi.queue].size;
@@ -292,7 +283,7 @@ void ibh_data_doorbell(struct iobond_link *link, unsigned int vector)
 		struct ibh_dev *d = &b->devs[i];
 
 		for (q = 0; q < READ_ONCE(d->num_queues); q++) {
-			if (ibh_notify_vector(b, i, q) != vector ||
+			if (d->notify[q] != vector ||
 			    !(READ_ONCE(d->queues_enabled) & BIT(q)))
 				continue;
 			d->kicks[q]++;

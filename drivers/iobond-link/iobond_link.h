@@ -174,6 +174,25 @@ struct iobond_link *iobond_link_probe(struct pci_dev *pdev,
 				      struct dentry *dbg_root);
 void iobond_link_start(struct iobond_link *link);
 
+/* Slot @i of the region's device table. */
+static inline struct iobond_dev_slot *iobond_link_slot(struct iobond_link *link,
+						       unsigned int i)
+{
+	return link->ivs.shm + IOBOND_DEV_TABLE_OFF +
+	       i * sizeof(struct iobond_dev_slot);
+}
+
+/* The DMA window: window offset X is at iobond_link_window() + X. */
+static inline void *iobond_link_window(struct iobond_link *link)
+{
+	return link->ivs.shm + IOBOND_WINDOW_OFF;
+}
+
+static inline size_t iobond_link_window_size(struct iobond_link *link)
+{
+	return link->ivs.shm_size - IOBOND_WINDOW_OFF;
+}
+
 static inline bool iobond_link_peer_alive(struct iobond_link *link)
 {
 	/* Pairs with the release in the tick that declares the peer up. */

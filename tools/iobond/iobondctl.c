@@ -107,6 +107,14 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *v)
 	return errno || end == s || *end || *v > max ? -1 : 0;
 }
 
+/* A device number: 0, 1, ... or dev0, dev1, ... */
+static int parse_dev(const char *s, unsigned long *v)
+{
+	if (!strncmp(s, "dev", 3))
+		s += 3;
+	return parse_uint(s, IOBOND_MAX_DEVICES - 1, v);
+}
+
 static int parse_mac(const char *s, __u8 mac[6])
 {
 	unsigned int b[6], i;
@@ -384,14 +392,10 @@ static int cmd_remove(int fd, int argc, char **argv)
 {
 	struct iobond_device_ref ref = { .argsz = sizeof(ref) };
 	unsigned long v;
-	const char *s;
 
 	if (argc != 2)
 		return usage_error("%s", "remove needs DEV (0, 1, ... or dev0, ...)");
-	s = argv[1];
-	if (!strncmp(s, "dev", 3))
-		s += 3;
-	if (parse_uint(s, IOBOND_MAX_DEVICES - 1, &v))
+	if (parse_dev(argv[1], &v))
 		return usage_error("remove %s: no such device number", argv[1]);
 	ref.index = v;
 	if (ioctl(fd, IOBOND_REMOVE_DEVICE, &ref))
@@ -423,8 +427,7 @@ static int cmd_link(int fd, int argc, char **argv)
 	unsigned long v;
 
 	if (argc != 3 || (strcmp(argv[2], "up") && strcmp(argv[2], "down")) ||
-	    parse_uint(argv[1] + (strncmp(argv[1], "dev", 3) ? 0 : 3),
-		       IOBOND_MAX_DEVICES - 1, &v))
+	    parse_dev(argv[1], &v))
 		return usage_error("%s", "link needs DEV up|down");
 	nl.index = v;
 	nl.flags = strcmp(argv[2], "up") ? 0 : IOBOND_NET_LINK_UP;
@@ -447,8 +450,7 @@ static int cmd_stats(int fd, int argc, char **argv)
 	__u32 q;
 	int ret;
 
-	if (argc != 2 || parse_uint(argv[1] + (strncmp(argv[1], "dev", 3) ? 0 : 3),
-				    IOBOND_MAX_DEVICES - 1, &v))
+	if (argc != 2 || parse_dev(argv[1], &v))
 		return usage_error("%s", "stats needs DEV");
 	ret = get_dev(fd, v, &d);
 	if (ret)
@@ -749,8 +751,7 @@ static int cmd_serve(int fd, int argc, char **argv)
 		tap = optarg;
 	}
 	if (!tap || optind != argc - 1 ||
-	    parse_uint(argv[optind] + (strncmp(argv[optind], "dev", 3) ? 0 : 3),
-		       IOBOND_MAX_DEVICES - 1, &v))
+	    parse_dev(argv[optind], &v))
 		return usage_error("%s", "serve needs DEV and --tap NAME");
 	sv.index = v;
 	ret = get_info(fd, &info);

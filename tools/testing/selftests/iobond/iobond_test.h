@@ -165,13 +165,17 @@ static inline void iob_bound_driver(const struct iob *t, char *buf,
 	snprintf(buf, len, "%s", n > 0 ? strrchr(target, '/') + 1 : "");
 }
 
-/* A "key: value" line of the link's debugfs status, as a number. */
-static inline long long iob_status(const struct iob *t, const char *key)
+/*
+ * A "key: value" line of one of the link's debugfs files, as a number
+ * ("up" is 1, "down" 0); -1 if there is none.
+ */
+static inline long long iob_debugfs_value(const struct iob *t,
+					  const char *file, const char *key)
 {
 	char path[PATH_MAX], buf[4096], *p;
 	size_t klen = strlen(key);
 
-	snprintf(path, sizeof(path), "%s/status", t->dbg);
+	snprintf(path, sizeof(path), "%s/%s", t->dbg, file);
 	if (iob_read_file(path, buf, sizeof(buf)) < 0)
 		return -1;
 	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
@@ -184,6 +188,12 @@ static inline long long iob_status(const struct iob *t, const char *key)
 		}
 	}
 	return -1;
+}
+
+/* A line of the link's debugfs status. */
+static inline long long iob_status(const struct iob *t, const char *key)
+{
+	return iob_debugfs_value(t, "status", key);
 }
 
 /* Per-vector doorbell counts from the status file. */

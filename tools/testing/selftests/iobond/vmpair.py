@@ -69,6 +69,14 @@ def kver():
     return sorted(heads, key=key)[-1].split("linux-headers-")[1]
 
 
+def tap_up(tap="tap0"):
+    """Shell, for the host: wait for @tap to appear, then address it and
+    bring it up."""
+    return (f"for i in $(seq 100); do [ -e /sys/class/net/{tap} ] && break; "
+            f"sleep 0.1; done; ip addr add {HOST_IP}/24 dev {tap} && "
+            f"ip link set {tap} up")
+
+
 class Failure(Exception):
     pass
 
@@ -429,6 +437,12 @@ class Run:
         rc, out = self.vms[side].sh(f"{envs} ./{prog}", timeout, check=False)
         self.count(f"{side}.{label}", out, rc)
 
+    def wait_board_nic(self, mac):
+        """Wait until the board has a NIC with @mac."""
+        self.vms["board"].sh(
+            f"for i in $(seq 200); do grep -qi {mac} /sys/class/net/*/address "
+            "&& exit 0; sleep 0.1; done; exit 1")
+
     def board_ip(self, mac):
         """Address the board's NIC with @mac; wait until the host answers."""
         self.vms["board"].sh(
@@ -525,8 +539,7 @@ class Run:
         mac2 = "52:54:00:ab:cd:02"
         host.sh(f"iobondctl board0 add-net --mac {mac} --mtu 1400 && "
                 "iobondctl board0 start")
-        board.sh(f"for i in $(seq 200); do grep -qi {mac} "
-                 "/sys/class/net/*/address && exit 0; sleep 0.1; done; exit 1")
+        self.wait_board_nic(mac)
         feats = self.host_driver_features(0)
         self.test("board", "vnet_test", "nic", {
             "IOBOND_NETS": mac, "IOBOND_MTU": 1400, "IOBOND_FEATURES": feats})
@@ -534,9 +547,7 @@ class Run:
         # Packets: vhost-net serves dev0 through tap0, wired once by
         # iobondctl; a TCP echo server on the host takes the stream.
         host.sh("(iobondctl board0 serve 0 --tap tap0 > /tmp/serve.log 2>&1 &); "
-                "for i in $(seq 100); do [ -e /sys/class/net/tap0 ] && break; "
-                f"sleep 0.1; done; ip addr add {HOST_IP}/24 dev tap0 && "
-                "ip link set tap0 up && (nc -ll -p 5001 -e cat > /dev/null 2>&1 &)")
+                f"{tap_up()} && (nc -ll -p 5001 -e cat > /dev/null 2>&1 &)")
         self.board_ip(mac)
         self.test("board", "net_test", "net",
                   {"IOBOND_PEER_IP": HOST_IP, "IOBOND_ECHO_PORT": 5001})
@@ -616,14 +627,11 @@ class Run:
 
         print(f"== host: provision board0 with a NIC {mac} on tap0, served by vhost-net")
         print(host.sh(
-            f"iobondctl board0 add-net --mac {mac} --tap tap0 && "
-            "for i in $(seq 100); do [ -e /sys/class/net/tap0 ] && break; sleep 0.1; done; "
-            f"ip addr add {HOST_IP}/24 dev tap0 && ip link set tap0 up && "
+            f"iobondctl board0 add-net --mac {mac} --tap tap0 && {tap_up()} && "
             "iobondctl board0 start && sleep 2 && iobondctl board0 status && "
             "cat /run/iobond/board0-dev0.log")[1], end="")
         print("== board: the NIC, bound to the unmodified virtio_net")
-        board.sh(f"for i in $(seq 200); do grep -qi {mac} /sys/class/net/*/address "
-                 "&& exit 0; sleep 0.1; done; exit 1")
+        self.wait_board_nic(mac)
         self.board_ip(mac)
         print(board.sh("ip addr show eth0; ethtool -i eth0 | head -5")[1], end="")
 
@@ -683,12 +691,9 @@ class Run:
         self.load("host", wait_peer=False)
         self.load("board")
         self.wait_peer("host")
-        host.sh(f"iobondctl board0 add-net --mac {mac} --tap tap0 && "
-                "for i in $(seq 100); do [ -e /sys/class/net/tap0 ] && break; sleep 0.1; done; "
-                f"ip addr add {HOST_IP}/24 dev tap0 && ip link set tap0 up && "
+        host.sh(f"iobondctl board0 add-net --mac {mac} --tap tap0 && {tap_up()} && "
                 "iobondctl board0 start && iperf3 -s -D > /dev/null")
-        board.sh(f"for i in $(seq 200); do grep -qi {mac} /sys/class/net/*/address "
-                 "&& exit 0; sleep 0.1; done; exit 1")
+        self.wait_board_nic(mac)
         self.board_ip(mac)
         for side in ("host", "board"):
             ifc = self.ifname(side, QEMU_MAC[side])

@@ -9,15 +9,9 @@
 #include "kselftest_harness.h"
 #include "iobond_test.h"
 
-static long long window_field(const struct iob *t, const char *key)
+static long long window(const struct iob *t, const char *key)
 {
-	char path[PATH_MAX], buf[512], *p;
-
-	snprintf(path, sizeof(path), "%s/window", t->dbg);
-	if (iob_read_file(path, buf, sizeof(buf)) < 0)
-		return -1;
-	p = strstr(buf, key);
-	return p ? strtoll(p + strlen(key) + 1, NULL, 10) : -1;
+	return iob_debugfs_value(t, "window", key);
 }
 
 static int ping(const char *peer, int count)
@@ -57,19 +51,19 @@ TEST_F_TIMEOUT(window, exhaustion_fails_cleanly, 120)
 	IOB_RETURN_IF_SKIPPED();
 	ASSERT_EQ(0, ping(self->peer, 2)) TH_LOG("no traffic to begin with");
 	/* Ask for all of it: the hog takes what it can, in shrinking chunks. */
-	snprintf(big, sizeof(big), "%lld", window_field(&self->t, "size:"));
+	snprintf(big, sizeof(big), "%lld", window(&self->t, "size"));
 	ASSERT_EQ(0, iob_write_file(self->hog, big));
 	TH_LOG("window: %lld bytes free after the hog took %lld",
-	       window_field(&self->t, "free:"), window_field(&self->t, "hogged:"));
+	       window(&self->t, "free"), window(&self->t, "hogged"));
 	/* Less than a receive buffer's worth is left. */
-	EXPECT_GT(1024, window_field(&self->t, "free:"));
+	EXPECT_GT(1024, window(&self->t, "free"));
 
 	/* Nothing can be mapped: the pings are lost, and it is said. */
 	EXPECT_NE(0, ping(self->peer, 3));
 	EXPECT_LT(warned, iob_dmesg_count("DMA window full"));
 
 	ASSERT_EQ(0, iob_write_file(self->hog, "0"));
-	EXPECT_EQ(0, window_field(&self->t, "hogged:"));
+	EXPECT_EQ(0, window(&self->t, "hogged"));
 	start = iob_now_ms();
 	while (ping(self->peer, 1) && iob_now_ms() - start < 20000)
 		;
