@@ -414,10 +414,10 @@ static void ibg_scan_locked(struct ibg_board *b)
 		if (vd && (!present || rd32(slot->instance) != vd->instance ||
 			   vd->broken))
 			ibg_vdev_remove(b, i);
-		if (!b->vdevs[i] && present)
+		if (!b->vdevs[i] && present) {
 			ibg_vdev_add(b, i);
-		else if (b->vdevs[i] && b->vdevs[i]->config_gen !=
-			 rd32(slot->config_generation)) {
+		} else if (b->vdevs[i] && b->vdevs[i]->config_gen !=
+			   rd32(slot->config_generation)) {
 			/* The host changed the config: the driver hears it. */
 			b->vdevs[i]->config_gen = rd32(slot->config_generation);
 			virtio_config_changed(&b->vdevs[i]->vdev);
