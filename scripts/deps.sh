@@ -9,7 +9,7 @@ set -eu
 
 PKGS="build-essential sparse python3 cpio xz-utils kmod ethtool iperf3 \
       qemu-system-x86 busybox-static linux-source-6.1 \
-      linux-image-amd64 linux-headers-amd64"
+      linux-image-amd64 linux-headers-amd64 liburing-dev fio util-linux e2fsprogs"
 
 missing=""
 for p in $PKGS; do

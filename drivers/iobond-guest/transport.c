@@ -113,7 +113,11 @@ static u32 ibg_generation(struct virtio_device *vdev)
 
 static u8 ibg_get_status(struct virtio_device *vdev)
 {
-	return to_ibg_vdev(vdev)->status;
+	struct ibg_vdev *vd = to_ibg_vdev(vdev);
+
+	/* Of the host's bits only NEEDS_RESET has a meaning to the driver. */
+	return vd->status | (rd32(vd->slot->device_status) &
+			     VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 static void ibg_set_status(struct virtio_device *vdev, u8 status)
@@ -420,6 +424,10 @@ static void ibg_scan_locked(struct ibg_board *b)
 			   rd32(slot->config_generation)) {
 			/* The host changed the config: the driver hears it. */
 			b->vdevs[i]->config_gen = rd32(slot->config_generation);
+			if (rd32(slot->device_status) &
+			    VIRTIO_CONFIG_S_NEEDS_RESET)
+				dev_warn(&b->vdevs[i]->vdev.dev,
+					 "the host failed requests nothing served: the device needs a reset\n");
 			virtio_config_changed(&b->vdevs[i]->vdev);
 		}
 	}

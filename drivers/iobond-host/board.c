@@ -13,6 +13,7 @@
 #include <linux/etherdevice.h>
 #include <linux/log2.h>
 #include <linux/timekeeping.h>
+#include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_net.h>
@@ -40,8 +41,16 @@
 /* Offered on every slot: the board must use the DMA API and version 1. */
 #define IBH_TRANSPORT_FEATURES (BIT_ULL(VIRTIO_F_VERSION_1) |		\
 				BIT_ULL(VIRTIO_F_ACCESS_PLATFORM) |	\
-				BIT_ULL(VIRTIO_RING_F_EVENT_IDX) |	\
-				BIT_ULL(VIRTIO_RING_F_INDIRECT_DESC))
+				BIT_ULL(VIRTIO_RING_F_EVENT_IDX))
+
+/*
+ * A disk's backend and the kernel that fails its orphaned requests follow
+ * plain chains only; the limits keep every request within the ring.
+ */
+#define IBH_BLK_FEATURES (BIT_ULL(VIRTIO_BLK_F_SIZE_MAX) |		\
+			  BIT_ULL(VIRTIO_BLK_F_SEG_MAX) |		\
+			  BIT_ULL(VIRTIO_BLK_F_BLK_SIZE) |		\
+			  BIT_ULL(VIRTIO_BLK_F_TOPOLOGY))
 
 static struct device *ibh_dev_of(struct ibh_board *b)
 {
@@ -135,6 +144,23 @@ static void ibh_write_net_config(struct ibh_dev *d, u8 *config)
 	memcpy(config, &cfg, sizeof(cfg));
 }
 
+/**
+ * ibh_dev_config() - write a device's config space, as its type has it
+ * @d: the device
+ * @config: IOBOND_CONFIG_SIZE bytes
+ *
+ * Return: the config space's length.
+ */
+unsigned int ibh_dev_config(struct ibh_dev *d, u8 *config)
+{
+	if (d->type == IOBOND_DEV_BLK) {
+		ibh_blk_write_config(d, config);
+		return sizeof(struct virtio_blk_config);
+	}
+	ibh_write_net_config(d, config);
+	return sizeof(struct virtio_net_config);
+}
+
 /* Write slot @index for the board to see: fields first, state last. */
 static void ibh_publish(struct ibh_board *b, unsigned int index)
 {
@@ -161,12 +187,33 @@ static void ibh_publish(struct ibh_board *b, unsigned int index)
 		d->notify[q] = ibh_notify_vector(b, index, q);
 		wr16(slot->vq[q].notify, d->notify[q]);
 	}
-	wr16(slot->config_len, sizeof(struct virtio_net_config));
-	ibh_write_net_config(d, slot->config);
+	wr16(slot->config_len, ibh_dev_config(d, slot->config));
+	wr32(slot->device_status, d->device_status);
 	d->hs_acked = 0;
 	/* The state vouches for every field before it. */
 	wmb();
 	wr32(slot->state, IOBOND_SLOT_PRESENT);
+}
+
+/**
+ * ibh_config_changed() - give the board a device's config and host status
+ * @b: the board, locked
+ * @index: the slot, holding a device
+ */
+void ibh_config_changed(struct ibh_board *b, unsigned int index)
+{
+	struct iobond_dev_slot *slot = ibh_slot(b, index);
+	struct ibh_dev *d = &b->devs[index];
+
+	if (!b->running)
+		return;
+	if (d->type == IOBOND_DEV_NET)
+		ibh_write_net_config(d, slot->config);
+	wr32(slot->device_status, d->device_status);
+	/* The generation moves after the config: a reader sees one or both. */
+	wmb();
+	wr32(slot->config_generation, rd32(slot->config_generation) + 1);
+	iobond_link_ring_peer(b->link, IOBOND_CTRL_VECTOR);
 }
 
 /* Tell the board its device table changed. */
@@ -230,11 +277,7 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 	int ret;
 
 	lockdep_assert_held(&b->lock);
-	if (add->type == IOBOND_DEV_BLK) {
-		dev_err(ibh_dev_of(b), "virtio-blk is not served yet\n");
-		return -EOPNOTSUPP;
-	}
-	if (add->type != IOBOND_DEV_NET) {
+	if (add->type != IOBOND_DEV_NET && add->type != IOBOND_DEV_BLK) {
 		dev_err(ibh_dev_of(b), "unknown device type %u\n", add->type);
 		return -EINVAL;
 	}
@@ -249,7 +292,10 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 			add->queue_size, IBH_QUEUE_MAX);
 		return -EINVAL;
 	}
-	ret = ibh_check_net(b, add);
+	if (add->type == IOBOND_DEV_NET)
+		ret = ibh_check_net(b, add);
+	else
+		ret = ibh_blk_check(b, add);
 	if (ret)
 		return ret;
 
@@ -266,19 +312,34 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 	d->type = add->type;
 	d->num_queues = add->num_queues;
 	d->queue_size = add->queue_size;
-	d->features = add->features | IBH_TRANSPORT_FEATURES |
-		      BIT_ULL(VIRTIO_NET_F_MAC) | BIT_ULL(VIRTIO_NET_F_STATUS);
-	if (add->config.net.mtu)
-		d->features |= BIT_ULL(VIRTIO_NET_F_MTU);
-	d->net = add->config.net;
 	add->index = i;
+	if (d->type == IOBOND_DEV_BLK) {
+		d->features = add->features | IBH_TRANSPORT_FEATURES |
+			      IBH_BLK_FEATURES;
+		d->blk = add->config.blk;
+		memset(b->inflight + i * IOBOND_MAX_QUEUES *
+		       IOBOND_INFLIGHT_STRIDE, 0,
+		       IOBOND_MAX_QUEUES * IOBOND_INFLIGHT_STRIDE);
+		dev_info(ibh_dev_of(b), "dev%u: virtio-blk %llu sectors of 512, %u-byte blocks, %u queues of %u\n",
+			 i, d->blk.capacity, d->blk.blk_size, d->num_queues,
+			 d->queue_size);
+	} else {
+		d->features = add->features | IBH_TRANSPORT_FEATURES |
+			      BIT_ULL(VIRTIO_RING_F_INDIRECT_DESC) |
+			      BIT_ULL(VIRTIO_NET_F_MAC) |
+			      BIT_ULL(VIRTIO_NET_F_STATUS);
+		if (add->config.net.mtu)
+			d->features |= BIT_ULL(VIRTIO_NET_F_MTU);
+		d->net = add->config.net;
+		dev_info(ibh_dev_of(b), "dev%u: virtio-net %pM, %u queues of %u\n",
+			 i, d->net.mac, d->num_queues, d->queue_size);
+	}
 
 	if (b->running) {
 		ibh_publish(b, i);
 		ibh_table_changed(b);
 	}
-	dev_info(ibh_dev_of(b), "dev%u: virtio-net %pM, %u queues of %u\n",
-		 i, d->net.mac, d->num_queues, d->queue_size);
+	ibh_vfio_changed(b, i);
 	return 0;
 }
 
@@ -303,6 +364,7 @@ int ibh_dev_remove(struct ibh_board *b, unsigned int index)
 		ibh_publish(b, index);
 		ibh_table_changed(b);
 	}
+	ibh_vfio_changed(b, index);
 	dev_info(ibh_dev_of(b), "dev%u: removed\n", index);
 	return 0;
 }
@@ -318,7 +380,6 @@ int ibh_dev_remove(struct ibh_board *b, unsigned int index)
 int ibh_dev_set_link(struct ibh_board *b, unsigned int index, bool up)
 {
 	struct ibh_dev *d;
-	struct iobond_dev_slot *slot;
 
 	lockdep_assert_held(&b->lock);
 	if (index >= IOBOND_MAX_DEVICES)
@@ -329,14 +390,7 @@ int ibh_dev_set_link(struct ibh_board *b, unsigned int index, bool up)
 	if (d->type != IOBOND_DEV_NET)
 		return -EINVAL;
 	d->link_down = !up;
-	if (!b->running)
-		return 0;
-	slot = ibh_slot(b, index);
-	ibh_write_net_config(d, slot->config);
-	/* The generation moves after the config: a reader sees one or both. */
-	wmb();
-	wr32(slot->config_generation, rd32(slot->config_generation) + 1);
-	iobond_link_ring_peer(b->link, IOBOND_CTRL_VECTOR);
+	ibh_config_changed(b, index);
 	dev_info(ibh_dev_of(b), "dev%u: link %s\n", index, up ? "up" : "down");
 	return 0;
 }
@@ -360,6 +414,8 @@ void ibh_board_set_running(struct ibh_board *b, bool running)
 	if (!running)
 		ibh_window_revoke(b);
 	ibh_table_changed(b);
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
+		ibh_vfio_changed(b, i);
 }
 
 /**
@@ -406,7 +462,8 @@ static int ibh_op_status(struct ibh_board *b, unsigned int index,
 	return 0;
 }
 
-static bool ibh_in_window(struct ibh_board *b, u64 off, u64 len, u64 align)
+/* [@off, @off + @len) lies in the window, @off aligned to @align. */
+bool ibh_in_window(struct ibh_board *b, u64 off, u64 len, u64 align)
 {
 	u64 window = iobond_link_window_size(b->link);
 
@@ -439,6 +496,7 @@ static int ibh_op_queue_enable(struct ibh_board *b, unsigned int index,
 	}
 	WRITE_ONCE(d->msix[q], msix);
 	d->last_used[q] = 0;
+	memset(ibh_inflight(b, index, q), 0, IOBOND_INFLIGHT_STRIDE);
 	d->vring[q].size = size;
 	d->vring[q].desc = rd64(vq->desc);
 	d->vring[q].avail = rd64(vq->avail);
@@ -472,6 +530,12 @@ static bool ibh_answer(struct ibh_board *b, unsigned int index)
 		if (d->queues_enabled)
 			ibh_window_revoke(b);
 		ibh_dev_forget(d);
+		d->resets++;
+		if (d->device_status) {
+			/* A new start: the device no longer needs a reset. */
+			d->device_status = 0;
+			wr32(slot->device_status, 0);
+		}
 		ibh_event(b, IOBOND_EVENT_DEVICE_RESET, index, 0);
 		result = 0;
 		break;
@@ -489,6 +553,7 @@ static bool ibh_answer(struct ibh_board *b, unsigned int index)
 	wmb();
 	wr32(slot->hs.ack_seq, seq);
 	d->hs_acked = seq;
+	ibh_vfio_changed(b, index);
 	return true;
 }
 
@@ -544,6 +609,7 @@ void ibh_board_init(struct ibh_board *b, struct iobond_link *link)
 	INIT_KFIFO(b->events);
 	init_waitqueue_head(&b->ev_wq);
 	INIT_WORK(&b->ctrl_work, ibh_ctrl_work);
+	INIT_DELAYED_WORK(&b->orphan_work, ibh_blk_orphan_work);
 	link->owner = b;
 	link->ctrl_doorbell = ibh_ctrl_doorbell;
 	link->peer_changed = ibh_peer_changed;
@@ -557,4 +623,5 @@ void ibh_board_init(struct ibh_board *b, struct iobond_link *link)
 void ibh_board_stop_work(struct ibh_board *b)
 {
 	cancel_work_sync(&b->ctrl_work);
+	cancel_delayed_work_sync(&b->orphan_work);
 }

@@ -11,6 +11,7 @@
 
 #include <linux/cdev.h>
 #include <linux/kfifo.h>
+#include <linux/mdev.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
@@ -22,6 +23,7 @@
 #define IBH_EVENTS	64
 
 struct ibh_call;
+struct ibh_vfio;
 
 /* A provisioned device, as the host keeps it; type 0 is an empty slot. */
 struct ibh_dev {
@@ -30,11 +32,14 @@ struct ibh_dev {
 	u16 queue_size;
 	u64 features;		/* offered, transport bits included */
 	struct iobond_net_config net;
+	struct iobond_blk_config blk;
 	u32 hs_acked;		/* the last board request answered */
 	u32 status;		/* the status the board's driver last reported */
 	u64 driver_features;
 	u32 queues_enabled;
 	bool link_down;		/* the NIC's carrier, as the operator set it */
+	u32 device_status;	/* the host's status bits: NEEDS_RESET */
+	u32 resets;		/* resets the board's driver asked for */
 	u64 kicks[IOBOND_MAX_QUEUES];
 	u64 interrupts[IOBOND_MAX_QUEUES];
 	u64 bytes[IOBOND_MAX_QUEUES];
@@ -72,6 +77,14 @@ struct ibh_dev {
  * @window_size: its length
  * @vq_lock: protects the devices' kick and call pointers against the
  *	doorbell handler; taken in hard irq
+ * @vfio: the mediated device of each slot, if one was created (vfio.c);
+ *	set and cleared under @lock
+ * @parent: the mdev parent: @dev, with one mdev type per slot
+ * @types: those types
+ * @type_ptrs: the same, as mdev_register_parent() takes them
+ * @inflight: each device's struct iobond_inflight records, one page per
+ *	queue, shared with its VFIO backend (vmalloc_user)
+ * @orphan_work: fails virtio-blk requests nothing serves (blk.c)
  * @ev_lock: protects @events and @ev_lost
  * @events: queued for read()
  * @ev_lost: events dropped since the last read
@@ -94,6 +107,12 @@ struct ibh_board {
 	unsigned long window_pfn;
 	size_t window_size;
 	spinlock_t vq_lock;	/* see above */
+	struct ibh_vfio *vfio[IOBOND_MAX_DEVICES];
+	struct mdev_parent parent;
+	struct mdev_type types[IOBOND_MAX_DEVICES];
+	struct mdev_type *type_ptrs[IOBOND_MAX_DEVICES];
+	void *inflight;
+	struct delayed_work orphan_work;
 
 	spinlock_t ev_lock;	/* see above */
 	DECLARE_KFIFO(events, struct iobond_event, IBH_EVENTS);
@@ -112,6 +131,17 @@ void ibh_board_reset(struct ibh_board *b);
 int ibh_dev_set_link(struct ibh_board *b, unsigned int index, bool up);
 int ibh_dev_queue(struct ibh_board *b, u32 index, u32 q, struct ibh_dev **d);
 u16 ibh_notify_vector(struct ibh_board *b, unsigned int index, unsigned int q);
+bool ibh_in_window(struct ibh_board *b, u64 off, u64 len, u64 align);
+void ibh_config_changed(struct ibh_board *b, unsigned int index);
+unsigned int ibh_dev_config(struct ibh_dev *d, u8 *config);
+
+/* blk.c */
+int ibh_blk_check(struct ibh_board *b, struct iobond_device_add *add);
+void ibh_blk_write_config(struct ibh_dev *d, u8 *config);
+struct iobond_inflight *ibh_inflight(struct ibh_board *b, unsigned int index,
+				     unsigned int q);
+bool ibh_blk_served(struct ibh_board *b, unsigned int index);
+void ibh_blk_orphan_work(struct work_struct *work);
 
 /* vhost.c */
 void ibh_vring_detach(struct ibh_board *b, unsigned int index);
@@ -119,7 +149,19 @@ void ibh_window_revoke(struct ibh_board *b);
 int ibh_ioctl_vring_eventfd(struct ibh_board *b, void __user *uarg);
 int ibh_ioctl_get_vring(struct ibh_board *b, void __user *uarg);
 void ibh_data_doorbell(struct iobond_link *link, unsigned int vector);
+void ibh_dev_interrupt(struct ibh_board *b, struct ibh_dev *d, unsigned int q);
+bool ibh_vhost_claimed(struct ibh_dev *d);
+int ibh_window_mmap(struct ibh_board *b, struct vm_area_struct *vma);
 int ibh_mmap(struct file *file, struct vm_area_struct *vma);
+
+/* vfio.c */
+int ibh_vfio_init(void);
+void ibh_vfio_exit(void);
+int ibh_vfio_add_board(struct ibh_board *b);
+void ibh_vfio_remove_board(struct ibh_board *b);
+bool ibh_vfio_open(struct ibh_board *b, unsigned int index);
+void ibh_vfio_changed(struct ibh_board *b, unsigned int index);
+void ibh_vfio_revoke(struct ibh_board *b);
 
 /* cdev.c */
 int ibh_copy_in(void *karg, const void __user *uarg, size_t minsz,

@@ -16,6 +16,8 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
+#include <linux/vmalloc.h>
+
 #include "board.h"
 
 #define IBH_MAX_BOARDS	64
@@ -115,7 +117,8 @@ static int ibh_ioctl_add(struct ibh_board *b, void __user *uarg)
 	if (ret)
 		return ret;
 	if (add.reserved0 || !ibh_reserved_clear(add.reserved) ||
-	    !ibh_reserved_clear(add.config.net.reserved))
+	    (add.type == IOBOND_DEV_NET &&
+	     !ibh_reserved_clear(add.config.net.reserved)))
 		return -EINVAL;
 
 	mutex_lock(&b->lock);
@@ -174,7 +177,10 @@ static int ibh_ioctl_get_dev(struct ibh_board *b, void __user *uarg)
 	info.num_queues = d->num_queues;
 	info.queue_size = d->queue_size;
 	info.queues_enabled = d->queues_enabled;
-	info.config.net = d->net;
+	if (d->type == IOBOND_DEV_BLK)
+		info.config.blk = d->blk;
+	else
+		info.config.net = d->net;
 	mutex_unlock(&b->lock);
 
 	return copy_to_user(uarg, &info, minsz) ? -EFAULT : 0;
@@ -351,7 +357,10 @@ static const struct file_operations ibh_fops = {
 
 static void ibh_board_release(struct device *dev)
 {
-	kfree(container_of(dev, struct ibh_board, dev));
+	struct ibh_board *b = container_of(dev, struct ibh_board, dev);
+
+	vfree(b->inflight);
+	kfree(b);
 }
 
 /**
@@ -379,6 +388,8 @@ struct ibh_board *ibh_board_create(struct iobond_link *link)
 	/* From here the device's release frees @b; the number is ours. */
 	b->index = index;
 	ibh_board_init(b, link);
+	b->inflight = vmalloc_user(IOBOND_MAX_DEVICES * IOBOND_MAX_QUEUES *
+				   IOBOND_INFLIGHT_STRIDE);
 
 	device_initialize(&b->dev);
 	b->dev.class = ibh_class;
@@ -388,16 +399,25 @@ struct ibh_board *ibh_board_create(struct iobond_link *link)
 	cdev_init(&b->cdev, &ibh_fops);
 	b->cdev.owner = THIS_MODULE;
 	ret = dev_set_name(&b->dev, "board%d", index);
-	if (ret)
+	if (ret || !b->inflight) {
+		ret = ret ?: -ENOMEM;
 		goto err_put;
+	}
 	ret = cdev_device_add(&b->cdev, &b->dev);
 	if (ret) {
 		dev_err(parent, "cannot add /dev/iobond/board%d: %d\n", index,
 			ret);
 		goto err_put;
 	}
+	ret = ibh_vfio_add_board(b);
+	if (ret) {
+		dev_err(parent, "board%d: no VFIO face: %d\n", index, ret);
+		goto err_del;
+	}
 	return b;
 
+err_del:
+	cdev_device_del(&b->cdev, &b->dev);
 err_put:
 	put_device(&b->dev);
 	ida_free(&ibh_ida, index);
@@ -414,6 +434,8 @@ void ibh_board_destroy(struct ibh_board *b)
 {
 	unsigned int i;
 
+	/* Waits for each mdev's backend to close it; they are told first. */
+	ibh_vfio_remove_board(b);
 	mutex_lock(&b->lock);
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
 		ibh_vring_detach(b, i);

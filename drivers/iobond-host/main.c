@@ -76,6 +76,9 @@ static int __init ibh_init(void)
 	ret = ibh_cdev_init();
 	if (ret)
 		return ret;
+	ret = ibh_vfio_init();
+	if (ret)
+		goto err_vfio;
 	ibh_debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
 	ret = pci_register_driver(&ibh_driver);
 	if (ret)
@@ -84,6 +87,8 @@ static int __init ibh_init(void)
 
 err_register:
 	debugfs_remove_recursive(ibh_debugfs);
+	ibh_vfio_exit();
+err_vfio:
 	ibh_cdev_exit();
 	return ret;
 }
@@ -92,6 +97,7 @@ static void __exit ibh_exit(void)
 {
 	pci_unregister_driver(&ibh_driver);
 	debugfs_remove_recursive(ibh_debugfs);
+	ibh_vfio_exit();
 	ibh_cdev_exit();
 }
 

@@ -22,6 +22,7 @@
 #include <linux/mm.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
+#include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 
 #include "board.h"
@@ -71,15 +72,27 @@ static void ibh_count_used(struct ibh_board *b, struct ibh_dev *d,
 	d->last_used[q] = idx;
 }
 
+/**
+ * ibh_dev_interrupt() - raise queue @q's interrupt on the board
+ * @b: the board
+ * @d: the device
+ * @q: an enabled queue
+ *
+ * Context: the device's one backend notifies; any context.
+ */
+void ibh_dev_interrupt(struct ibh_board *b, struct ibh_dev *d, unsigned int q)
+{
+	d->interrupts[q]++;
+	ibh_count_used(b, d, q);
+	iobond_link_ring_peer(b->link, READ_ONCE(d->msix[q]));
+}
+
 static void ibh_call_fire(struct ibh_call *c)
 {
-	struct ibh_dev *d = &c->b->devs[c->index];
 	u64 cnt;
 
 	eventfd_ctx_do_read(c->ctx, &cnt);
-	d->interrupts[c->queue]++;
-	ibh_count_used(c->b, d, c->queue);
-	iobond_link_ring_peer(c->b->link, READ_ONCE(d->msix[c->queue]));
+	ibh_dev_interrupt(c->b, &c->b->devs[c->index], c->queue);
 }
 
 /* Called with the eventfd's wait queue locked, irqs off. */
@@ -177,6 +190,20 @@ void ibh_vring_detach(struct ibh_board *b, unsigned int index)
 }
 
 /**
+ * ibh_vhost_claimed() - the vhost face has eventfds on a device
+ * @d: the device, its board locked
+ */
+bool ibh_vhost_claimed(struct ibh_dev *d)
+{
+	unsigned int q;
+
+	for (q = 0; q < IOBOND_MAX_QUEUES; q++)
+		if (d->kick[q] || d->call[q])
+			return true;
+	return false;
+}
+
+/**
  * ibh_window_revoke() - make every mapping of the window fault from now on
  * @b: the board, locked
  */
@@ -186,6 +213,7 @@ void ibh_window_revoke(struct ibh_board *b)
 	WRITE_ONCE(b->window_gen, b->window_gen + 1);
 	if (b->mapping)
 		unmap_mapping_range(b->mapping, 0, 0, 1);
+	ibh_vfio_revoke(b);
 }
 
 int ibh_ioctl_vring_eventfd(struct ibh_board *b, void __user *uarg)
@@ -210,6 +238,12 @@ int ibh_ioctl_vring_eventfd(struct ibh_board *b, void __user *uarg)
 	ret = ibh_dev_queue(b, ve.index, ve.queue, &d);
 	if (ret)
 		goto out;
+	if (ibh_vfio_open(b, ve.index)) {
+		dev_err(&b->dev, "dev%u: served through its VFIO face\n",
+			ve.index);
+		ret = -EBUSY;
+		goto out;
+	}
 	if (ve.fd >= 0 && ve.flags & IOBOND_VRING_KICK) {
 		kick = eventfd_ctx_fdget(ve.fd);
 		if (IS_ERR(kick)) {
@@ -276,6 +310,7 @@ int ibh_ioctl_get_vring(struct ibh_board *b, void __user *uarg)
 void ibh_data_doorbell(struct iobond_link *link, unsigned int vector)
 {
 	struct ibh_board *b = link->owner;
+	bool orphans = false, failing = false;
 	unsigned int i, q;
 
 	spin_lock(&b->vq_lock);
@@ -289,9 +324,22 @@ void ibh_data_doorbell(struct iobond_link *link, unsigned int vector)
 			d->kicks[q]++;
 			if (d->kick[q])
 				eventfd_signal(d->kick[q], 1);
+			if (READ_ONCE(d->type) != IOBOND_DEV_BLK)
+				continue;
+			if (READ_ONCE(d->device_status) &
+			    VIRTIO_CONFIG_S_NEEDS_RESET)
+				failing = true;
+			else if (!d->kick[q])
+				orphans = true;
 		}
 	}
 	spin_unlock(&b->vq_lock);
+	/* A disk request nothing will serve: start the clock (blk.c). */
+	if (failing)
+		mod_delayed_work(system_wq, &b->orphan_work, 0);
+	else if (orphans)
+		queue_delayed_work(system_wq, &b->orphan_work,
+				   msecs_to_jiffies(IOBOND_BLK_GRACE_MS));
 }
 
 static vm_fault_t ibh_vm_fault(struct vm_fault *vmf)
@@ -324,35 +372,50 @@ static const struct vm_operations_struct ibh_vm_ops = {
 	.may_split	= ibh_vm_may_split,
 };
 
-int ibh_mmap(struct file *file, struct vm_area_struct *vma)
+/**
+ * ibh_window_mmap() - map the window, from page @vma->vm_pgoff of it
+ * @b: the board, locked
+ * @vma: the mapping
+ *
+ * The caller keeps the file's address space, for ibh_window_revoke().
+ *
+ * Return: 0, -EINVAL for a mapping past the window or not shared,
+ * -ENODEV once the board is gone.
+ */
+int ibh_window_mmap(struct ibh_board *b, struct vm_area_struct *vma)
 {
-	struct ibh_board *b = file->private_data;
-	unsigned long len = vma->vm_end - vma->vm_start;
+	unsigned long pages = vma_pages(vma);
 	struct ibh_map *m;
-	int ret = 0;
 
-	if (vma->vm_pgoff || len > b->window_size || !(vma->vm_flags & VM_SHARED))
+	lockdep_assert_held(&b->lock);
+	if (vma->vm_pgoff > b->window_size >> PAGE_SHIFT ||
+	    pages > (b->window_size >> PAGE_SHIFT) - vma->vm_pgoff ||
+	    !(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
+	if (b->gone)
+		return -ENODEV;
 	m = kzalloc(sizeof(*m), GFP_KERNEL);
 	if (!m)
 		return -ENOMEM;
-	mutex_lock(&b->lock);
-	if (b->gone) {
-		ret = -ENODEV;
-	} else {
-		m->b = b;
-		m->gen = b->window_gen;
-		b->mapping = file->f_mapping;
-	}
-	mutex_unlock(&b->lock);
-	if (ret) {
-		kfree(m);
-		return ret;
-	}
+	m->b = b;
+	m->gen = b->window_gen;
 	get_device(&b->dev);
 	vma->vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP |
 			 VM_DONTCOPY;
 	vma->vm_private_data = m;
 	vma->vm_ops = &ibh_vm_ops;
 	return 0;
+}
+
+int ibh_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct ibh_board *b = file->private_data;
+	int ret;
+
+	mutex_lock(&b->lock);
+	ret = vma->vm_pgoff ? -EINVAL : ibh_window_mmap(b, vma);
+	if (!ret)
+		b->mapping = file->f_mapping;
+	mutex_unlock(&b->lock);
+	return ret;
 }

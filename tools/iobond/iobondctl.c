@@ -6,11 +6,15 @@
  *   iobondctl [--json] BOARD status
  *   iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]
  *                           [--mtu N] [--features HEX] [--tap NAME]
+ *   iobondctl [--json] BOARD add-blk --file PATH [--readonly] [--queues N]
+ *                           [--queue-size N] [--iops N] [--bps N] [--serial ID]
  *   iobondctl [--json] BOARD remove DEV
  *   iobondctl [--json] BOARD start | stop | reset
  *
  * add-net offers mergeable rx buffers unless --features says otherwise.
  * With --tap it also starts "serve" for the new NIC in the background.
+ * add-blk sizes a disk from PATH, creates its mdev and starts iobond-blk
+ * on it in the background (blkctl.c).
  *   iobondctl [--json] BOARD stats DEV
  *   iobondctl [--json] BOARD events [--count N] [--timeout MS]
  *   iobondctl [--json] BOARD link DEV up|down
@@ -45,10 +49,12 @@
 #include <linux/virtio_net.h>
 #include <net/if.h>
 
+#include "iobondctl.h"
+
 #define DEV_DIR		"/dev/iobond"
 
-static bool json;
-static const char *board_name;
+bool json;
+const char *board_name;
 
 static void usage(FILE *f)
 {
@@ -57,6 +63,8 @@ static void usage(FILE *f)
 "       iobondctl [--json] BOARD status\n"
 "       iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]\n"
 "                               [--mtu N] [--features HEX] [--tap NAME]\n"
+"       iobondctl [--json] BOARD add-blk --file PATH [--readonly] [--queues N]\n"
+"                               [--queue-size N] [--iops N] [--bps N] [--serial ID]\n"
 "       iobondctl [--json] BOARD remove DEV\n"
 "       iobondctl [--json] BOARD start|stop|reset\n"
 "       iobondctl [--json] BOARD stats DEV\n"
@@ -67,14 +75,14 @@ static void usage(FILE *f)
 }
 
 /* Why the kernel said no, in the words of the command that was refused. */
-static int fail(const char *what, int err, const char *hint)
+int fail(const char *what, int err, const char *hint)
 {
 	fprintf(stderr, "iobondctl: %s: %s: %s%s%s\n", board_name, what,
 		strerror(err), hint ? ": " : "", hint ? hint : "");
 	return 1;
 }
 
-static int usage_error(const char *fmt, const char *arg)
+int usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "iobondctl: ");
 	fprintf(stderr, fmt, arg);
@@ -82,7 +90,7 @@ static int usage_error(const char *fmt, const char *arg)
 	return 2;
 }
 
-static int open_board(const char *name)
+int open_board(const char *name)
 {
 	char path[256];
 	int fd;
@@ -98,7 +106,7 @@ static int open_board(const char *name)
 	return fd;
 }
 
-static int parse_uint(const char *s, unsigned long max, unsigned long *v)
+int parse_uint(const char *s, unsigned long max, unsigned long *v)
 {
 	char *end;
 
@@ -108,7 +116,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *v)
 }
 
 /* A device number: 0, 1, ... or dev0, dev1, ... */
-static int parse_dev(const char *s, unsigned long *v)
+int parse_dev(const char *s, unsigned long *v)
 {
 	if (!strncmp(s, "dev", 3))
 		s += 3;
@@ -152,7 +160,7 @@ static int get_info(int fd, struct iobond_board_info *info)
 	return ioctl(fd, IOBOND_GET_BOARD_INFO, info) ? -errno : 0;
 }
 
-static int get_dev(int fd, __u32 index, struct iobond_device_info *d)
+int get_dev(int fd, __u32 index, struct iobond_device_info *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->argsz = sizeof(*d);
@@ -168,6 +176,29 @@ static void print_mac(const __u8 *m)
 
 static void print_dev(const struct iobond_device_info *d, bool first)
 {
+	const struct iobond_blk_config *blk = &d->config.blk;
+
+	if (d->type == IOBOND_DEV_BLK && json) {
+		printf("%s{\"index\":%u,\"type\":\"blk\",\"capacity\":%llu,"
+		       "\"blk_size\":%u,\"seg_max\":%u,\"size_max\":%u,"
+		       "\"queues\":%u,\"queue_size\":%u,\"features\":\"%#llx\","
+		       "\"driver_features\":\"%#llx\",\"status\":%u,"
+		       "\"queues_enabled\":\"%#x\"}", first ? "" : ",", d->index,
+		       (unsigned long long)blk->capacity, blk->blk_size,
+		       blk->seg_max, blk->size_max, d->num_queues, d->queue_size,
+		       (unsigned long long)d->features,
+		       (unsigned long long)d->driver_features, d->status,
+		       d->queues_enabled);
+		return;
+	}
+	if (d->type == IOBOND_DEV_BLK) {
+		printf("  dev%u  blk  %llu sectors  block %u  queues %u x %u  status %#x  features %#llx/%#llx  enabled %#x\n",
+		       d->index, (unsigned long long)blk->capacity,
+		       blk->blk_size, d->num_queues, d->queue_size, d->status,
+		       (unsigned long long)d->driver_features,
+		       (unsigned long long)d->features, d->queues_enabled);
+		return;
+	}
 	if (json) {
 		printf("%s{\"index\":%u,\"type\":\"%s\",\"mac\":\"", first ? "" : ",",
 		       d->index, type_name(d->type));
@@ -398,6 +429,9 @@ static int cmd_remove(int fd, int argc, char **argv)
 	if (parse_dev(argv[1], &v))
 		return usage_error("remove %s: no such device number", argv[1]);
 	ref.index = v;
+	/* A disk's mdev goes first; its backend finishes and exits. */
+	if (blk_release(ref.index))
+		return 1;
 	if (ioctl(fd, IOBOND_REMOVE_DEVICE, &ref))
 		return fail("remove", errno,
 			    errno == ENOENT ? "that slot is empty" : NULL);
@@ -828,6 +862,8 @@ int main(int argc, char **argv)
 		ret = cmd_status(fd);
 	else if (!strcmp(cmd, "add-net"))
 		ret = cmd_add_net(fd, argc, argv);
+	else if (!strcmp(cmd, "add-blk"))
+		ret = cmd_add_blk(fd, argc, argv);
 	else if (!strcmp(cmd, "remove"))
 		ret = cmd_remove(fd, argc, argv);
 	else if (!strcmp(cmd, "start") && argc == 1)

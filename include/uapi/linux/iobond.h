@@ -194,6 +194,9 @@ struct iobond_handshake {
  * @config_len: host: bytes of @config that are the device's config space
  * @instance: host: new, non-zero, each time the slot is published; a board
  *	that sees it change treats the slot as a new device
+ * @device_status: host: status bits the device sets, announced with a bump
+ *	of @config_generation: VIRTIO_CONFIG_S_NEEDS_RESET when requests were
+ *	failed because no backend served them; cleared by a reset
  * @reserved_host: zero
  * @driver_features: board: the features the driver accepted
  * @status: board: the virtio device status byte
@@ -213,7 +216,8 @@ struct iobond_dev_slot {
 	__le16 num_queues;
 	__le16 config_len;
 	__le32 instance;
-	__le32 reserved_host[8];
+	__le32 device_status;
+	__le32 reserved_host[7];
 	__le64 driver_features;
 	__le32 status;
 	__le32 reserved_board[13];
@@ -290,9 +294,40 @@ struct iobond_net_config {
 	__u32 reserved[14];
 };
 
+/**
+ * struct iobond_blk_config - what a virtio-blk device is provisioned with
+ * @capacity: the disk's size in 512-byte sectors, not 0
+ * @blk_size: the logical block size: a power of two, 512 to 4096
+ * @physical_block_exp: log2 of logical blocks per physical block, 0 to 3
+ * @reserved0: zero
+ * @size_max: output: the largest data segment, what the board's window
+ *	maps at once
+ * @seg_max: output: the most data segments in one request
+ * @max_discard_sectors: the largest discard, with VIRTIO_BLK_F_DISCARD;
+ *	0 there means the whole disk
+ * @max_write_zeroes_sectors: likewise, with VIRTIO_BLK_F_WRITE_ZEROES
+ * @reserved: zero
+ *
+ * The backend serving the disk takes the same limits from the device's
+ * config space (VFIO region IOBOND_VFIO_STATE_REGION) and refuses requests
+ * beyond them.
+ */
+struct iobond_blk_config {
+	__aligned_u64 capacity;
+	__u32 blk_size;
+	__u8 physical_block_exp;
+	__u8 reserved0[3];
+	__u32 size_max;
+	__u32 seg_max;
+	__u32 max_discard_sectors;
+	__u32 max_write_zeroes_sectors;
+	__u32 reserved[8];
+};
+
 /* A device's provisioned configuration, by type. */
 union iobond_dev_config {
 	struct iobond_net_config net;
+	struct iobond_blk_config blk;
 	__u8 raw[64];
 };
 
@@ -304,8 +339,13 @@ union iobond_dev_config {
  * own (VERSION_1, ACCESS_PLATFORM, ...) are added by the kernel.
  * @num_queues counts virtqueues, @queue_size is a power of two.
  *
+ * A virtio-blk device offers SIZE_MAX, SEG_MAX, BLK_SIZE and TOPOLOGY
+ * always; @features may add RO, FLUSH, MQ (required for more than one
+ * queue), DISCARD and WRITE_ZEROES.  Its queues hold at most
+ * IOBOND_BLK_QUEUE_MAX entries.
+ *
  * EINVAL for a bad field, EEXIST for a MAC already on the board, ENOSPC
- * when every slot is taken, EOPNOTSUPP for a type not served yet.
+ * when every slot is taken.
  */
 struct iobond_device_add {
 	__u32 argsz;
@@ -320,6 +360,7 @@ struct iobond_device_add {
 	__u32 reserved[8];
 };
 #define IOBOND_ADD_DEVICE	_IO(IOBOND_TYPE, 2)
+#define IOBOND_BLK_QUEUE_MAX	1024
 
 /**
  * IOBOND_REMOVE_DEVICE - _IO(IOBOND_TYPE, 3), struct iobond_device_ref
@@ -407,7 +448,8 @@ struct iobond_vring_info {
  * queue; CALL is consumed in the kernel, and each signal raises the
  * queue's interrupt on the board (as KVM's irqfd does).  A backend such as
  * vhost-net is given the same eventfds.  They are detached when the device
- * is removed, reset or the board stopped.
+ * is removed, reset or the board stopped.  EBUSY while the device is open
+ * through its VFIO face.
  */
 struct iobond_vring_eventfd {
 	__u32 argsz;
@@ -461,5 +503,108 @@ struct iobond_event {
 	__u32 reserved;
 	__aligned_u64 time_ns;
 };
+
+/*
+ * The VFIO face: a provisioned device handed to a userspace data plane as
+ * a mediated device.  Each board's node has one mdev type per slot,
+ * /sys/class/iobond/boardN/mdev_supported_types/iobond-devM; an mdev
+ * created from it (device_api "iobond-virtio") is that slot's device.
+ * Opening it claims the device: the vhost face's eventfds and a second
+ * open are refused with EBUSY until it is closed.
+ *
+ * Regions, at offset (index << IOBOND_VFIO_OFFSET_SHIFT) of the device fd:
+ *  - IOBOND_VFIO_WINDOW_REGION: the board's DMA window, read/write/mmap;
+ *    ring and buffer addresses are offsets into it.  A device reset,
+ *    removal or board stop revokes earlier mappings (they fault); map it
+ *    again after IOBOND_VFIO_STATE_IRQ says so.
+ *  - IOBOND_VFIO_STATE_REGION: struct iobond_vfio_state, read-only.
+ *  - IOBOND_VFIO_NOTIFY_REGION: write-only; a 4-byte write at offset 4*q
+ *    raises queue q's interrupt on the board.
+ *  - IOBOND_VFIO_INFLIGHT_REGION: read/write/mmap, one
+ *    struct iobond_inflight per queue every IOBOND_INFLIGHT_STRIDE bytes,
+ *    kept by the kernel while the device lives (see below).
+ *
+ * Interrupts (VFIO_DEVICE_SET_IRQS, eventfd triggers only):
+ *  - IOBOND_VFIO_KICK_IRQ: one per queue, signalled when the board kicks.
+ *  - IOBOND_VFIO_STATE_IRQ: one, signalled when the state region changed
+ *    (status, reset, queue enabled, removal, board stop).
+ */
+#define IOBOND_VFIO_DEVICE_API		"iobond-virtio"
+#define IOBOND_VFIO_OFFSET_SHIFT	40
+#define IOBOND_VFIO_WINDOW_REGION	0
+#define IOBOND_VFIO_STATE_REGION	1
+#define IOBOND_VFIO_NOTIFY_REGION	2
+#define IOBOND_VFIO_INFLIGHT_REGION	3
+#define IOBOND_VFIO_NUM_REGIONS		4
+#define IOBOND_VFIO_KICK_IRQ		0
+#define IOBOND_VFIO_STATE_IRQ		1
+#define IOBOND_VFIO_NUM_IRQS		2
+
+/**
+ * struct iobond_vfio_state - a device as its VFIO data plane sees it
+ * @type: the virtio device id; 0 once the device was removed
+ * @status: the virtio status byte the board's driver last wrote
+ * @features: offered
+ * @driver_features: accepted by the board's driver
+ * @resets: bumped by every reset of the device; a backend that sees it
+ *	move drops its queues and starts over
+ * @flags: IOBOND_VFIO_*
+ * @num_queues: queues in @vq
+ * @reserved0: zero
+ * @queues_enabled: bit per queue the host checked and enabled
+ * @vq: each queue as enabled: its size and window offsets
+ * @config: the device's config space (struct virtio_blk_config, ...)
+ *
+ * Native-endian: it is made by the host's kernel for its userspace.
+ */
+struct iobond_vfio_state {
+	__u32 type;
+	__u32 status;
+	__aligned_u64 features;
+	__aligned_u64 driver_features;
+	__u32 resets;
+	__u32 flags;
+#define IOBOND_VFIO_RUNNING	(1 << 0)	/* the board sees the device */
+#define IOBOND_VFIO_NEEDS_RESET	(1 << 1)	/* requests were failed */
+	__u16 num_queues;
+	__u16 reserved0;
+	__u32 queues_enabled;
+	struct {
+		__u32 size;
+		__u32 reserved;
+		__aligned_u64 desc;
+		__aligned_u64 avail;
+		__aligned_u64 used;
+	} vq[IOBOND_MAX_QUEUES];
+	__u8 config[IOBOND_CONFIG_SIZE];
+};
+
+/**
+ * struct iobond_inflight - a queue's requests, as its backend tracks them
+ * @last_avail: the driver-ring index the backend has taken requests up to
+ * @used_idx: the used-ring index whose entries the backend has cleared
+ *	from @head
+ * @reserved: zero
+ * @head: non-zero for each descriptor head taken and not yet completed
+ *
+ * The backend sets head[h] before it moves @last_avail past h, and clears
+ * it after it published h's used entry and before it moves @used_idx.
+ * When no backend serves a virtio-blk device for IOBOND_BLK_GRACE_MS, or
+ * its backend closed, the kernel completes every request recorded here or
+ * waiting in the driver ring with VIRTIO_BLK_S_IOERR, sets
+ * VIRTIO_CONFIG_S_NEEDS_RESET for the board, and zeroes the record at the
+ * board's reset.  A backend that opens within the grace period takes the
+ * record over and runs again what it names (vhost-user's inflight I/O
+ * tracking, for the same reason).  Each queue's record is zeroed when the
+ * board enables the queue.
+ */
+struct iobond_inflight {
+	__u16 last_avail;
+	__u16 used_idx;
+	__u32 reserved;
+	__u8 head[IOBOND_BLK_QUEUE_MAX];
+};
+#define IOBOND_INFLIGHT_STRIDE	4096
+#define IOBOND_BLK_GRACE_MS	5000
 
 #endif /* _UAPI_LINUX_IOBOND_H */

@@ -9,6 +9,9 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ring.h>
+
 #include "kselftest_harness.h"
 #include "iobond_test.h"
 
@@ -170,9 +173,6 @@ TEST_F(ctrl, bad_adds_change_nothing)
 	bad.config.net.mtu = 20;
 	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
 	bad = net_add(mac2);
-	bad.type = IOBOND_DEV_BLK;
-	EXPECT_EQ(EOPNOTSUPP, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
-	bad = net_add(mac2);
 	bad.type = 99;
 	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
 	EXPECT_EQ(ENOTTY, ioctl_err(self->fd, _IO(IOBOND_TYPE, 99), &bad));
@@ -180,6 +180,86 @@ TEST_F(ctrl, bad_adds_change_nothing)
 	EXPECT_EQ(1, num_devices(self->fd));
 	info.argsz = 4;
 	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_GET_BOARD_INFO, &info));
+}
+
+static struct iobond_device_add blk_add(void)
+{
+	struct iobond_device_add add = {
+		.argsz = sizeof(add), .type = IOBOND_DEV_BLK,
+		.num_queues = 2, .queue_size = 64,
+		.features = 1ULL << VIRTIO_BLK_F_MQ | 1ULL << VIRTIO_BLK_F_FLUSH,
+	};
+
+	add.config.blk.capacity = 8192;
+	add.config.blk.blk_size = 4096;
+	add.config.blk.physical_block_exp = 0;
+	return add;
+}
+
+/* A disk keeps its geometry; the kernel sets the limits the window allows. */
+TEST_F(ctrl, add_blk)
+{
+	struct iobond_device_add add = blk_add();
+	struct iobond_device_info d = { .argsz = sizeof(d) };
+
+	IOB_RETURN_IF_SKIPPED();
+	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &add));
+	d.index = add.index;
+	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_GET_DEVICE, &d));
+	EXPECT_EQ(IOBOND_DEV_BLK, d.type);
+	EXPECT_EQ(8192, d.config.blk.capacity);
+	EXPECT_EQ(4096, d.config.blk.blk_size);
+	EXPECT_EQ(65536, d.config.blk.size_max);
+	/* A request, header and status fit the ring without chaining. */
+	EXPECT_LE(d.config.blk.seg_max, 64 - 2);
+	EXPECT_GE(d.config.blk.seg_max, 1);
+	/* SIZE_MAX, SEG_MAX, BLK_SIZE, TOPOLOGY always; no indirect rings. */
+	EXPECT_EQ(0x446, d.features & 0x446);
+	EXPECT_TRUE(d.features & (1ULL << VIRTIO_BLK_F_MQ));
+	EXPECT_FALSE(d.features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC));
+	EXPECT_EQ(1, num_devices(self->fd));
+}
+
+/* Each bad disk is refused with its errno; nothing is added. */
+TEST_F(ctrl, bad_blk_adds_change_nothing)
+{
+	struct iobond_device_add bad;
+
+	IOB_RETURN_IF_SKIPPED();
+	bad = blk_add();
+	bad.config.blk.capacity = 0;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = blk_add();
+	bad.config.blk.capacity = 7;	/* not a whole 4 KiB block */
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = blk_add();
+	bad.config.blk.blk_size = 1000;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = blk_add();
+	bad.config.blk.blk_size = 8192;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = blk_add();
+	bad.config.blk.physical_block_exp = 9;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = blk_add();
+	bad.features &= ~(1ULL << VIRTIO_BLK_F_MQ);	/* 2 queues need MQ */
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = blk_add();
+	bad.features |= 1ULL << VIRTIO_BLK_F_CONFIG_WCE;	/* not offered */
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = blk_add();
+	bad.queue_size = 2;		/* no room for a request */
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = blk_add();
+	bad.queue_size = 2048;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = blk_add();
+	bad.config.blk.seg_max = 4;	/* output only */
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	bad = blk_add();
+	bad.config.blk.reserved[0] = 1;
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
+	EXPECT_EQ(0, num_devices(self->fd));
 }
 
 TEST_F(ctrl, slots_run_out)

@@ -8,93 +8,11 @@
  *
  * IOBOND_MAC is the MAC the runner provisioned as dev0 on this board.
  */
-#include <endian.h>
-#include <sys/mman.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_net.h>
 
 #include "kselftest_harness.h"
-#include "iobond_test.h"
-
-#define REG_DOORBELL	0x0c
-
-struct raw {
-	struct iob t;
-	volatile __u8 *regs;
-	__u8 *shm;
-	size_t shm_size;
-	struct iobond_link_hdr *hdr;
-	struct iobond_dev_slot *slot;
-};
-
-static void *map_bar(const char *bdf, int bar, size_t *len)
-{
-	char path[128];
-	struct stat st;
-	void *p;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d",
-		 bdf, bar);
-	fd = open(path, O_RDWR | O_SYNC);
-	if (fd < 0 || fstat(fd, &st))
-		return MAP_FAILED;
-	*len = st.st_size;
-	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	return p;
-}
-
-static void ring_host(struct raw *r)
-{
-	__u32 host = le32toh(r->hdr->host.peer_id);
-
-	__sync_synchronize();
-	*(volatile __u32 *)(r->regs + REG_DOORBELL) = host << 16 |
-						      IOBOND_CTRL_VECTOR;
-}
-
-/* One request; the host's errno (0 if accepted), or -1 on no answer. */
-static int request(struct raw *r, __u32 op, __u32 arg)
-{
-	struct iobond_handshake *hs = &r->slot->hs;
-	__u32 seq = le32toh(hs->req_seq) + 1;
-	long long start = iob_now_ms();
-
-	hs->req_op = htole32(op);
-	hs->req_arg = htole32(arg);
-	__sync_synchronize();
-	hs->req_seq = htole32(seq);
-	ring_host(r);
-	while (iob_now_ms() - start < 2 * IOBOND_HANDSHAKE_MS) {
-		if (le32toh(*(volatile __le32 *)&hs->ack_seq) == seq) {
-			__sync_synchronize();
-			return le32toh(hs->ack_result);
-		}
-		usleep(1000);
-	}
-	return -1;
-}
-
-static int set_status(struct raw *r, __u32 status, __u64 features)
-{
-	r->slot->driver_features = htole64(features);
-	r->slot->status = htole32(status);
-	return request(r, IOBOND_OP_STATUS, 0);
-}
-
-static int enable_queue(struct raw *r, __u32 q, __u16 size, __u64 desc,
-			__u64 avail, __u64 used)
-{
-	struct iobond_vq *vq = &r->slot->vq[q < IOBOND_MAX_QUEUES ? q : 0];
-
-	vq->size = htole16(size);
-	vq->msix = htole16(1);
-	vq->desc = htole64(desc);
-	vq->avail = htole64(avail);
-	vq->used = htole64(used);
-	return request(r, IOBOND_OP_QUEUE_ENABLE, q);
-}
+#include "raw_board.h"
 
 FIXTURE(slot) {
 	struct raw r;
@@ -103,8 +21,6 @@ FIXTURE(slot) {
 FIXTURE_SETUP(slot)
 {
 	struct raw *r = &self->r;
-	char path[128];
-	size_t len;
 
 	if (iob_setup(&r->t) || r->t.host)
 		SKIP(return, "needs the board VM");
@@ -112,14 +28,7 @@ FIXTURE_SETUP(slot)
 		SKIP(return, "needs iobond_guest unloaded: this test is the driver");
 	if (!getenv("IOBOND_MAC"))
 		SKIP(return, "needs IOBOND_MAC, the MAC provisioned as dev0");
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/enable", r->t.bdf);
-	iob_write_file(path, "1");
-	r->regs = map_bar(r->t.bdf, 0, &len);
-	ASSERT_NE(MAP_FAILED, r->regs);
-	r->shm = map_bar(r->t.bdf, 2, &r->shm_size);
-	ASSERT_NE(MAP_FAILED, r->shm);
-	r->hdr = (void *)r->shm;
-	r->slot = (void *)(r->shm + IOBOND_DEV_TABLE_OFF);
+	ASSERT_EQ(0, raw_open(r));
 	ASSERT_EQ(IOBOND_MAGIC, le32toh(r->hdr->magic));
 	ASSERT_EQ(IOBOND_SIDE_ONLINE, le32toh(r->hdr->host.state));
 }

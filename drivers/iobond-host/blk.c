@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iobond_host: what the host knows of a virtio-blk device.
+ *
+ * Its limits and config space, and the one time the kernel touches its
+ * requests: when nothing serves them.  A virtio_blk driver has no timeout
+ * of its own, so a request that no backend completes would hang the
+ * board's I/O, and any later removal of the disk with it.  When a disk's
+ * backend is gone, or none has come, for IOBOND_BLK_GRACE_MS, the kernel
+ * completes every request the backend had taken (its inflight record) and
+ * every one waiting in the driver ring with VIRTIO_BLK_S_IOERR, and sets
+ * VIRTIO_CONFIG_S_NEEDS_RESET.  From then on it fails new requests at once,
+ * until the board resets the device.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blk_types.h>
+#include <linux/log2.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include "board.h"
+
+/* Features a virtio-blk slot may offer beyond those it always has. */
+#define IBH_BLK_OPTIONAL (BIT_ULL(VIRTIO_BLK_F_RO) |			\
+			  BIT_ULL(VIRTIO_BLK_F_FLUSH) |			\
+			  BIT_ULL(VIRTIO_BLK_F_MQ) |			\
+			  BIT_ULL(VIRTIO_BLK_F_DISCARD) |		\
+			  BIT_ULL(VIRTIO_BLK_F_WRITE_ZEROES))
+
+/*
+ * The board bounces each streaming mapping through its window, at most
+ * 64 KiB at once; a request may take an eighth of the window.
+ */
+#define IBH_BLK_SIZE_MAX	SZ_64K
+
+/**
+ * ibh_blk_check() - check a virtio-blk device to be added; set its limits
+ * @b: the board, locked
+ * @add: the request; config.blk.size_max and seg_max are filled in
+ *
+ * Return: 0 or -EINVAL, with a dev_err saying why.
+ */
+int ibh_blk_check(struct ibh_board *b, struct iobond_device_add *add)
+{
+	struct iobond_blk_config *blk = &add->config.blk;
+	u64 seg_max;
+
+	if (add->features & ~IBH_BLK_OPTIONAL) {
+		dev_err(&b->dev, "blk: features %#llx are not offered\n",
+			add->features & ~IBH_BLK_OPTIONAL);
+		return -EINVAL;
+	}
+	if (add->num_queues > 1 && !(add->features & BIT_ULL(VIRTIO_BLK_F_MQ))) {
+		dev_err(&b->dev, "blk: %u queues need VIRTIO_BLK_F_MQ\n",
+			add->num_queues);
+		return -EINVAL;
+	}
+	if (add->queue_size < 4 || add->queue_size > IOBOND_BLK_QUEUE_MAX) {
+		dev_err(&b->dev, "blk: queue size %u: 4 to %u\n",
+			add->queue_size, IOBOND_BLK_QUEUE_MAX);
+		return -EINVAL;
+	}
+	if (blk->blk_size < SECTOR_SIZE || blk->blk_size > SZ_4K ||
+	    !is_power_of_2(blk->blk_size) || blk->physical_block_exp > 3) {
+		dev_err(&b->dev, "blk: block size %u (2^%u per physical block): a power of two, 512 to 4096, and 2^0 to 2^3\n",
+			blk->blk_size, blk->physical_block_exp);
+		return -EINVAL;
+	}
+	if (!blk->capacity || blk->capacity > (U64_MAX >> SECTOR_SHIFT) ||
+	    (blk->capacity << SECTOR_SHIFT) % blk->blk_size) {
+		dev_err(&b->dev, "blk: capacity %llu sectors is no whole number of %u-byte blocks\n",
+			blk->capacity, blk->blk_size);
+		return -EINVAL;
+	}
+	if (memchr_inv(blk->reserved0, 0, sizeof(blk->reserved0)) ||
+	    memchr_inv(blk->reserved, 0, sizeof(blk->reserved)) ||
+	    blk->size_max || blk->seg_max) {
+		dev_err(&b->dev, "blk: reserved and output fields must be zero\n");
+		return -EINVAL;
+	}
+	/* A request and its header and status fit the ring, unchained. */
+	seg_max = b->window_size / 8 / IBH_BLK_SIZE_MAX;
+	blk->seg_max = clamp_t(u64, seg_max, 1, add->queue_size - 2);
+	blk->size_max = IBH_BLK_SIZE_MAX;
+	return 0;
+}
+
+/**
+ * ibh_blk_write_config() - a disk's config space, little-endian
+ * @d: the device
+ * @config: the slot's config bytes
+ */
+void ibh_blk_write_config(struct ibh_dev *d, u8 *config)
+{
+	struct virtio_blk_config cfg = { };
+	u32 sectors = d->blk.blk_size >> SECTOR_SHIFT;
+
+#define LE(bits, v) ((__force __virtio##bits)cpu_to_le##bits(v))
+	cfg.capacity = LE(64, d->blk.capacity);
+	cfg.size_max = LE(32, d->blk.size_max);
+	cfg.seg_max = LE(32, d->blk.seg_max);
+	cfg.blk_size = LE(32, d->blk.blk_size);
+	cfg.physical_block_exp = d->blk.physical_block_exp;
+	cfg.num_queues = LE(16, d->num_queues);
+	cfg.max_discard_sectors = LE(32, d->blk.max_discard_sectors);
+	cfg.max_discard_seg = LE(32, 1);
+	cfg.discard_sector_alignment = LE(32, sectors);
+	cfg.max_write_zeroes_sectors = LE(32, d->blk.max_write_zeroes_sectors);
+	cfg.max_write_zeroes_seg = LE(32, 1);
+	cfg.write_zeroes_may_unmap = 1;
+#undef LE
+	memcpy(config, &cfg, sizeof(cfg));
+}
+
+/**
+ * ibh_inflight() - the inflight record of a device's queue
+ * @b: the board
+ * @index: the slot
+ * @q: the queue
+ */
+struct iobond_inflight *ibh_inflight(struct ibh_board *b, unsigned int index,
+				     unsigned int q)
+{
+	return b->inflight + (index * IOBOND_MAX_QUEUES + q) *
+	       IOBOND_INFLIGHT_STRIDE;
+}
+
+#define LE16(x) le16_to_cpu((__force __le16)READ_ONCE(x))
+#define LE32(x) le32_to_cpu((__force __le32)READ_ONCE(x))
+#define LE64(x) le64_to_cpu((__force __le64)READ_ONCE(x))
+
+/*
+ * Write VIRTIO_BLK_S_IOERR into request @head's status byte: the last
+ * byte of its chain's last descriptor.  Every index and address is the
+ * board's and checked; a chain that cannot be followed completes without
+ * a status, which is the board's own doing.
+ */
+static void ibh_blk_fail_one(struct ibh_board *b, struct ibh_dev *d,
+			     unsigned int q, u16 head)
+{
+	void *win = iobond_link_window(b->link);
+	struct vring_desc *desc = win + d->vring[q].desc;
+	u32 size = d->vring[q].size, len = 0;
+	u16 i = head, flags = 0;
+	u64 addr = 0;
+	u32 n;
+
+	for (n = 0; n < size; n++) {
+		if (i >= size)
+			return;
+		addr = LE64(desc[i].addr);
+		len = LE32(desc[i].len);
+		flags = LE16(desc[i].flags);
+		if (!(flags & VRING_DESC_F_NEXT))
+			break;
+		i = LE16(desc[i].next);
+	}
+	if (n == size || (flags & (VRING_DESC_F_WRITE | VRING_DESC_F_INDIRECT))
+	    != VRING_DESC_F_WRITE || !len || !ibh_in_window(b, addr, len, 1))
+		return;
+	WRITE_ONCE(*(u8 *)(win + addr + len - 1), VIRTIO_BLK_S_IOERR);
+}
+
+/* Fail every request of queue @q nothing completed; return how many. */
+static unsigned int ibh_blk_fail_queue(struct ibh_board *b, unsigned int index,
+				       unsigned int q)
+{
+	struct ibh_dev *d = &b->devs[index];
+	struct iobond_inflight *r = ibh_inflight(b, index, q);
+	void *win = iobond_link_window(b->link);
+	struct vring_avail *avail = win + d->vring[q].avail;
+	struct vring_used *used = win + d->vring[q].used;
+	u32 size = d->vring[q].size, mask = size - 1, n, failed = 0;
+	u16 i, head, uidx, aidx;
+
+	uidx = LE16(used->idx);
+	aidx = LE16(avail->idx);
+	/* The ring entries are read after the indices that cover them. */
+	rmb();
+	/* Completed by the backend, not yet cleared from its record. */
+	for (n = 0, i = READ_ONCE(r->used_idx); i != uidx && n < size; i++, n++) {
+		u32 id = LE32(used->ring[i & mask].id);
+
+		if (id < size)
+			WRITE_ONCE(r->head[id], 0);
+	}
+	/* Waiting in the driver ring, not taken. */
+	for (n = 0, i = READ_ONCE(r->last_avail); i != aidx && n < size; i++, n++) {
+		head = LE16(avail->ring[i & mask]);
+		if (head < size)
+			WRITE_ONCE(r->head[head], 1);
+	}
+	for (head = 0; head < size; head++) {
+		if (!READ_ONCE(r->head[head]))
+			continue;
+		ibh_blk_fail_one(b, d, q, head);
+		WRITE_ONCE(used->ring[uidx & mask].id,
+			   (__force __virtio32)cpu_to_le32(head));
+		WRITE_ONCE(used->ring[uidx & mask].len,
+			   (__force __virtio32)cpu_to_le32(1));
+		uidx++;
+		WRITE_ONCE(r->head[head], 0);
+		failed++;
+	}
+	/* The entries are in place before the index that publishes them. */
+	wmb();
+	WRITE_ONCE(used->idx, (__force __virtio16)cpu_to_le16(uidx));
+	WRITE_ONCE(r->last_avail, aidx);
+	WRITE_ONCE(r->used_idx, uidx);
+	return failed;
+}
+
+/**
+ * ibh_blk_served() - a backend serves the disk in slot @index
+ * @b: the board, locked
+ * @index: the slot
+ */
+bool ibh_blk_served(struct ibh_board *b, unsigned int index)
+{
+	struct ibh_dev *d = &b->devs[index];
+
+	return !(d->device_status & VIRTIO_CONFIG_S_NEEDS_RESET) &&
+	       (ibh_vfio_open(b, index) || ibh_vhost_claimed(d));
+}
+
+/*
+ * Queued IOBOND_BLK_GRACE_MS after a kick nothing took or a backend
+ * closed, at once while a device needs a reset.
+ */
+void ibh_blk_orphan_work(struct work_struct *work)
+{
+	struct ibh_board *b = container_of(to_delayed_work(work),
+					   struct ibh_board, orphan_work);
+	unsigned int i, q, n, failed;
+
+	mutex_lock(&b->lock);
+	for (i = 0; i < IOBOND_MAX_DEVICES && b->running && !b->gone; i++) {
+		struct ibh_dev *d = &b->devs[i];
+
+		if (d->type != IOBOND_DEV_BLK || ibh_blk_served(b, i) ||
+		    !(d->status & VIRTIO_CONFIG_S_DRIVER_OK))
+			continue;
+		failed = 0;
+		for (q = 0; q < d->num_queues; q++) {
+			if (!(d->queues_enabled & BIT(q)))
+				continue;
+			n = ibh_blk_fail_queue(b, i, q);
+			if (n)
+				ibh_dev_interrupt(b, d, q);
+			failed += n;
+		}
+		if (!failed || d->device_status & VIRTIO_CONFIG_S_NEEDS_RESET)
+			continue;
+		dev_warn(&b->dev, "dev%u: nothing served its requests for %u ms: failed %u, and fail the rest until the board resets it\n",
+			 i, IOBOND_BLK_GRACE_MS, failed);
+		d->device_status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+		ibh_config_changed(b, i);
+		ibh_vfio_changed(b, i);
+	}
+	mutex_unlock(&b->lock);
+}

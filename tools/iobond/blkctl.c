@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iobondctl add-blk: a disk for a board, from a file or a block device.
+ *
+ * It sizes the disk from the backing store (capacity, logical and
+ * physical block size; discard and write-zeroes where the store can do
+ * them), provisions it, creates the device's mdev and starts iobond-blk
+ * on that mdev as a daemon, logging to /run/iobond/BOARD-devN.log.  It
+ * returns once the backend holds the device, or undoes all of it and says
+ * why.  "remove" removes the mdev first: the kernel tells the backend,
+ * which finishes what it has in flight and exits.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <linux/virtio_blk.h>
+
+#include "iobondctl.h"
+
+#define READY_MS	30000
+
+static const char *board_base(void)
+{
+	const char *s = strrchr(board_name, '/');
+
+	return s ? s + 1 : board_name;
+}
+
+static void types_dir(char *buf, size_t len, unsigned int index)
+{
+	snprintf(buf, len, "/sys/class/iobond/%s/mdev_supported_types/iobond-dev%u",
+		 board_base(), index);
+}
+
+/* Can files in @path's directory have holes punched?  Asked of a temp file. */
+static bool can_punch(const char *path)
+{
+	char *copy = strdup(path);
+	int fd = copy ? open(dirname(copy), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) : -1;
+	bool ok = fd >= 0 && !ftruncate(fd, 8192) &&
+		  !fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096);
+
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return ok;
+}
+
+static bool blockdev_discards(const struct stat *st)
+{
+	char path[128];
+	unsigned long long max = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/queue/discard_max_bytes",
+		 major(st->st_rdev), minor(st->st_rdev));
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%llu", &max) != 1)
+			max = 0;
+		fclose(f);
+	}
+	return max;
+}
+
+/* The disk @path makes: size, block sizes, and what it can do. */
+static int size_disk(const char *path, bool readonly,
+		     struct iobond_device_add *add)
+{
+	struct iobond_blk_config *blk = &add->config.blk;
+	unsigned int lbs = 512, pbs = 0;
+	unsigned long long size;
+	struct stat st;
+	int fd;
+
+	fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		fprintf(stderr, "iobondctl: add-blk: %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(fd, BLKGETSIZE64, &size) || ioctl(fd, BLKSSZGET, &lbs) ||
+		    ioctl(fd, BLKPBSZGET, &pbs))
+			size = 0;
+		if (!readonly && blockdev_discards(&st))
+			add->features |= 1ULL << VIRTIO_BLK_F_DISCARD;
+		if (!readonly)
+			add->features |= 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
+	} else if (S_ISREG(st.st_mode)) {
+		size = st.st_size;
+		pbs = st.st_blksize;
+		if (!readonly && can_punch(path))
+			add->features |= 1ULL << VIRTIO_BLK_F_DISCARD |
+					 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
+	} else {
+		fprintf(stderr, "iobondctl: add-blk: %s: neither a file nor a block device\n",
+			path);
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	blk->blk_size = lbs;
+	while (blk->physical_block_exp < 3 &&
+	       (lbs << (blk->physical_block_exp + 1)) <= pbs)
+		blk->physical_block_exp++;
+	blk->capacity = size / lbs * lbs / 512;
+	if (!blk->capacity) {
+		fprintf(stderr, "iobondctl: add-blk: %s: %llu bytes is less than one %u-byte block\n",
+			path, size, lbs);
+		return 1;
+	}
+	add->features |= 1ULL << VIRTIO_BLK_F_FLUSH;
+	if (readonly)
+		add->features |= 1ULL << VIRTIO_BLK_F_RO;
+	if (add->num_queues > 1)
+		add->features |= 1ULL << VIRTIO_BLK_F_MQ;
+	return 0;
+}
+
+static int write_sysfs(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0 || write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+static int make_mdev(unsigned int index, char uuid[37])
+{
+	char path[256];
+	FILE *f = fopen("/proc/sys/kernel/random/uuid", "r");
+	int ret;
+
+	if (!f || !fgets(uuid, 37, f)) {
+		if (f)
+			fclose(f);
+		return fail("add-blk: a uuid", errno, NULL);
+	}
+	fclose(f);
+	types_dir(path, sizeof(path), index);
+	strcat(path, "/create");
+	ret = write_sysfs(path, uuid);
+	if (ret)
+		return fail("add-blk: creating the mdev", -ret,
+			    ret == -ENOENT ? "is the mdev module loaded?" : path);
+	return 0;
+}
+
+/* Where iobond-blk is: beside this program, else on $PATH. */
+static void backend_path(char *buf, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 16);
+
+	if (n > 0) {
+		buf[n] = 0;
+		strcpy(strrchr(buf, '/') + 1, "iobond-blk");
+		if (!access(buf, X_OK))
+			return;
+	}
+	snprintf(buf, len, "iobond-blk");
+}
+
+/* Start the backend, detached; wait until it says it holds the device. */
+static int spawn_backend(unsigned int index, const char *uuid, char **extra,
+			 char *log, size_t loglen)
+{
+	char exe[PATH_MAX], fdarg[16];
+	char *argv[24] = { exe, "--mdev", (char *)uuid, "--ready-fd", fdarg };
+	int p[2], i, n = 5, status;
+	struct pollfd pfd;
+	char buf[8];
+	pid_t pid;
+
+	backend_path(exe, sizeof(exe));
+	for (i = 0; extra[i] && n < 22; i++)
+		argv[n++] = extra[i];
+	mkdir("/run/iobond", 0755);
+	snprintf(log, loglen, "/run/iobond/%s-dev%u.log", board_base(), index);
+	if (pipe(p))
+		return -errno;
+	snprintf(fdarg, sizeof(fdarg), "%d", p[1]);
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		int fd;
+
+		close(p[0]);
+		if (setsid() < 0 || fork())
+			_exit(0);
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		fd = open("/dev/null", O_RDONLY);
+		dup2(fd, 0);
+		execvp(exe, argv);
+		fprintf(stderr, "iobondctl: %s: %s\n", exe, strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	waitpid(pid, &status, 0);
+	pfd = (struct pollfd){ .fd = p[0], .events = POLLIN };
+	n = poll(&pfd, 1, READY_MS) == 1 ? read(p[0], buf, sizeof(buf)) : 0;
+	close(p[0]);
+	return n > 0 ? 0 : -EIO;
+}
+
+static void tail_log(const char *log)
+{
+	char line[512];
+	FILE *f = fopen(log, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		fprintf(stderr, "  %s", line);
+	fclose(f);
+}
+
+/**
+ * blk_release() - remove slot @index's mdevs, waiting for their backends
+ * @index: the slot
+ *
+ * Return: 0, or 1 after saying what failed.
+ */
+int blk_release(unsigned int index)
+{
+	char dir[256], path[512];
+	struct dirent *e;
+	DIR *d;
+	int ret = 0;
+
+	types_dir(dir, sizeof(dir), index);
+	strcat(dir, "/devices");
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/remove",
+			 e->d_name);
+		ret = write_sysfs(path, "1");
+		if (ret) {
+			ret = fail("remove: the disk's mdev", -ret, path);
+			break;
+		}
+	}
+	closedir(d);
+	return ret;
+}
+
+int cmd_add_blk(int fd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "file", required_argument, NULL, 'f' },
+		{ "readonly", no_argument, NULL, 'r' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "queue-size", required_argument, NULL, 's' },
+		{ "iops", required_argument, NULL, 'i' },
+		{ "bps", required_argument, NULL, 'b' },
+		{ "serial", required_argument, NULL, 'S' },
+		{ }
+	};
+	struct iobond_device_add add = {
+		.argsz = sizeof(add), .type = IOBOND_DEV_BLK,
+		.num_queues = 1, .queue_size = 128,
+	};
+	struct iobond_device_ref ref = { .argsz = sizeof(ref) };
+	char *extra[12] = { NULL }, uuid[37], log[256];
+	const char *file = NULL;
+	bool readonly = false;
+	int opt, n = 0, ret;
+	unsigned long v;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			file = optarg;
+			break;
+		case 'r':
+			readonly = true;
+			extra[n++] = "--readonly";
+			break;
+		case 'q':
+			if (parse_uint(optarg, IOBOND_MAX_QUEUES, &v) || !v)
+				return usage_error("--queues %s: expected 1 to 16", optarg);
+			add.num_queues = v;
+			break;
+		case 's':
+			if (parse_uint(optarg, IOBOND_BLK_QUEUE_MAX, &v))
+				return usage_error("--queue-size %s: expected a power of two, 4 to 1024", optarg);
+			add.queue_size = v;
+			break;
+		case 'i':
+		case 'b':
+			if (parse_uint(optarg, ULONG_MAX, &v) || *optarg == '-')
+				return usage_error(opt == 'i' ? "--iops %s: expected a number" :
+						   "--bps %s: expected a number", optarg);
+			extra[n++] = opt == 'i' ? "--iops" : "--bps";
+			extra[n++] = optarg;
+			break;
+		case 'S':
+			if (strlen(optarg) > VIRTIO_BLK_ID_BYTES)
+				return usage_error("--serial %s: at most 20 bytes", optarg);
+			extra[n++] = "--serial";
+			extra[n++] = optarg;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (!file || optind != argc)
+		return usage_error("%s", "add-blk needs --file PATH and nothing else");
+	extra[n++] = "--file";
+	extra[n++] = (char *)file;
+	if (size_disk(file, readonly, &add))
+		return 1;
+
+	if (ioctl(fd, IOBOND_ADD_DEVICE, &add))
+		return fail("add-blk", errno,
+			    errno == ENOSPC ? "every device slot is taken" :
+			    errno == EINVAL ? "the kernel log (dmesg) names the field" :
+			    NULL);
+	ref.index = add.index;
+	if (make_mdev(add.index, uuid))
+		goto undo_dev;
+	ret = spawn_backend(add.index, uuid, extra, log, sizeof(log));
+	if (ret) {
+		fail("add-blk: iobond-blk did not start", -ret, log);
+		tail_log(log);
+		goto undo_mdev;
+	}
+	if (json)
+		printf("{\"index\":%u,\"mdev\":\"%s\",\"capacity\":%llu,\"log\":\"%s\"}\n",
+		       add.index, uuid,
+		       (unsigned long long)add.config.blk.capacity, log);
+	else
+		printf("%s: dev%u added: %s, %llu sectors of 512, served by iobond-blk on mdev %s (log %s)\n",
+		       board_name, add.index, file,
+		       (unsigned long long)add.config.blk.capacity, uuid, log);
+	return 0;
+
+undo_mdev:
+	blk_release(add.index);
+undo_dev:
+	ioctl(fd, IOBOND_REMOVE_DEVICE, &ref);
+	return 1;
+}
