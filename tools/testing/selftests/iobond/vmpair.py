@@ -36,16 +36,19 @@ HOST_IP, BOARD_IP = "169.254.77.1", "169.254.77.2"   # link-local, VM-internal
 # The benchmark's comparison NICs: QEMU's virtio-net-pci in each VM.
 QEMU_MAC = {"host": "52:54:00:99:00:01", "board": "52:54:00:99:00:02"}
 QEMU_IP = {"host": "169.254.78.1", "board": "169.254.78.2"}
+# The benchmark's disks: the same size and content, each in RAM.
+BENCH_DISK_MIB = 128
+QEMU_DISK, BOND_DISK = "qemu-disk", "bond-disk"
 IOBONDCTL = os.path.join(ROOT, "tools/iobond/iobondctl")
 IOBOND_BLK = os.path.join(ROOT, "tools/iobond/iobond-blk")
 # Debian modules each VM loads at boot, with their dependencies.  The host
 # takes VFIO and mdev, the face the block backend is handed its disk by.
 KMODS = {"host": ["vfio_iommu_type1", "vfio_pci", "mdev", "vhost_net", "tun"],
-         "board": ["virtio_net", "virtio_blk", "ext4"]}
+         "board": ["virtio_net", "virtio_blk", "ext4", "crc32c_generic"]}
 # Debian programs each VM gets, with the libraries ldd names.
 PROGRAMS = {"host": ["/usr/bin/iperf3"],
             "board": ["/usr/bin/iperf3", "/usr/sbin/ethtool", "/usr/bin/fio",
-                      "/sbin/mke2fs"]}
+                      "/sbin/mkfs.ext4"]}
 RESULTS = os.path.join(ROOT, "build/vmpair")   # each step's raw KTAP
 VECTORS = 8
 IOBOND_BLK_GRACE_S = 5     # IOBOND_BLK_GRACE_MS in the uAPI
@@ -136,6 +139,10 @@ class VM:
             end = "listen" if self.side == "host" else "connect"
             args += ["-netdev", f"socket,id=qn,{end}=127.0.0.1:{r.bench_port}",
                      "-device", f"virtio-net-pci,netdev=qn,mac={QEMU_MAC[self.side]}"]
+            if self.side == "board":
+                # And QEMU's own virtio-blk-pci on a file in RAM.
+                args += ["-drive", f"file={r.bench_disk},if=none,id=qd,format=raw",
+                         "-device", f"virtio-blk-pci,drive=qd,serial={QEMU_DISK}"]
         args += ["-append", cmdline]
         if os.path.exists(ctl):
             os.unlink(ctl)
@@ -254,6 +261,7 @@ class Run:
         self.passed = self.failed = self.skipped = 0
         self.accel = self.pick_accel()
         self.bench_port = 20000 + os.getpid() % 20000
+        self.bench_disk = f"/dev/shm/iobond-bench-{os.getpid()}.img"
         self.vms = {"host": VM(self, "host"), "board": VM(self, "board")}
 
     # -- set-up ---------------------------------------------------------
@@ -387,6 +395,10 @@ class Run:
     def setup(self):
         for side in ("host", "board"):
             self.build_initrd(side)
+        if self.args.bench:
+            subprocess.run(["dd", "if=/dev/urandom", f"of={self.bench_disk}",
+                            "bs=1M", f"count={BENCH_DISK_MIB}"], check=True,
+                           capture_output=True)
         self.start_fabric()
         print(f"# vmpair: kernel {self.kver}, accel {self.accel}, "
               f"work dir {self.work}", flush=True)
@@ -406,6 +418,8 @@ class Run:
                 self.fabric.kill()
         if not self.args.keep:
             shutil.rmtree(self.work, ignore_errors=True)
+        if os.path.exists(self.bench_disk):
+            os.unlink(self.bench_disk)
 
     # -- steps ----------------------------------------------------------
 
@@ -475,10 +489,10 @@ class Run:
             for line in detail.splitlines():
                 print(f"#   {line}")
 
-    def add_disk(self, img, mib, opts=""):
+    def add_disk(self, img, mib, opts="", serial=None):
         """Make a @mib MiB file in the host's tmpfs, give it to the board
         with iobondctl add-blk @opts, and return the board's name for it."""
-        serial = os.path.basename(img)
+        serial = serial or os.path.basename(img)
         self.vms["host"].sh(
             f"[ -e {img} ] || dd if=/dev/zero of={img} bs=1M count={mib} 2>/dev/null; "
             f"iobondctl board0 add-blk --file {img} --serial {serial} {opts} && "
@@ -816,6 +830,55 @@ class Run:
                       "echo tap0 $s $(cat /sys/class/net/tap0/statistics/$s); done")[1],
               end="")
         self.passed += 1
+        self.demo_disk()
+
+    def demo_disk(self):
+        """The demo's disk: size, fio verify, ext4 across a board reboot."""
+        host, board = self.vms["host"], self.vms["board"]
+        print("== host: give board0 a 64 MiB disk, a file in its tmpfs, "
+              "served by iobond-blk through the VFIO face")
+        host.sh("dd if=/dev/zero of=/tmp/disk.img bs=1M count=64 2>/dev/null")
+        print(host.sh("iobondctl board0 add-blk --file /tmp/disk.img --serial demo-disk && "
+                      "iobondctl board0 status && cat /run/iobond/board0-dev1.log")[1],
+              end="")
+        dev = self.board_disk("demo-disk")
+        print(f"== board: /dev/{dev}, bound to the unmodified virtio_blk")
+        out = board.sh(f"dmesg | grep -E 'virtio_blk.*{dev}'; echo sectors "
+                       f"$(cat /sys/block/{dev}/size); echo serial "
+                       f"$(cat /sys/block/{dev}/serial)")[1]
+        print(out, end="")
+        if "sectors 131072" not in out:
+            raise Failure(f"/dev/{dev} is not the 64 MiB the host set")
+        print("== board: fio writes 32 MiB, reads it back and checks it (crc32c)")
+        out = board.sh(f"fio --name=demo --filename=/dev/{dev} --direct=1 "
+                       "--ioengine=io_uring --rw=randwrite --bs=64k --iodepth=8 "
+                       "--size=32M --verify=crc32c --verify_fatal=1 "
+                       "| grep -E 'err=|IOPS'")[1]
+        print(out, end="")
+        if "err= 0" not in out:
+            raise Failure("fio verify failed")
+        print("== board: ext4 on the disk, a file on it, then a board reboot")
+        board.sh(f"mkfs.ext4 -q -F /dev/{dev} && mkdir -p /mnt && "
+                 f"mount -t ext4 /dev/{dev} /mnt && "
+                 "dd if=/dev/urandom of=/mnt/data bs=1M count=8 2>/dev/null && umount /mnt")
+        board.sh(f"mount -t ext4 /dev/{dev} /mnt")
+        before = board.sh("md5sum /mnt/data")[1].split()[0]
+        print(f"/mnt/data md5 {before}")
+        board.sh("umount /mnt")
+        board.poweroff()
+        board.start()
+        self.load("board")
+        dev = self.board_disk("demo-disk")
+        board.sh(f"mkdir -p /mnt && mount -t ext4 /dev/{dev} /mnt")
+        after = board.sh("md5sum /mnt/data")[1].split()[0]
+        print(f"after the reboot: /dev/{dev} mounted, /mnt/data md5 {after}")
+        print(board.sh("df -h /mnt | tail -1; umount /mnt")[1], end="")
+        if after != before:
+            raise Failure("the file changed across the board's reboot")
+        print("== host: the disk's queue counters")
+        print(host.sh("iobondctl board0 stats 1; tail -3 /run/iobond/board0-dev1.log")[1],
+              end="")
+        self.passed += 1
     # -- benchmark --------------------------------------------------------
 
     def net_counters(self, side, ifc, irq_names):
@@ -867,7 +930,8 @@ class Run:
                               f"ip link set {ifc} up")
         board.sh(f"for i in $(seq 30); do ping -c 1 -W 1 {QEMU_IP['host']} > /dev/null "
                  "&& exit 0; done; exit 1")
-        print(f"# TCG, 1 vCPU per VM; ping -c 50, iperf3 -t 5 each way, from the board")
+        print(f"# TCG, host VM 1 vCPU, board VM {BOARD_CPUS}; ping -c 50, "
+              "iperf3 -t 5 each way, from the board")
         bond_ifc = self.ifname("board", mac)
         qemu_ifc = self.ifname("board", QEMU_MAC["board"])
         host0 = host.sh("iobondctl --json board0 stats 0")[1]
@@ -880,7 +944,52 @@ class Run:
         print(f"IO-Bond host-side kicks during its run: {kicks[1] - kicks[0]}")
         print(f"ratio IO-Bond/QEMU: ping {bond[0] / qemu[0]:.2f}x, "
               f"board->host {bond[1] / qemu[1]:.2f}x, host->board {bond[2] / qemu[2]:.2f}x")
+        self.bench_disks()
         self.passed += 1
+
+    def fio_json(self, dev, args):
+        """Run fio on the board's @dev; (IOPS, MiB/s, p99 ms, requests)."""
+        out = self.vms["board"].sh(
+            f"fio --name=b --filename=/dev/{dev} --direct=1 --ioengine=io_uring "
+            f"--time_based --runtime=10 --output-format=json {args}")[1]
+        job = json.loads(out[out.index("{"):])["jobs"][0]["read"]
+        p99 = job["clat_ns"]["percentile"]["99.000000"] / 1e6
+        return job["iops"], job["bw"] / 1024, p99, job["total_ios"]
+
+    def irqs(self, pattern):
+        _, out = self.vms["board"].sh(f"grep -E '{pattern}' /proc/interrupts; true")
+        return sum(sum(int(x) for x in l.split()[1:1 + int(BOARD_CPUS)])
+                   for l in out.splitlines() if l.strip())
+
+    def bench_disks(self):
+        """The board's IO-Bond disk (iobond-blk, a file in the host VM's
+        tmpfs) against QEMU's virtio-blk-pci (a file in /dev/shm), same
+        size and content, measured in the same run by the same fio jobs."""
+        host, board = self.vms["host"], self.vms["board"]
+        host.sh(f"dd if=/dev/urandom of=/tmp/bench.img bs=1M count={BENCH_DISK_MIB} 2>/dev/null")
+        self.add_disk("/tmp/bench.img", BENCH_DISK_MIB, "--queues 2", BOND_DISK)
+        disks = {"IO-Bond (iobond-blk)": (self.board_disk(BOND_DISK), "iobond_guest-v[1-9]"),
+                 "QEMU virtio-blk-pci": (self.board_disk(QEMU_DISK), "virtio[0-9]+-req")}
+        jobs = {"4k randread QD32": "--rw=randread --bs=4k --iodepth=32",
+                "128k seqread QD8": "--rw=read --bs=128k --iodepth=8"}
+        print("# fio, 10 s each, io_uring, O_DIRECT, from the board; "
+              f"{BENCH_DISK_MIB} MiB disks in RAM")
+        res = {}
+        for label, (dev, irq) in disks.items():
+            for job, args in jobs.items():
+                before = self.irqs(irq)
+                iops, mib, p99, n = self.fio_json(dev, args)
+                per = (self.irqs(irq) - before) / max(n, 1)
+                res[label, job] = (iops, mib, p99)
+                print(f"{label:<22} {job:<18} {iops:8.0f} IOPS {mib:7.1f} MiB/s  "
+                      f"p99 {p99:6.2f} ms  board irqs/request {per:.2f}", flush=True)
+        stats = json.loads(host.sh("iobondctl --json board0 stats 1")[1])
+        print(f"IO-Bond host-side kicks during its runs: "
+              f"{sum(q['kicks'] for q in stats['queues'])}")
+        for job in jobs:
+            b, q = res["IO-Bond (iobond-blk)", job], res["QEMU virtio-blk-pci", job]
+            print(f"ratio IO-Bond/QEMU, {job}: IOPS {b[0] / q[0]:.2f}x, "
+                  f"MiB/s {b[1] / q[1]:.2f}x, p99 {b[2] / q[2]:.2f}x")
 
 
 def main():
