@@ -8,7 +8,7 @@
 #   make demo       boot the VM pair and show a board working over IO-Bond
 #   make check      the fabric's own tests, then the VM-pair selftests
 #   make check-fabric  the fabric's tests alone (no VM)
-#   make bench      the board's NIC against QEMU's virtio-net-pci
+#   make bench      the board's NIC and disk against QEMU's own devices
 #
 # The modules build against the Debian amd64 kernel that the VM pair boots,
 # never against the running kernel: the build machine's kernel is not it.

@@ -30,6 +30,10 @@
 
 #include "board.h"
 
+static_assert(sizeof(struct iobond_vfio_state) == 32 + 8 + 16 * 32 + 256);
+static_assert(offsetof(struct iobond_inflight, head) == 8);
+static_assert(sizeof(struct iobond_inflight) <= IOBOND_INFLIGHT_STRIDE);
+
 #define IBH_VFIO_REGION(off)	((off) >> IOBOND_VFIO_OFFSET_SHIFT)
 #define IBH_VFIO_OFFSET(off)	((off) & (BIT_ULL(IOBOND_VFIO_OFFSET_SHIFT) - 1))
 
