@@ -207,8 +207,7 @@ void ibh_config_changed(struct ibh_board *b, unsigned int index)
 
 	if (!b->running)
 		return;
-	if (d->type == IOBOND_DEV_NET)
-		ibh_write_net_config(d, slot->config);
+	ibh_dev_config(d, slot->config);
 	wr32(slot->device_status, d->device_status);
 	/* The generation moves after the config: a reader sees one or both. */
 	wmb();
@@ -317,8 +316,7 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 		d->features = add->features | IBH_TRANSPORT_FEATURES |
 			      IBH_BLK_FEATURES;
 		d->blk = add->config.blk;
-		memset(b->inflight + i * IOBOND_MAX_QUEUES *
-		       IOBOND_INFLIGHT_STRIDE, 0,
+		memset(ibh_inflight(b, i, 0), 0,
 		       IOBOND_MAX_QUEUES * IOBOND_INFLIGHT_STRIDE);
 		dev_info(ibh_dev_of(b), "dev%u: virtio-blk %llu sectors of 512, %u-byte blocks, %u queues of %u\n",
 			 i, d->blk.capacity, d->blk.blk_size, d->num_queues,

@@ -72,7 +72,9 @@ struct ibh_dev {
  * @devs: the slots
  * @instance: the last slot instance published
  * @window_gen: mappings of the window made in an older generation fault
- * @mapping: the address space the window is mapped through, to revoke it
+ * @window_anchor: every mapping of the window hangs off this file's address
+ *	space, whichever file it was made through (the board's node or an
+ *	mdev, whose files share anonymous inodes), so one call revokes them
  * @window_pfn: first page frame of the window (BAR2 + IOBOND_WINDOW_OFF)
  * @window_size: its length
  * @vq_lock: protects the devices' kick and call pointers against the
@@ -103,7 +105,7 @@ struct ibh_board {
 	struct ibh_dev devs[IOBOND_MAX_DEVICES];
 	u32 instance;
 	u32 window_gen;
-	struct address_space *mapping;
+	struct file *window_anchor;
 	unsigned long window_pfn;
 	size_t window_size;
 	spinlock_t vq_lock;	/* see above */
@@ -161,7 +163,6 @@ int ibh_vfio_add_board(struct ibh_board *b);
 void ibh_vfio_remove_board(struct ibh_board *b);
 bool ibh_vfio_open(struct ibh_board *b, unsigned int index);
 void ibh_vfio_changed(struct ibh_board *b, unsigned int index);
-void ibh_vfio_revoke(struct ibh_board *b);
 
 /* cdev.c */
 int ibh_copy_in(void *karg, const void __user *uarg, size_t minsz,

@@ -12,10 +12,10 @@
 #include <linux/fs.h>
 #include <linux/idr.h>
 #include <linux/poll.h>
+#include <linux/shmem_fs.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
-
 #include <linux/vmalloc.h>
 
 #include "board.h"
@@ -359,6 +359,8 @@ static void ibh_board_release(struct device *dev)
 {
 	struct ibh_board *b = container_of(dev, struct ibh_board, dev);
 
+	if (b->window_anchor)
+		fput(b->window_anchor);
 	vfree(b->inflight);
 	kfree(b);
 }
@@ -390,6 +392,9 @@ struct ibh_board *ibh_board_create(struct iobond_link *link)
 	ibh_board_init(b, link);
 	b->inflight = vmalloc_user(IOBOND_MAX_DEVICES * IOBOND_MAX_QUEUES *
 				   IOBOND_INFLIGHT_STRIDE);
+	b->window_anchor = shmem_file_setup("iobond-window", 0, VM_NORESERVE);
+	if (IS_ERR(b->window_anchor))
+		b->window_anchor = NULL;
 
 	device_initialize(&b->dev);
 	b->dev.class = ibh_class;
@@ -399,7 +404,7 @@ struct ibh_board *ibh_board_create(struct iobond_link *link)
 	cdev_init(&b->cdev, &ibh_fops);
 	b->cdev.owner = THIS_MODULE;
 	ret = dev_set_name(&b->dev, "board%d", index);
-	if (ret || !b->inflight) {
+	if (ret || !b->inflight || !b->window_anchor) {
 		ret = ret ?: -ENOMEM;
 		goto err_put;
 	}
@@ -440,7 +445,6 @@ void ibh_board_destroy(struct ibh_board *b)
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
 		ibh_vring_detach(b, i);
 	ibh_window_revoke(b);
-	b->mapping = NULL;
 	b->gone = true;
 	mutex_unlock(&b->lock);
 	wake_up_interruptible(&b->ev_wq);

@@ -44,7 +44,6 @@ static_assert(sizeof(struct iobond_inflight) <= IOBOND_INFLIGHT_STRIDE);
  * @index: the slot
  * @open: a backend holds it; under the board's lock
  * @going: the mdev is being removed; its state reads as no device
- * @mapping: the device file's address space, to revoke window mappings
  * @state_trigger: signalled when the state region changes; under the
  *	board's lock
  */
@@ -54,7 +53,6 @@ struct ibh_vfio {
 	unsigned int index;
 	bool open;
 	bool going;
-	struct address_space *mapping;
 	struct eventfd_ctx *state_trigger;
 };
 
@@ -93,21 +91,6 @@ void ibh_vfio_changed(struct ibh_board *b, unsigned int index)
 	lockdep_assert_held(&b->lock);
 	if (b->vfio[index] && b->vfio[index]->state_trigger)
 		eventfd_signal(b->vfio[index]->state_trigger, 1);
-}
-
-/**
- * ibh_vfio_revoke() - zap the window mappings made through every mdev
- * @b: the board, locked; its window generation already moved on
- */
-void ibh_vfio_revoke(struct ibh_board *b)
-{
-	unsigned int i;
-
-	lockdep_assert_held(&b->lock);
-	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
-		if (b->vfio[i] && b->vfio[i]->mapping)
-			unmap_mapping_range(b->vfio[i]->mapping, 0,
-					    b->window_size, 1);
 }
 
 static void ibh_vfio_state(struct ibh_vfio *v, struct iobond_vfio_state *st)
@@ -172,7 +155,6 @@ static void ibh_vfio_close_device(struct vfio_device *vdev)
 	if (v->state_trigger)
 		eventfd_ctx_put(v->state_trigger);
 	v->state_trigger = NULL;
-	v->mapping = NULL;
 	v->open = false;
 	/* What it took and did not complete waits out the grace period. */
 	if (b->devs[v->index].type == IOBOND_DEV_BLK)
@@ -439,8 +421,6 @@ static int ibh_vfio_mmap(struct vfio_device *vdev, struct vm_area_struct *vma)
 	if (region == IOBOND_VFIO_WINDOW_REGION) {
 		vma->vm_pgoff = pgoff;
 		ret = ibh_window_mmap(b, vma);
-		if (!ret)
-			v->mapping = vma->vm_file->f_mapping;
 	} else if (region == IOBOND_VFIO_INFLIGHT_REGION &&
 		   (vma->vm_flags & VM_SHARED) &&
 		   pgoff < IOBOND_MAX_QUEUES &&

@@ -37,9 +37,14 @@ struct ibh_call {
 	poll_table pt;
 };
 
-/* One mapping of the window, valid for the generation it was made in. */
+/*
+ * One mapping of the window, valid for the generation it was made in.  It
+ * holds the file it was made through (which the VMA no longer names), so
+ * that the file's release still comes after the last mapping is gone.
+ */
 struct ibh_map {
 	struct ibh_board *b;
+	struct file *file;
 	u32 gen;
 };
 
@@ -211,9 +216,7 @@ void ibh_window_revoke(struct ibh_board *b)
 {
 	lockdep_assert_held(&b->lock);
 	WRITE_ONCE(b->window_gen, b->window_gen + 1);
-	if (b->mapping)
-		unmap_mapping_range(b->mapping, 0, 0, 1);
-	ibh_vfio_revoke(b);
+	unmap_mapping_range(b->window_anchor->f_mapping, 0, 0, 1);
 }
 
 int ibh_ioctl_vring_eventfd(struct ibh_board *b, void __user *uarg)
@@ -357,6 +360,7 @@ static void ibh_vm_close(struct vm_area_struct *vma)
 {
 	struct ibh_map *m = vma->vm_private_data;
 
+	fput(m->file);
 	put_device(&m->b->dev);
 	kfree(m);
 }
@@ -377,7 +381,8 @@ static const struct vm_operations_struct ibh_vm_ops = {
  * @b: the board, locked
  * @vma: the mapping
  *
- * The caller keeps the file's address space, for ibh_window_revoke().
+ * The mapping moves to the board's window anchor, where
+ * ibh_window_revoke() finds it.
  *
  * Return: 0, -EINVAL for a mapping past the window or not shared,
  * -ENODEV once the board is gone.
@@ -399,6 +404,8 @@ int ibh_window_mmap(struct ibh_board *b, struct vm_area_struct *vma)
 		return -ENOMEM;
 	m->b = b;
 	m->gen = b->window_gen;
+	m->file = get_file(vma->vm_file);
+	vma_set_file(vma, b->window_anchor);
 	get_device(&b->dev);
 	vma->vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP |
 			 VM_DONTCOPY;
@@ -414,8 +421,6 @@ int ibh_mmap(struct file *file, struct vm_area_struct *vma)
 
 	mutex_lock(&b->lock);
 	ret = vma->vm_pgoff ? -EINVAL : ibh_window_mmap(b, vma);
-	if (!ret)
-		b->mapping = file->f_mapping;
 	mutex_unlock(&b->lock);
 	return ret;
 }

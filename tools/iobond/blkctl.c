@@ -217,6 +217,10 @@ static int spawn_backend(unsigned int index, const char *uuid, char **extra,
 		}
 		fd = open("/dev/null", O_RDONLY);
 		dup2(fd, 0);
+		/* A daemon keeps nothing of ours but the pipe it answers on. */
+		for (fd = 3; fd < 1024; fd++)
+			if (fd != p[1])
+				close(fd);
 		execvp(exe, argv);
 		fprintf(stderr, "iobondctl: %s: %s\n", exe, strerror(errno));
 		_exit(127);

@@ -122,8 +122,9 @@ static void on_event(struct blk *b, uint64_t tag, int res)
 
 	switch (tag) {
 	case TAG_STATE:
-		on_state(b);
+		/* Armed first: a fault in on_state() must not lose it. */
 		arm_read(b, b->state_fd, &b->state_buf, TAG_STATE);
+		on_state(b);
 		break;
 	case TAG_SIGNAL:
 		blk_log("stopping: finishing %u request(s) in flight",

@@ -51,6 +51,7 @@ PROGRAMS = {"host": ["/usr/bin/iperf3"],
                       "/sbin/mkfs.ext4"]}
 RESULTS = os.path.join(ROOT, "build/vmpair")   # each step's raw KTAP
 VECTORS = 8
+NUDGE_S = 20    # silence on a control channel before the runner nudges it
 IOBOND_BLK_GRACE_S = 5     # IOBOND_BLK_GRACE_MS in the uAPI
 REGION = "16M"
 # Two board CPUs, so that a two-queue disk uses both queues (blk-mq maps
@@ -186,23 +187,41 @@ class VM:
 
     def read_until(self, token, timeout, what):
         deadline = time.time() + timeout
+        quiet = time.time()
+        nudged = 0
         while token not in self.buf:
             left = deadline - time.time()
             if left <= 0:
-                self.die(f"timed out after {timeout}s in {what}")
+                got = self.buf.decode(errors="replace")[-2000:]
+                self.die(f"timed out after {timeout}s in {what}; its output "
+                         f"so far:\n{got}\n--")
             self.sock.settimeout(min(left, 1.0))
             try:
                 data = self.sock.recv(65536)
             except socket.timeout:
                 if not self.alive():
                     self.die(f"died during {what}")
+                if time.time() - quiet > NUDGE_S:
+                    self.nudge()
+                    quiet = nudged = time.time()
                 continue
+            quiet = time.time()
+            if quiet - nudged < 2:
+                print(f"# vmpair: {self.side} answered just after a nudge in {what}",
+                      flush=True)
             if not data:
                 self.die(f"died during {what}")
             self.buf += data
         i = self.buf.index(token)
         out, self.buf = self.buf[:i], self.buf[i:]
         return out
+
+    def nudge(self):
+        """Send the agent an empty line, which it skips.  Under TCG the
+        emulated UART now and then seems to miss an interrupt and sit on
+        a command, or on its answer, until the next byte comes; this is
+        that byte.  A step that is merely long just gets empty lines."""
+        self.sock.sendall(b"\n")
 
     def sh(self, cmd, timeout=300, check=True):
         """Run @cmd in the VM; return (status, output)."""
@@ -500,10 +519,12 @@ class Run:
         return self.board_disk(serial)
 
     def board_disk(self, serial):
-        """Wait for the board's disk with @serial; its name (vda, ...)."""
+        """Wait for the board's disk with @serial; its name (vda, ...).
+        "$d/serial" is quoted: a glob that matched nothing must not match
+        a disk that appears meanwhile."""
         return self.vms["board"].sh(
             f"for i in $(seq 200); do for d in /sys/block/vd*; do "
-            f"[ \"$(cat $d/serial 2>/dev/null)\" = {serial} ] && "
+            f"[ \"$(cat \"$d/serial\" 2>/dev/null)\" = {serial} ] && "
             "echo ${d##*/} && exit 0; done; sleep 0.1; done; exit 1")[1].strip()
 
     def md5(self, path):
@@ -513,7 +534,7 @@ class Run:
         """Start iobond-blk again on dev0's mdev, as a service manager would."""
         self.vms["host"].sh(
             "u=$(ls /sys/class/iobond/board0/mdev_supported_types/iobond-dev0/devices/); "
-            f"(iobond-blk --mdev $u --file {img} {opts} > {log} 2>&1 &); "
+            f"(iobond-blk --mdev $u --file {img} {opts} > {log} 2>&1 3>&- &); "
             f"for i in $(seq 100); do grep -q 'serving\\|waiting' {log} && exit 0; "
             f"sleep 0.1; done; cat {log}; exit 1")
 
