@@ -427,7 +427,7 @@ static void ibg_scan_locked(struct ibg_board *b)
 			if (rd32(slot->device_status) &
 			    VIRTIO_CONFIG_S_NEEDS_RESET)
 				dev_warn(&b->vdevs[i]->vdev.dev,
-					 "the host failed requests nothing served: the device needs a reset\n");
+					 "the host failed requests no backend served; the device needs a reset\n");
 			virtio_config_changed(&b->vdevs[i]->vdev);
 		}
 	}
