@@ -97,20 +97,18 @@ void ibh_blk_write_config(struct ibh_dev *d, u8 *config)
 	struct virtio_blk_config cfg = { };
 	u32 sectors = d->blk.blk_size >> SECTOR_SHIFT;
 
-#define LE(bits, v) ((__force __virtio##bits)cpu_to_le##bits(v))
-	cfg.capacity = LE(64, d->blk.capacity);
-	cfg.size_max = LE(32, d->blk.size_max);
-	cfg.seg_max = LE(32, d->blk.seg_max);
-	cfg.blk_size = LE(32, d->blk.blk_size);
+	cfg.capacity = vle64(d->blk.capacity);
+	cfg.size_max = vle32(d->blk.size_max);
+	cfg.seg_max = vle32(d->blk.seg_max);
+	cfg.blk_size = vle32(d->blk.blk_size);
 	cfg.physical_block_exp = d->blk.physical_block_exp;
-	cfg.num_queues = LE(16, d->num_queues);
-	cfg.max_discard_sectors = LE(32, d->blk.max_discard_sectors);
-	cfg.max_discard_seg = LE(32, 1);
-	cfg.discard_sector_alignment = LE(32, sectors);
-	cfg.max_write_zeroes_sectors = LE(32, d->blk.max_write_zeroes_sectors);
-	cfg.max_write_zeroes_seg = LE(32, 1);
+	cfg.num_queues = vle16(d->num_queues);
+	cfg.max_discard_sectors = vle32(d->blk.max_discard_sectors);
+	cfg.max_discard_seg = vle32(1);
+	cfg.discard_sector_alignment = vle32(sectors);
+	cfg.max_write_zeroes_sectors = vle32(d->blk.max_write_zeroes_sectors);
+	cfg.max_write_zeroes_seg = vle32(1);
 	cfg.write_zeroes_may_unmap = 1;
-#undef LE
 	memcpy(config, &cfg, sizeof(cfg));
 }
 
@@ -126,10 +124,6 @@ struct iobond_inflight *ibh_inflight(struct ibh_board *b, unsigned int index,
 	return b->inflight + (index * IOBOND_MAX_QUEUES + q) *
 	       IOBOND_INFLIGHT_STRIDE;
 }
-
-#define LE16(x) le16_to_cpu((__force __le16)READ_ONCE(x))
-#define LE32(x) le32_to_cpu((__force __le32)READ_ONCE(x))
-#define LE64(x) le64_to_cpu((__force __le64)READ_ONCE(x))
 
 /*
  * Write VIRTIO_BLK_S_IOERR into request @head's status byte: the last
@@ -150,12 +144,12 @@ static void ibh_blk_fail_one(struct ibh_board *b, struct ibh_dev *d,
 	for (n = 0; n < size; n++) {
 		if (i >= size)
 			return;
-		addr = LE64(desc[i].addr);
-		len = LE32(desc[i].len);
-		flags = LE16(desc[i].flags);
+		addr = vrd64(desc[i].addr);
+		len = vrd32(desc[i].len);
+		flags = vrd16(desc[i].flags);
 		if (!(flags & VRING_DESC_F_NEXT))
 			break;
-		i = LE16(desc[i].next);
+		i = vrd16(desc[i].next);
 	}
 	if (n == size || (flags & (VRING_DESC_F_WRITE | VRING_DESC_F_INDIRECT))
 	    != VRING_DESC_F_WRITE || !len || !ibh_in_window(b, addr, len, 1))
@@ -175,20 +169,20 @@ static unsigned int ibh_blk_fail_queue(struct ibh_board *b, unsigned int index,
 	u32 size = d->vring[q].size, mask = size - 1, n, failed = 0;
 	u16 i, head, uidx, aidx;
 
-	uidx = LE16(used->idx);
-	aidx = LE16(avail->idx);
+	uidx = vrd16(used->idx);
+	aidx = vrd16(avail->idx);
 	/* The ring entries are read after the indices that cover them. */
 	rmb();
 	/* Completed by the backend, not yet cleared from its record. */
 	for (n = 0, i = READ_ONCE(r->used_idx); i != uidx && n < size; i++, n++) {
-		u32 id = LE32(used->ring[i & mask].id);
+		u32 id = vrd32(used->ring[i & mask].id);
 
 		if (id < size)
 			WRITE_ONCE(r->head[id], 0);
 	}
 	/* Waiting in the driver ring, not taken. */
 	for (n = 0, i = READ_ONCE(r->last_avail); i != aidx && n < size; i++, n++) {
-		head = LE16(avail->ring[i & mask]);
+		head = vrd16(avail->ring[i & mask]);
 		if (head < size)
 			WRITE_ONCE(r->head[head], 1);
 	}
@@ -196,17 +190,15 @@ static unsigned int ibh_blk_fail_queue(struct ibh_board *b, unsigned int index,
 		if (!READ_ONCE(r->head[head]))
 			continue;
 		ibh_blk_fail_one(b, d, q, head);
-		WRITE_ONCE(used->ring[uidx & mask].id,
-			   (__force __virtio32)cpu_to_le32(head));
-		WRITE_ONCE(used->ring[uidx & mask].len,
-			   (__force __virtio32)cpu_to_le32(1));
+		WRITE_ONCE(used->ring[uidx & mask].id, vle32(head));
+		WRITE_ONCE(used->ring[uidx & mask].len, vle32(1));
 		uidx++;
 		WRITE_ONCE(r->head[head], 0);
 		failed++;
 	}
 	/* The entries are in place before the index that publishes them. */
 	wmb();
-	WRITE_ONCE(used->idx, (__force __virtio16)cpu_to_le16(uidx));
+	WRITE_ONCE(used->idx, vle16(uidx));
 	WRITE_ONCE(r->last_avail, aidx);
 	WRITE_ONCE(r->used_idx, uidx);
 	return failed;

@@ -136,11 +136,9 @@ static void ibh_write_net_config(struct ibh_dev *d, u8 *config)
 	struct virtio_net_config cfg = { };
 
 	ether_addr_copy(cfg.mac, d->net.mac);
-	cfg.status = (__force __virtio16)cpu_to_le16(d->link_down ? 0 :
-						     VIRTIO_NET_S_LINK_UP);
-	cfg.max_virtqueue_pairs =
-		(__force __virtio16)cpu_to_le16(d->num_queues / 2);
-	cfg.mtu = (__force __virtio16)cpu_to_le16(d->net.mtu);
+	cfg.status = vle16(d->link_down ? 0 : VIRTIO_NET_S_LINK_UP);
+	cfg.max_virtqueue_pairs = vle16(d->num_queues / 2);
+	cfg.mtu = vle16(d->net.mtu);
 	memcpy(config, &cfg, sizeof(cfg));
 }
 

@@ -22,6 +22,17 @@
 
 #define IBH_EVENTS	64
 
+/*
+ * A VERSION_1 device's rings and config space are little-endian whatever
+ * the CPU: vrd*() read such a field once, vle*() make one.
+ */
+#define vrd16(f)	le16_to_cpu((__force __le16)READ_ONCE(f))
+#define vrd32(f)	le32_to_cpu((__force __le32)READ_ONCE(f))
+#define vrd64(f)	le64_to_cpu((__force __le64)READ_ONCE(f))
+#define vle16(v)	((__force __virtio16)cpu_to_le16(v))
+#define vle32(v)	((__force __virtio32)cpu_to_le32(v))
+#define vle64(v)	((__force __virtio64)cpu_to_le64(v))
+
 struct ibh_call;
 struct ibh_vfio;
 

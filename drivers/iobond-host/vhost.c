@@ -64,16 +64,12 @@ static void ibh_count_used(struct ibh_board *b, struct ibh_dev *d,
 	if (!size)
 		return;
 	used = iobond_link_window(b->link) + d->vring[q].used;
-	/* Split rings of a VERSION_1 device are little-endian. */
-	idx = le16_to_cpu((__force __le16)READ_ONCE(used->idx));
+	idx = vrd16(used->idx);
 	/* The entries are read after the index that covers them. */
 	rmb();
-	for (n = 0; d->last_used[q] != idx && n < size; n++) {
-		__virtio32 len = READ_ONCE(used->ring[d->last_used[q]++ &
-						      (size - 1)].len);
-
-		d->bytes[q] += le32_to_cpu((__force __le32)len);
-	}
+	for (n = 0; d->last_used[q] != idx && n < size; n++)
+		d->bytes[q] += vrd32(used->ring[d->last_used[q]++ &
+						(size - 1)].len);
 	d->last_used[q] = idx;
 }
 
