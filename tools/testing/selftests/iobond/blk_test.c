@@ -35,7 +35,7 @@ TEST(geometry)
 		char out[256], cmd[128];
 
 		snprintf(cmd, sizeof(cmd), "ls -d %s/mq/* | wc -l", sysblk);
-		shell(cmd, out, sizeof(out));
+		iob_shell(cmd, out, sizeof(out));
 		EXPECT_EQ(env_value("IOBOND_BLK_QUEUES"), strtoll(out, NULL, 0));
 	}
 	if (getenv("IOBOND_BLK_SERIAL")) {
@@ -69,7 +69,7 @@ TEST(fio_verify)
 			 "--cpus_allowed_policy=split --group_reporting "
 			 "--randrepeat=0 2>&1", disk, qd, jobs, size / jobs,
 			 size / jobs, jobs - 1);
-		ASSERT_EQ(0, shell(cmd, out, sizeof(out))) TH_LOG("%s", out);
+		ASSERT_EQ(0, iob_shell(cmd, out, sizeof(out))) TH_LOG("%s", out);
 		EXPECT_TRUE(strstr(out, "err= 0") != NULL) TH_LOG("%s", out);
 		p = strstr(out, "write: IOPS");
 		if (p)
@@ -167,7 +167,7 @@ TEST(throttled_iops)
 	snprintf(cmd, sizeof(cmd), "fio --name=throttle --filename=%s --direct=1 "
 		 "--ioengine=io_uring --rw=randread --bs=4k --iodepth=16 "
 		 "--runtime=10 --time_based 2>&1", disk);
-	ASSERT_EQ(0, shell(cmd, out, sizeof(out))) TH_LOG("%s", out);
+	ASSERT_EQ(0, iob_shell(cmd, out, sizeof(out))) TH_LOG("%s", out);
 	p = strstr(out, "IOPS=");
 	ASSERT_TRUE(p != NULL) TH_LOG("%s", out);
 	iops = strtod(p + 5, NULL);

@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What the board's disk tests share: which disk (IOBOND_BLK_DEV, vda by
- * default), its sysfs attributes, the runner's values, a shell, and a
- * pattern that says where it is.
+ * default), its sysfs attributes, the runner's values, and a pattern
+ * that says where it is.
  */
 #ifndef IOBOND_BLK_TEST_H
 #define IOBOND_BLK_TEST_H
-
-#include <sys/wait.h>
 
 #include "iobond_test.h"
 
@@ -46,22 +44,6 @@ static inline long long env_value(const char *name)
 	const char *v = getenv(name);
 
 	return v ? strtoll(v, NULL, 0) : -1;
-}
-
-/* Run @cmd; its exit status, its output in @out. */
-static inline int shell(const char *cmd, char *out, size_t len)
-{
-	FILE *p = popen(cmd, "r");
-	size_t n = 0;
-	int status;
-
-	if (!p)
-		return -1;
-	while (n + 1 < len && fgets(out + n, len - n, p))
-		n += strlen(out + n);
-	out[n] = 0;
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* A pattern that says where it is and which round wrote it. */

@@ -21,6 +21,7 @@
 #include <sys/klog.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +65,28 @@ static inline int iob_read_file(const char *path, char *buf, size_t len)
 		return -errno;
 	buf[n] = '\0';
 	return n;
+}
+
+/*
+ * Run @cmd with sh; its exit status (-1 if it did not exit), and the
+ * start of its output in @out.  The rest is read and dropped, so that a
+ * talkative command cannot block on a full pipe.
+ */
+static inline int iob_shell(const char *cmd, char *out, size_t len)
+{
+	FILE *p = popen(cmd, "r");
+	char drop[256];
+	size_t n = 0;
+	int status;
+
+	if (!p)
+		return -1;
+	n = fread(out, 1, len - 1, p);
+	out[n] = 0;
+	while (fread(drop, 1, sizeof(drop), p) > 0)
+		;
+	status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static inline int iob_write_file(const char *path, const char *s)

@@ -11,7 +11,6 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "iobond_test.h"
@@ -233,22 +232,15 @@ TEST_F(vfio, removal_reaches_the_backend)
 /* Run iobondctl; its exit status, and whether stderr has @needle. */
 static int ctl(const char *args, const char *needle, bool *said)
 {
-	char cmd[512], out[4096] = "";
-	FILE *p;
+	char cmd[512], out[4096];
 	int status;
-	size_t n;
 
 	snprintf(cmd, sizeof(cmd), "iobondctl board0 add-blk %s 2>&1", args);
-	p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = 0;
-	status = pclose(p);
+	status = iob_shell(cmd, out, sizeof(out));
 	*said = strstr(out, needle);
 	if (!*said)
 		fprintf(stderr, "# iobondctl %s said: %s", args, out);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return status;
 }
 
 TEST_F(vfio, cli_refuses_bad_input)
