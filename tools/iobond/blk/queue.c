@@ -256,6 +256,24 @@ void blk_queue_complete(struct blk *b, struct blk_req *r, uint8_t status)
 	free(r);
 }
 
+/*
+ * Clear from @vq's record the requests its used ring completed, up to
+ * index @upto; a ring's worth at most, whatever the index says.
+ */
+static void record_completed(struct blk_vq *vq, uint16_t upto)
+{
+	uint16_t i, mask = vq->size - 1;
+	unsigned int n = 0;
+
+	for (i = vq->rec->used_idx; i != upto && n++ < vq->size; i++) {
+		uint32_t id = le32toh(vq->used->ring[i & mask].id);
+
+		if (id < vq->size)
+			vq->rec->head[id] = 0;
+	}
+	rec_store(&vq->rec->used_idx, upto);
+}
+
 /**
  * blk_queues_publish() - publish the used entries; interrupt the board
  * @b: the backend
@@ -270,7 +288,7 @@ void blk_queues_publish(struct blk *b)
 
 	for (q = 0; q < b->nvq; q++) {
 		struct blk_vq *vq = &b->vq[q];
-		uint16_t i, mask = vq->size - 1, old = vq->signalled;
+		uint16_t old = vq->signalled;
 		bool notify;
 
 		if (!vq->live || LE16(vq->used->idx) == vq->used_idx)
@@ -278,13 +296,7 @@ void blk_queues_publish(struct blk *b)
 		__atomic_store_n(&vq->used->idx, htole16(vq->used_idx),
 				 __ATOMIC_RELEASE);
 		/* Cleared from the record after publishing (see the uAPI). */
-		for (i = vq->rec->used_idx; i != vq->used_idx; i++) {
-			uint32_t id = le32toh(vq->used->ring[i & mask].id);
-
-			if (id < vq->size)
-				vq->rec->head[id] = 0;
-		}
-		rec_store(&vq->rec->used_idx, vq->used_idx);
+		record_completed(vq, vq->used_idx);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (b->features & (1ULL << VIRTIO_RING_F_EVENT_IDX))
 			notify = vring_need_event(LE16(vq->avail->ring[vq->size]),
@@ -333,16 +345,10 @@ static void parse_config(struct blk *b)
 /* Run again what the last backend took and did not complete. */
 static void resume(struct blk *b, struct blk_vq *vq)
 {
-	uint16_t i, uidx = LE16(vq->used->idx), mask = vq->size - 1;
-	unsigned int h, n = 0;
+	uint16_t uidx = LE16(vq->used->idx);
+	unsigned int h, n;
 
-	for (i = vq->rec->used_idx; i != uidx && n++ < vq->size; i++) {
-		uint32_t id = le32toh(vq->used->ring[i & mask].id);
-
-		if (id < vq->size)
-			vq->rec->head[id] = 0;
-	}
-	rec_store(&vq->rec->used_idx, uidx);
+	record_completed(vq, uidx);
 	vq->used_idx = vq->signalled = uidx;
 	vq->last_avail = vq->rec->last_avail;
 	for (h = 0, n = 0; h < vq->size; h++) {
