@@ -38,11 +38,7 @@ FIXTURE(blkraw) {
 
 static void ring_queue(struct raw *r)
 {
-	__u32 host = le32toh(r->hdr->host.peer_id);
-
-	__sync_synchronize();
-	*(volatile __u32 *)(r->regs + REG_DOORBELL) =
-		host << 16 | le16toh(r->slot->vq[0].notify);
+	ring_host_vector(r, le16toh(r->slot->vq[0].notify));
 }
 
 FIXTURE_SETUP(blkraw)

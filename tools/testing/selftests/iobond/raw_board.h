@@ -41,13 +41,18 @@ static inline void *map_bar(const char *bdf, int bar, size_t *len)
 	return p;
 }
 
-static inline void ring_host(struct raw *r)
+/* Ring the host's vector @vec, after everything written before. */
+static inline void ring_host_vector(struct raw *r, __u16 vec)
 {
 	__u32 host = le32toh(r->hdr->host.peer_id);
 
 	__sync_synchronize();
-	*(volatile __u32 *)(r->regs + REG_DOORBELL) = host << 16 |
-						      IOBOND_CTRL_VECTOR;
+	*(volatile __u32 *)(r->regs + REG_DOORBELL) = host << 16 | vec;
+}
+
+static inline void ring_host(struct raw *r)
+{
+	ring_host_vector(r, IOBOND_CTRL_VECTOR);
 }
 
 /* One request; the host's errno (0 if accepted), or -1 on no answer. */
