@@ -158,8 +158,8 @@ static void ibh_blk_fail_one(struct ibh_board *b, struct ibh_dev *d,
 }
 
 /* Fail every request of queue @q nothing completed; return how many. */
-static unsigned int ibh_blk_fail_queue(struct ibh_board *b, unsigned int index,
-				       unsigned int q)
+static unsigned int ibh_blk_fail_pass(struct ibh_board *b, unsigned int index,
+				      unsigned int q)
 {
 	struct ibh_dev *d = &b->devs[index];
 	struct iobond_inflight *r = ibh_inflight(b, index, q);
@@ -201,6 +201,32 @@ static unsigned int ibh_blk_fail_queue(struct ibh_board *b, unsigned int index,
 	WRITE_ONCE(used->idx, vle16(uidx));
 	WRITE_ONCE(r->last_avail, aidx);
 	WRITE_ONCE(r->used_idx, uidx);
+	/*
+	 * Ask for a kick at the next request (EVENT_IDX's avail_event, just
+	 * past the used ring; queue enable checked it is in the window).
+	 * The dead backend's value would let the board add requests without
+	 * one, and nothing would fail them: they would hang for ever.
+	 */
+	WRITE_ONCE(*(__virtio16 *)&used->ring[size], vle16(aidx));
+	return failed;
+}
+
+/*
+ * A request the board added while the event was stale came without a
+ * kick: look once more after asking for one.  Any later request kicks,
+ * and the kick brings this work back.
+ */
+static unsigned int ibh_blk_fail_queue(struct ibh_board *b, unsigned int index,
+				       unsigned int q)
+{
+	struct ibh_dev *d = &b->devs[index];
+	struct vring_avail *avail = iobond_link_window(b->link) + d->vring[q].avail;
+	unsigned int failed = ibh_blk_fail_pass(b, index, q);
+
+	/* The event is visible before the index is read again. */
+	mb();
+	if (vrd16(avail->idx) != READ_ONCE(ibh_inflight(b, index, q)->last_avail))
+		failed += ibh_blk_fail_pass(b, index, q);
 	return failed;
 }
 
