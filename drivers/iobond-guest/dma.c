@@ -251,8 +251,8 @@ int ibg_dma_init(struct ibg_board *b)
 }
 
 /*
- * debugfs "hog": take up to N bytes of the window (write N), or give them
- * back (write 0).  It is how the tests run the window dry; nothing else
+ * debugfs "hog": take up to N bytes of the window in all (write N), or give
+ * them all back (write 0).  It is how the tests run the window dry; nothing else
  * uses it.  Chunks are kept in board memory like any mapping's record.
  */
 struct ibg_hog {
@@ -305,10 +305,16 @@ static ssize_t ibg_hog_write(struct file *file, const char __user *ubuf,
 	ret = kstrtoull_from_user(ubuf, len, 0, &want);
 	if (ret)
 		return ret;
+	/*
+	 * A second write takes more rather than starting again: a buffer the
+	 * NIC held during the first one comes back later, and a test that
+	 * runs the window dry must be able to take it too.
+	 */
 	mutex_lock(&b->hog_lock);
-	ibg_hog_release(b);
 	if (want)
 		ibg_hog_take(b, want);
+	else
+		ibg_hog_release(b);
 	mutex_unlock(&b->hog_lock);
 	return len;
 }
