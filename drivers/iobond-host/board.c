@@ -441,14 +441,14 @@ static int ibh_op_status(struct ibh_board *b, unsigned int index,
 		   BIT_ULL(VIRTIO_F_ACCESS_PLATFORM);
 
 	if (status & ~0xffu) {
-		dev_err(ibh_dev_of(b), "dev%u: status %#x is no status byte\n",
-			index, status);
+		dev_err_ratelimited(ibh_dev_of(b), "dev%u: status %#x is no status byte\n",
+				    index, status);
 		return -EINVAL;
 	}
 	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) &&
 	    ((feat & ~d->features) || (feat & need) != need)) {
-		dev_err(ibh_dev_of(b), "dev%u: refusing features %#llx (offered %#llx)\n",
-			index, feat, d->features);
+		dev_err_ratelimited(ibh_dev_of(b), "dev%u: refusing features %#llx (offered %#llx)\n",
+				    index, feat, d->features);
 		return -EINVAL;
 	}
 	if (status != d->status)
@@ -471,32 +471,39 @@ static int ibh_op_queue_enable(struct ibh_board *b, unsigned int index,
 {
 	struct ibh_dev *d = &b->devs[index];
 	struct iobond_vq *vq;
+	u64 desc, avail, used;
 	u16 size, msix;
 
 	if (q >= d->num_queues) {
-		dev_err(ibh_dev_of(b), "dev%u: no queue %u\n", index, q);
+		dev_err_ratelimited(ibh_dev_of(b), "dev%u: no queue %u\n", index, q);
 		return -EINVAL;
 	}
+	/*
+	 * The board may rewrite the slot at any time: each field is read
+	 * once, and only what was checked is kept.
+	 */
 	vq = &slot->vq[q];
 	size = rd16(vq->size);
 	msix = rd16(vq->msix);
+	desc = rd64(vq->desc);
+	avail = rd64(vq->avail);
+	used = rd64(vq->used);
 	if (!is_power_of_2(size) || size > d->queue_size ||
 	    (msix != IOBOND_NO_VECTOR && msix >= IOBOND_MAX_VECTORS) ||
-	    !ibh_in_window(b, rd64(vq->desc), 16ULL * size, 16) ||
-	    !ibh_in_window(b, rd64(vq->avail), 6 + 2ULL * size, 2) ||
-	    !ibh_in_window(b, rd64(vq->used), 6 + 8ULL * size, 4)) {
-		dev_err(ibh_dev_of(b), "dev%u: refusing queue %u: size %u vector %u rings %#llx %#llx %#llx\n",
-			index, q, size, msix, rd64(vq->desc), rd64(vq->avail),
-			rd64(vq->used));
+	    !ibh_in_window(b, desc, 16ULL * size, 16) ||
+	    !ibh_in_window(b, avail, 6 + 2ULL * size, 2) ||
+	    !ibh_in_window(b, used, 6 + 8ULL * size, 4)) {
+		dev_err_ratelimited(ibh_dev_of(b), "dev%u: refusing queue %u: size %u vector %u rings %#llx %#llx %#llx\n",
+				    index, q, size, msix, desc, avail, used);
 		return -EINVAL;
 	}
 	WRITE_ONCE(d->msix[q], msix);
 	d->last_used[q] = 0;
 	memset(ibh_inflight(b, index, q), 0, IOBOND_INFLIGHT_STRIDE);
 	d->vring[q].size = size;
-	d->vring[q].desc = rd64(vq->desc);
-	d->vring[q].avail = rd64(vq->avail);
-	d->vring[q].used = rd64(vq->used);
+	d->vring[q].desc = desc;
+	d->vring[q].avail = avail;
+	d->vring[q].used = used;
 	WRITE_ONCE(d->queues_enabled, d->queues_enabled | BIT(q));
 	ibh_event(b, IOBOND_EVENT_QUEUE_ENABLED, index, q);
 	return 0;
@@ -540,7 +547,8 @@ static bool ibh_answer(struct ibh_board *b, unsigned int index)
 					     rd32(slot->hs.req_arg));
 		break;
 	default:
-		dev_err(ibh_dev_of(b), "dev%u: unknown request %u\n", index, op);
+		dev_err_ratelimited(ibh_dev_of(b), "dev%u: unknown request %u\n",
+				    index, op);
 		result = -EOPNOTSUPP;
 	}
 	/* The wire carries a positive errno. */

@@ -111,6 +111,7 @@ static int ibh_ioctl_add(struct ibh_board *b, void __user *uarg)
 {
 	size_t minsz = offsetofend(struct iobond_device_add, reserved);
 	struct iobond_device_add add;
+	u32 __user *uindex;
 	int ret;
 
 	ret = ibh_copy_in(&add, uarg, minsz, 0);
@@ -121,13 +122,27 @@ static int ibh_ioctl_add(struct ibh_board *b, void __user *uarg)
 	     !ibh_reserved_clear(add.config.net.reserved)))
 		return -EINVAL;
 
+	/*
+	 * The answer is written outside the board lock (a fault under it
+	 * would nest mmap_lock inside it).  A destination that cannot take
+	 * it is refused before the device is added, and a device whose
+	 * answer could still not be written is taken away again.
+	 */
+	uindex = uarg + offsetof(struct iobond_device_add, index);
+	if (put_user(IOBOND_MAX_DEVICES, uindex))
+		return -EFAULT;
 	mutex_lock(&b->lock);
 	ret = b->gone ? -ENODEV : ibh_dev_add(b, &add);
 	mutex_unlock(&b->lock);
 	if (ret)
 		return ret;
-	return put_user(add.index, (u32 __user *)(uarg +
-			offsetof(struct iobond_device_add, index)));
+	if (!put_user(add.index, uindex))
+		return 0;
+	mutex_lock(&b->lock);
+	if (!b->gone)
+		ibh_dev_remove(b, add.index);
+	mutex_unlock(&b->lock);
+	return -EFAULT;
 }
 
 static int ibh_ioctl_remove(struct ibh_board *b, void __user *uarg)

@@ -335,11 +335,13 @@ static ssize_t ibh_vfio_notify(struct ibh_vfio *v, u64 off, size_t count)
 {
 	struct ibh_board *b = v->b;
 	struct ibh_dev *d = &b->devs[v->index];
-	unsigned int q = off / 4;
 	ssize_t ret = count;
+	unsigned int q;
 
-	if (count != 4 || off % 4)
+	/* The offset is 64 bits: bound it before it becomes a queue. */
+	if (count != 4 || off % 4 || off / 4 >= IOBOND_MAX_QUEUES)
 		return -EINVAL;
+	q = off / 4;
 	mutex_lock(&b->lock);
 	if (b->gone || !d->type)
 		ret = -ENODEV;
@@ -351,6 +353,37 @@ static ssize_t ibh_vfio_notify(struct ibh_vfio *v, u64 off, size_t count)
 	return ret;
 }
 
+/* Copy @n bytes at @off of a region to or from @buf; board locked. */
+static int ibh_vfio_copy(struct ibh_vfio *v, unsigned int region, u64 off,
+			 void *buf, size_t n, bool write)
+{
+	struct ibh_board *b = v->b;
+	struct iobond_vfio_state st;
+	void *src;
+
+	lockdep_assert_held(&b->lock);
+	if (b->gone)
+		return -ENODEV;
+	if (region == IOBOND_VFIO_STATE_REGION) {
+		ibh_vfio_state(v, &st);
+		src = &st;
+	} else if (region == IOBOND_VFIO_WINDOW_REGION) {
+		src = iobond_link_window(b->link);
+	} else {
+		src = ibh_inflight(b, v->index, 0);
+	}
+	if (write)
+		memcpy(src + off, buf, n);
+	else
+		memcpy(buf, src + off, n);
+	return 0;
+}
+
+/*
+ * Reads and writes go through a bounce page, a page at a time: the board
+ * lock is never held across a user access, whose fault would take
+ * mmap_lock inside it while mmap() takes the board lock inside mmap_lock.
+ */
 static ssize_t ibh_vfio_rw(struct vfio_device *vdev, char __user *ubuf,
 			   size_t count, loff_t *ppos, bool write)
 {
@@ -358,9 +391,9 @@ static ssize_t ibh_vfio_rw(struct vfio_device *vdev, char __user *ubuf,
 	struct ibh_board *b = v->b;
 	unsigned int region = IBH_VFIO_REGION(*ppos);
 	u64 off = IBH_VFIO_OFFSET(*ppos), size;
-	struct iobond_vfio_state st;
-	void *src;
-	ssize_t ret = count;
+	size_t done = 0, n;
+	int ret = 0;
+	void *buf;
 
 	if (region >= IOBOND_VFIO_NUM_REGIONS)
 		return -EINVAL;
@@ -371,28 +404,29 @@ static ssize_t ibh_vfio_rw(struct vfio_device *vdev, char __user *ubuf,
 	size = ibh_vfio_region_size(b, region);
 	if (off > size || count > size - off)
 		return -EINVAL;
-
-	mutex_lock(&b->lock);
-	if (b->gone) {
-		ret = -ENODEV;
-		goto out;
+	buf = (void *)__get_free_page(GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	while (done < count) {
+		n = min_t(size_t, count - done, PAGE_SIZE);
+		if (write && copy_from_user(buf, ubuf + done, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		mutex_lock(&b->lock);
+		ret = ibh_vfio_copy(v, region, off + done, buf, n, write);
+		mutex_unlock(&b->lock);
+		if (ret)
+			break;
+		if (!write && copy_to_user(ubuf + done, buf, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		done += n;
 	}
-	if (region == IOBOND_VFIO_STATE_REGION) {
-		ibh_vfio_state(v, &st);
-		src = &st;
-	} else if (region == IOBOND_VFIO_WINDOW_REGION) {
-		src = iobond_link_window(b->link);
-	} else {
-		src = ibh_inflight(b, v->index, 0);
-	}
-	if (write ? copy_from_user(src + off, ubuf, count) :
-		    copy_to_user(ubuf, src + off, count))
-		ret = -EFAULT;
-	else
-		*ppos += count;
-out:
-	mutex_unlock(&b->lock);
-	return ret;
+	free_page((unsigned long)buf);
+	*ppos += done;
+	return done ? done : ret;
 }
 
 static ssize_t ibh_vfio_read(struct vfio_device *vdev, char __user *buf,

@@ -21,6 +21,7 @@
 #include <linux/file.h>
 #include <linux/mm.h>
 #include <linux/poll.h>
+#include <linux/refcount.h>
 #include <linux/slab.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
@@ -46,6 +47,7 @@ struct ibh_map {
 	struct ibh_board *b;
 	struct file *file;
 	u32 gen;
+	refcount_t users;	/* one per VMA: mremap() copies the VMA */
 };
 
 /*
@@ -151,9 +153,13 @@ static int ibh_call_attach(struct ibh_board *b, unsigned int index,
 	init_waitqueue_func_entry(&c->wait, ibh_call_wakeup);
 	init_poll_funcptr(&c->pt, ibh_call_ptable);
 	events = vfs_poll(f.file, &c->pt);
-	/* A signal that came before we listened is not lost. */
+	/*
+	 * A signal that came before we listened is not lost.  Its count is
+	 * left for the next wakeup to read: only the wakeup holds the
+	 * eventfd's lock, which eventfd_ctx_do_read() needs.
+	 */
 	if (events & EPOLLIN)
-		ibh_call_fire(c);
+		ibh_dev_interrupt(b, &b->devs[index], q);
 	*out = c;
 	ret = 0;
 out:
@@ -352,10 +358,23 @@ static vm_fault_t ibh_vm_fault(struct vm_fault *vmf)
 			      b->window_pfn + vmf->pgoff);
 }
 
+/*
+ * mremap() moves a mapping by copying its VMA (open) and closing the old
+ * one: the record lives while either does.
+ */
+static void ibh_vm_open(struct vm_area_struct *vma)
+{
+	struct ibh_map *m = vma->vm_private_data;
+
+	refcount_inc(&m->users);
+}
+
 static void ibh_vm_close(struct vm_area_struct *vma)
 {
 	struct ibh_map *m = vma->vm_private_data;
 
+	if (!refcount_dec_and_test(&m->users))
+		return;
 	fput(m->file);
 	put_device(&m->b->dev);
 	kfree(m);
@@ -367,6 +386,7 @@ static int ibh_vm_may_split(struct vm_area_struct *vma, unsigned long addr)
 }
 
 static const struct vm_operations_struct ibh_vm_ops = {
+	.open		= ibh_vm_open,
 	.fault		= ibh_vm_fault,
 	.close		= ibh_vm_close,
 	.may_split	= ibh_vm_may_split,
@@ -400,6 +420,7 @@ int ibh_window_mmap(struct ibh_board *b, struct vm_area_struct *vma)
 		return -ENOMEM;
 	m->b = b;
 	m->gen = b->window_gen;
+	refcount_set(&m->users, 1);
 	m->file = get_file(vma->vm_file);
 	vma_set_file(vma, b->window_anchor);
 	get_device(&b->dev);
