@@ -8,7 +8,10 @@
  * backing file did not change.
  *
  * IOBOND_BLK_SECTORS is the capacity the runner provisioned as dev0,
- * IOBOND_BLK_SERIAL its serial.
+ * IOBOND_BLK_SERIAL its serial.  IOBOND_BLK_RO=1 says dev0 was added
+ * --readonly: its writes must come back VIRTIO_BLK_S_IOERR from iobond-blk
+ * itself, which virtio_blk never lets a write reach (the board's block
+ * layer refuses it first).  Without it, dev0 must be writable.
  */
 #include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
@@ -34,6 +37,7 @@ FIXTURE(blkraw) {
 	__u64 sectors;
 	struct vring vr;
 	__u16 avail, used;
+	bool ro;	/* the runner added dev0 --readonly */
 };
 
 static void ring_queue(struct raw *r)
@@ -44,8 +48,10 @@ static void ring_queue(struct raw *r)
 FIXTURE_SETUP(blkraw)
 {
 	struct raw *r = &self->r;
+	const char *ro = getenv("IOBOND_BLK_RO");
 	__u64 feat = 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_ACCESS_PLATFORM |
-		     1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_FLUSH;
+		     1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_FLUSH |
+		     1ULL << VIRTIO_BLK_F_RO;
 	__u32 st = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
 
 	if (iob_setup(&r->t) || r->t.host)
@@ -55,8 +61,12 @@ FIXTURE_SETUP(blkraw)
 	if (!getenv("IOBOND_BLK_SECTORS"))
 		SKIP(return, "needs IOBOND_BLK_SECTORS, the disk provisioned as dev0");
 	self->sectors = strtoull(getenv("IOBOND_BLK_SECTORS"), NULL, 0);
+	self->ro = ro && !strcmp(ro, "1");
 	ASSERT_EQ(0, raw_open(r));
 	ASSERT_EQ(VIRTIO_ID_BLOCK, le32toh(r->slot->device_id));
+	/* The device says read-only exactly when the runner made it so. */
+	ASSERT_EQ(self->ro,
+		  !!(le64toh(r->slot->device_features) & 1ULL << VIRTIO_BLK_F_RO));
 	self->win = r->shm + le64toh(r->hdr->window_off);
 	self->win_size = le64toh(r->hdr->window_size);
 
@@ -165,6 +175,9 @@ TEST_F(blkraw, ranges_past_the_end_fail)
 	__u32 len;
 
 	IOB_RETURN_IF_SKIPPED();
+	/* A read-only disk refuses these writes as writes, and has no discard. */
+	if (self->ro)
+		SKIP(return, "needs a writable dev0");
 	EXPECT_EQ(VIRTIO_BLK_S_IOERR,
 		  rw(self, VIRTIO_BLK_T_IN, self->sectors, 512, &len));
 	EXPECT_EQ(VIRTIO_BLK_S_IOERR,
@@ -195,6 +208,9 @@ TEST_F(blkraw, malformed_requests_fail)
 	__u32 len;
 
 	IOB_RETURN_IF_SKIPPED();
+	/* A read-only disk refuses the bad writes for being writes. */
+	if (self->ro)
+		SKIP(return, "needs a writable dev0");
 	/* Partial sectors, and more than one segment may carry. */
 	EXPECT_EQ(VIRTIO_BLK_S_IOERR, rw(self, VIRTIO_BLK_T_OUT, 0, 100, &len));
 	EXPECT_EQ(VIRTIO_BLK_S_IOERR,
@@ -259,6 +275,33 @@ TEST_F(blkraw, broken_chains_complete_without_status)
 	set_desc(self, 0, HDR_OFF, 16, 0, 0);
 	EXPECT_EQ(0xee, run(self, 0, &len));
 	EXPECT_EQ(0, len);
+}
+
+/*
+ * A well-formed write to a read-only disk: iobond-blk refuses it with
+ * IOERR, its status byte the only byte written back, and the sectors read
+ * back as they were.
+ */
+TEST_F(blkraw, readonly_writes_fail)
+{
+	__u8 *data = self->win + DATA_OFF, before[4096];
+	__u32 len, i;
+
+	IOB_RETURN_IF_SKIPPED();
+	if (!self->ro)
+		SKIP(return, "needs IOBOND_BLK_RO=1, dev0 added --readonly");
+	ASSERT_EQ(VIRTIO_BLK_S_OK, rw(self, VIRTIO_BLK_T_IN, 8, 4096, &len));
+	memcpy(before, data, sizeof(before));
+	/* Every byte differs from the disk's: a write that landed shows. */
+	for (i = 0; i < sizeof(before); i++)
+		data[i] = ~before[i];
+	EXPECT_EQ(VIRTIO_BLK_S_IOERR, rw(self, VIRTIO_BLK_T_OUT, 8, 4096, &len));
+	EXPECT_EQ(1, len);
+
+	memset(data, 0, sizeof(before));
+	ASSERT_EQ(VIRTIO_BLK_S_OK, rw(self, VIRTIO_BLK_T_IN, 8, 4096, &len));
+	EXPECT_EQ(4097, len);
+	EXPECT_EQ(0, memcmp(before, data, sizeof(before)));
 }
 
 /* After all that, the backend still serves; and a head past the ring. */

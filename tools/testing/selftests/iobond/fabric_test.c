@@ -131,15 +131,66 @@ static int recv_msg(int sock, int64_t *val, int *fd, int timeout_ms)
 	return 1;
 }
 
-/* True if @a and @b are the same eventfd: a count written to one is read from the other. */
+static int readable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+}
+
+/* An eventfd's count, which reading resets; -1 if it has none to read. */
+static long long take_count(int fd)
+{
+	uint64_t v;
+
+	if (!readable(fd) || read(fd, &v, sizeof(v)) != sizeof(v))
+		return -1;
+	return v;
+}
+
+static int is_eventfd(int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	target[n > 0 ? n : 0] = '\0';
+	return !strcmp(target, "anon_inode:[eventfd]");
+}
+
+/*
+ * True if @a and @b are the same eventfd: a count written to one is read
+ * from the other.  Two eventfds cannot be told apart by fstat (all are one
+ * anonymous inode), so this is the test that a peer's copy is the owner's.
+ * Nothing is left behind in either when they differ.
+ */
 static int same_eventfd(int a, int b)
 {
 	uint64_t v = 7;
+	long long got;
 
-	if (write(a, &v, sizeof(v)) != sizeof(v))
+	if (!is_eventfd(a) || !is_eventfd(b) || readable(a) || readable(b) ||
+	    write(a, &v, sizeof(v)) != sizeof(v))
 		return 0;
-	v = 0;
-	return read(b, &v, sizeof(v)) == sizeof(v) && v == 7;
+	got = take_count(b);
+	if (got < 0)
+		take_count(a);
+	return got == 7;
+}
+
+/* True if a ring on @fds[@v] shows on it and on no other of the @n. */
+static int rings_only(const int *fds, int n, int v)
+{
+	uint64_t one = 1;
+	int i, others = 0;
+
+	if (write(fds[v], &one, sizeof(one)) != sizeof(one))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (i != v)
+			others += take_count(fds[i]) >= 0;
+	return take_count(fds[v]) == 1 && !others;
 }
 
 struct client {
@@ -221,6 +272,7 @@ TEST_F(fabric, handshake)
 	struct client c;
 	struct stat st;
 	void *p;
+	int i;
 
 	ASSERT_EQ(0, client_greet(self->dir, 0, &c));
 	EXPECT_EQ(0, c.id);
@@ -232,7 +284,11 @@ TEST_F(fabric, handshake)
 	/* A peer may not resize the region under the others. */
 	EXPECT_NE(0, ftruncate(c.shm, SIZE / 2));
 	ASSERT_EQ(0, client_own(&c));
-	EXPECT_TRUE(same_eventfd(c.own[0], c.own[0]));
+	/* Its own eventfds, one per vector: a ring on one is on no other. */
+	for (i = 0; i < NVEC; i++) {
+		EXPECT_TRUE(is_eventfd(c.own[i])) TH_LOG("vector %d", i);
+		EXPECT_TRUE(rings_only(c.own, NVEC, i)) TH_LOG("vector %d", i);
+	}
 	EXPECT_TRUE(quiet_for(c.sock, 200));
 	close(c.sock);
 }
@@ -263,6 +319,8 @@ TEST_F(fabric, join_and_leave)
 	EXPECT_EQ(-1, read(b.own[1], &v, sizeof(v)));
 	EXPECT_EQ(EAGAIN, errno);
 	EXPECT_EQ((ssize_t)sizeof(v), read(b.own[0], &v, sizeof(v)));
+	/* And a's view of b is not b's view of a. */
+	EXPECT_FALSE(same_eventfd(a_sees_b[0], b_sees_a[0]));
 
 	close(b.sock);
 	ASSERT_EQ(1, recv_msg(a.sock, &v, &fd, TIMEOUT_MS));

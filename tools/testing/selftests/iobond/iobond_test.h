@@ -282,28 +282,107 @@ static inline long long iob_irq_count(const struct iob *t, unsigned int vec)
 	return total;
 }
 
-/* Lines of the kernel log that contain @needle. */
-static inline int iob_dmesg_count(const char *needle)
+/* The whole kernel log, NUL-terminated, to be freed; NULL on error. */
+static inline char *iob_klog(void)
 {
 	int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
-	char *buf, *p;
-	int n, count = 0;
+	char *buf;
+	int n;
 
 	if (len <= 0)
-		return -1;
+		return NULL;
 	buf = malloc(len + 1);
 	if (!buf)
-		return -1;
+		return NULL;
 	n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, len);
 	if (n < 0) {
 		free(buf);
-		return -1;
+		return NULL;
 	}
 	buf[n] = '\0';
-	for (p = buf; (p = strstr(p, needle)); p++)
+	return buf;
+}
+
+static inline int iob_count_in(const char *p, const char *needle)
+{
+	int count = 0;
+
+	for (; (p = strstr(p, needle)); p++)
 		count++;
+	return count;
+}
+
+/* Lines of the kernel log that contain @needle. */
+static inline int iob_dmesg_count(const char *needle)
+{
+	char *buf = iob_klog();
+	int count;
+
+	if (!buf)
+		return -1;
+	count = iob_count_in(buf, needle);
 	free(buf);
 	return count;
 }
+
+/*
+ * Lines that contain @needle after the last line that reads
+ * "iobond-mark @mark", which the runner writes to /dev/kmsg before it
+ * acts; -1 if there is no such line.  A count that starts at a mark sees
+ * only what followed it, not what earlier steps left in the log.
+ */
+static inline int iob_dmesg_count_since(const char *mark, const char *needle)
+{
+	char line[128], *buf = iob_klog(), *p, *last = NULL;
+	int count = -1;
+
+	if (!buf)
+		return -1;
+	/* A cut mark could match a longer one. */
+	if (snprintf(line, sizeof(line), "iobond-mark %s\n", mark) >=
+	    (int)sizeof(line)) {
+		free(buf);
+		return -1;
+	}
+	for (p = buf; (p = strstr(p, line)); p++)
+		last = p;
+	if (last)
+		count = iob_count_in(last + strlen(line), needle);
+	free(buf);
+	return count;
+}
+
+/*
+ * The debug tier's kernel (KASAN, lockdep) runs everything several times
+ * slower.  The runner says how much in IOBOND_TIMEOUT_SCALE, and every
+ * test's harness timeout grows by that factor before the harness starts:
+ * a hang still ends in a timeout, a slow kernel does not.
+ */
+static inline void iob_scale_timeouts(void)
+{
+	const char *env = getenv("IOBOND_TIMEOUT_SCALE");
+	int scale = env ? atoi(env) : 1;
+	struct __fixture_metadata *f;
+	struct __test_metadata *t;
+
+	if (scale <= 1 || scale > 20)
+		return;
+	for (f = __fixture_list; f; f = f->next)
+		for (t = f->tests; t; t = t->next)
+			t->timeout *= scale;
+}
+
+#undef TEST_HARNESS_MAIN
+#define TEST_HARNESS_MAIN \
+	static void __attribute__((constructor)) \
+	__constructor_order_last(void) \
+	{ \
+		if (!__constructor_order) \
+			__constructor_order = _CONSTRUCTOR_ORDER_BACKWARD; \
+	} \
+	int main(int argc, char **argv) { \
+		iob_scale_timeouts(); \
+		return test_harness_run(argc, argv); \
+	}
 
 #endif /* IOBOND_TEST_H */
