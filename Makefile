@@ -7,6 +7,7 @@
 #   make deps       install what the build and the VM pair need (apt)
 #   make demo       boot the VM pair and show a board working over IO-Bond
 #   make check      the fabric's own tests, then the VM-pair selftests
+#   make check-debug   the same plan on a sanitizer kernel (KASAN, lockdep...)
 #   make check-fabric  the fabric's tests alone (no VM)
 #   make bench      the board's NIC and disk against QEMU's own devices
 #
@@ -19,9 +20,9 @@ KDIR ?= /usr/src/linux-headers-$(KVER)
 export KVER KDIR
 
 SELFTESTS := tools/testing/selftests/iobond
-RUNNER := $(SELFTESTS)/vmpair.py
+RUNNER := $(SELFTESTS)/vmpair
 
-.PHONY: all modules tools selftests deps demo check check-fabric bench clean
+.PHONY: all modules tools selftests deps demo check check-debug check-fabric bench clean
 
 all: modules tools selftests
 
@@ -53,6 +54,18 @@ bench: deps
 check: deps
 	$(MAKE) all
 	python3 $(RUNNER)
+
+# The sanitizer tier: scripts/debug-kernel.sh builds the kernel once (about
+# 20 minutes) and caches it outside the tree; our modules are built against
+# it in build/debug, apart from the ones the stock kernel loads.
+DEBUG_MODS := $(CURDIR)/build/debug
+check-debug: deps
+	$(MAKE) tools selftests
+	dk=$$(scripts/debug-kernel.sh) && \
+	rm -rf $(DEBUG_MODS) && mkdir -p $(DEBUG_MODS) && \
+	find Kbuild drivers include -name Kbuild -o -name '*.[ch]' | cpio -pdm --quiet $(DEBUG_MODS) && \
+	$(MAKE) -C $$dk M=$(DEBUG_MODS) W=1 modules && \
+	python3 $(RUNNER) --debug-kernel $$dk --modules $(DEBUG_MODS)
 
 check-fabric: tools selftests
 	$(SELFTESTS)/fabric_test

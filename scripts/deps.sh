@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Install what IO-Bond's build, demo and tests need, from Debian's archive.
+# Install what IO-Bond's build, demo and tests need, from Debian's archive,
+# the sanitizer kernel's build tools (flex ... libssl-dev) among them.
 # Idempotent: it only calls apt when a package is missing, and it makes
 # sure the kernel image the VMs boot matches the headers the modules are
 # built against.
@@ -9,7 +10,8 @@ set -eu
 
 PKGS="build-essential sparse python3 cpio xz-utils kmod ethtool iperf3 \
       qemu-system-x86 busybox-static linux-source-6.1 \
-      linux-image-amd64 linux-headers-amd64 liburing-dev fio util-linux e2fsprogs"
+      linux-image-amd64 linux-headers-amd64 liburing-dev fio util-linux e2fsprogs \
+      flex bison bc libelf-dev libssl-dev"
 
 missing=""
 for p in $PKGS; do
