@@ -63,7 +63,8 @@ check-debug: deps
 	$(MAKE) tools selftests
 	dk=$$(scripts/debug-kernel.sh) && \
 	rm -rf $(DEBUG_MODS) && mkdir -p $(DEBUG_MODS) && \
-	find Kbuild drivers include -name Kbuild -o -name '*.[ch]' | cpio -pdm --quiet $(DEBUG_MODS) && \
+	find Kbuild drivers include -name Kbuild -o -name '*.[ch]' ! -name '*.mod.c' | \
+		cpio -pdm --quiet $(DEBUG_MODS) && \
 	$(MAKE) -C $$dk M=$(DEBUG_MODS) W=1 modules && \
 	python3 $(RUNNER) --debug-kernel $$dk --modules $(DEBUG_MODS)
 

@@ -71,8 +71,12 @@ fi
 
 say "building bzImage and modules with -j$(nproc); the first build takes ~20 min"
 start=$(date +%s)
-make -C "$src" O="$obj" -j"$(nproc)" bzImage modules >> "$log" 2>&1 &
+# In the background, for the progress lines: without the lock (9>&-), and
+# stopped with us, so that an interrupted build neither runs on nor holds
+# the cache.
+make -C "$src" O="$obj" -j"$(nproc)" bzImage modules >> "$log" 2>&1 9>&- &
 pid=$!
+trap 'kill "$pid" 2>/dev/null; exit 130' INT TERM
 while kill -0 "$pid" 2>/dev/null; do
 	sleep 60 & wait $! || true
 	kill -0 "$pid" 2>/dev/null || break
@@ -80,6 +84,7 @@ while kill -0 "$pid" 2>/dev/null; do
 	say "$(( ($(date +%s) - start) / 60 )) min, $n objects compiled"
 done
 wait "$pid" || { tail -30 "$log" >&2; say "build failed, see $log"; exit 1; }
+trap - INT TERM
 say "built in $(( ($(date +%s) - start) / 60 )) min"
 touch "$obj/.built"
 echo "$obj"

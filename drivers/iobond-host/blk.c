@@ -35,6 +35,9 @@
  */
 #define IBH_BLK_SIZE_MAX	SZ_64K
 
+/* Passes over a ring the board keeps adding to, before coming back later. */
+#define IBH_BLK_FAIL_PASSES	4
+
 /**
  * ibh_blk_check() - check a virtio-blk device to be added; set its limits
  * @b: the board, locked
@@ -137,11 +140,13 @@ static void ibh_blk_fail_one(struct ibh_board *b, struct ibh_dev *d,
 	void *win = iobond_link_window(b->link);
 	struct vring_desc *desc = win + d->vring[q].desc;
 	u32 size = d->vring[q].size, len = 0;
+	/* No request of ours is longer: a looping chain costs no more. */
+	u32 most = min_t(u32, size, d->blk.seg_max + 2);
 	u16 i = head, flags = 0;
 	u64 addr = 0;
 	u32 n;
 
-	for (n = 0; n < size; n++) {
+	for (n = 0; n < most; n++) {
 		if (i >= size)
 			return;
 		addr = vrd64(desc[i].addr);
@@ -151,7 +156,7 @@ static void ibh_blk_fail_one(struct ibh_board *b, struct ibh_dev *d,
 			break;
 		i = vrd16(desc[i].next);
 	}
-	if (n == size || (flags & (VRING_DESC_F_WRITE | VRING_DESC_F_INDIRECT))
+	if (n == most || (flags & (VRING_DESC_F_WRITE | VRING_DESC_F_INDIRECT))
 	    != VRING_DESC_F_WRITE || !len || !ibh_in_window(b, addr, len, 1))
 		return;
 	WRITE_ONCE(*(u8 *)(win + addr + len - 1), VIRTIO_BLK_S_IOERR);
@@ -202,31 +207,39 @@ static unsigned int ibh_blk_fail_pass(struct ibh_board *b, unsigned int index,
 	WRITE_ONCE(r->last_avail, aidx);
 	WRITE_ONCE(r->used_idx, uidx);
 	/*
-	 * Ask for a kick at the next request (EVENT_IDX's avail_event, just
-	 * past the used ring; queue enable checked it is in the window).
-	 * The dead backend's value would let the board add requests without
-	 * one, and nothing would fail them: they would hang for ever.
+	 * Ask for a kick at the next request: EVENT_IDX's avail_event (just
+	 * past the used ring; queue enable checked it is in the window), and
+	 * no NO_NOTIFY flag.  A dead backend's values would let the board
+	 * add requests without one, and nothing would fail them: they would
+	 * hang for ever.
 	 */
+	WRITE_ONCE(used->flags, 0);
 	WRITE_ONCE(*(__virtio16 *)&used->ring[size], vle16(aidx));
 	return failed;
 }
 
 /*
  * A request the board added while the event was stale came without a
- * kick: look once more after asking for one.  Any later request kicks,
- * and the kick brings this work back.
+ * kick: after asking for one, look again, until the ring holds still.  A
+ * board that adds as fast as we fail gets the work back a jiffy later,
+ * not a loop.
  */
 static unsigned int ibh_blk_fail_queue(struct ibh_board *b, unsigned int index,
 				       unsigned int q)
 {
 	struct ibh_dev *d = &b->devs[index];
 	struct vring_avail *avail = iobond_link_window(b->link) + d->vring[q].avail;
-	unsigned int failed = ibh_blk_fail_pass(b, index, q);
+	struct iobond_inflight *r = ibh_inflight(b, index, q);
+	unsigned int failed = 0, pass;
 
-	/* The event is visible before the index is read again. */
-	mb();
-	if (vrd16(avail->idx) != READ_ONCE(ibh_inflight(b, index, q)->last_avail))
+	for (pass = 0; pass < IBH_BLK_FAIL_PASSES; pass++) {
 		failed += ibh_blk_fail_pass(b, index, q);
+		/* The event is visible before the index is read again. */
+		mb();
+		if (vrd16(avail->idx) == READ_ONCE(r->last_avail))
+			return failed;
+	}
+	mod_delayed_work(system_wq, &b->orphan_work, 1);
 	return failed;
 }
 

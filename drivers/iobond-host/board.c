@@ -309,6 +309,7 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 	d->type = add->type;
 	d->num_queues = add->num_queues;
 	d->queue_size = add->queue_size;
+	d->added = ++b->adds;
 	add->index = i;
 	if (d->type == IOBOND_DEV_BLK) {
 		d->features = add->features | IBH_TRANSPORT_FEATURES |
@@ -477,6 +478,16 @@ static int ibh_op_queue_enable(struct ibh_board *b, unsigned int index,
 	if (q >= d->num_queues) {
 		dev_err_ratelimited(ibh_dev_of(b), "dev%u: no queue %u\n", index, q);
 		return -EINVAL;
+	}
+	/*
+	 * Virtio enables a queue once per reset.  Moving a live one would
+	 * let the lockless readers of d->vring[] (the call wakeup) see a
+	 * new size with an old ring.
+	 */
+	if (d->queues_enabled & BIT(q)) {
+		dev_err_ratelimited(ibh_dev_of(b), "dev%u: queue %u is enabled already\n",
+				    index, q);
+		return -EBUSY;
 	}
 	/*
 	 * The board may rewrite the slot at any time: each field is read

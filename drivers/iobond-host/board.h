@@ -51,6 +51,7 @@ struct ibh_dev {
 	bool link_down;		/* the NIC's carrier, as the operator set it */
 	u32 device_status;	/* the host's status bits: NEEDS_RESET */
 	u32 resets;		/* resets the board's driver asked for */
+	u32 added;		/* the board's add count when this one came */
 	u64 kicks[IOBOND_MAX_QUEUES];
 	u64 interrupts[IOBOND_MAX_QUEUES];
 	u64 bytes[IOBOND_MAX_QUEUES];
@@ -82,6 +83,8 @@ struct ibh_dev {
  * @running: devices are published to the board
  * @devs: the slots
  * @instance: the last slot instance published
+ * @adds: devices added so far, under @lock; tells one device in a slot
+ *	from a later one
  * @window_gen: mappings of the window made in an older generation fault
  * @window_anchor: every mapping of the window hangs off this file's address
  *	space, whichever file it was made through (the board's node or an
@@ -115,6 +118,7 @@ struct ibh_board {
 	bool running;
 	struct ibh_dev devs[IOBOND_MAX_DEVICES];
 	u32 instance;
+	u32 adds;
 	u32 window_gen;
 	struct file *window_anchor;
 	unsigned long window_pfn;

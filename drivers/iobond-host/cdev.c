@@ -112,6 +112,7 @@ static int ibh_ioctl_add(struct ibh_board *b, void __user *uarg)
 	size_t minsz = offsetofend(struct iobond_device_add, reserved);
 	struct iobond_device_add add;
 	u32 __user *uindex;
+	u32 added = 0;
 	int ret;
 
 	ret = ibh_copy_in(&add, uarg, minsz, 0);
@@ -133,13 +134,17 @@ static int ibh_ioctl_add(struct ibh_board *b, void __user *uarg)
 		return -EFAULT;
 	mutex_lock(&b->lock);
 	ret = b->gone ? -ENODEV : ibh_dev_add(b, &add);
+	if (!ret)
+		added = b->devs[add.index].added;
 	mutex_unlock(&b->lock);
 	if (ret)
 		return ret;
 	if (!put_user(add.index, uindex))
 		return 0;
+	/* Only this device: the slot may hold another one by now. */
 	mutex_lock(&b->lock);
-	if (!b->gone)
+	if (!b->gone && b->devs[add.index].type &&
+	    b->devs[add.index].added == added)
 		ibh_dev_remove(b, add.index);
 	mutex_unlock(&b->lock);
 	return -EFAULT;

@@ -353,16 +353,20 @@ static ssize_t ibh_vfio_notify(struct ibh_vfio *v, u64 off, size_t count)
 	return ret;
 }
 
-/* Copy @n bytes at @off of a region to or from @buf; board locked. */
+/*
+ * Copy @n bytes at @off of a region to or from @buf; board locked.  An
+ * access that began before the window was revoked (@gen) ends there, as
+ * a mapping's would.
+ */
 static int ibh_vfio_copy(struct ibh_vfio *v, unsigned int region, u64 off,
-			 void *buf, size_t n, bool write)
+			 void *buf, size_t n, bool write, u32 gen)
 {
 	struct ibh_board *b = v->b;
 	struct iobond_vfio_state st;
 	void *src;
 
 	lockdep_assert_held(&b->lock);
-	if (b->gone)
+	if (b->gone || b->window_gen != gen)
 		return -ENODEV;
 	if (region == IOBOND_VFIO_STATE_REGION) {
 		ibh_vfio_state(v, &st);
@@ -394,6 +398,7 @@ static ssize_t ibh_vfio_rw(struct vfio_device *vdev, char __user *ubuf,
 	size_t done = 0, n;
 	int ret = 0;
 	void *buf;
+	u32 gen;
 
 	if (region >= IOBOND_VFIO_NUM_REGIONS)
 		return -EINVAL;
@@ -407,6 +412,7 @@ static ssize_t ibh_vfio_rw(struct vfio_device *vdev, char __user *ubuf,
 	buf = (void *)__get_free_page(GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
+	gen = READ_ONCE(b->window_gen);
 	while (done < count) {
 		n = min_t(size_t, count - done, PAGE_SIZE);
 		if (write && copy_from_user(buf, ubuf + done, n)) {
@@ -414,7 +420,7 @@ static ssize_t ibh_vfio_rw(struct vfio_device *vdev, char __user *ubuf,
 			break;
 		}
 		mutex_lock(&b->lock);
-		ret = ibh_vfio_copy(v, region, off + done, buf, n, write);
+		ret = ibh_vfio_copy(v, region, off + done, buf, n, write, gen);
 		mutex_unlock(&b->lock);
 		if (ret)
 			break;

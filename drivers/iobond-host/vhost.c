@@ -158,7 +158,7 @@ static int ibh_call_attach(struct ibh_board *b, unsigned int index,
 	 * left for the next wakeup to read: only the wakeup holds the
 	 * eventfd's lock, which eventfd_ctx_do_read() needs.
 	 */
-	if (events & EPOLLIN)
+	if ((events & EPOLLIN) && (b->devs[index].queues_enabled & BIT(q)))
 		ibh_dev_interrupt(b, &b->devs[index], q);
 	*out = c;
 	ret = 0;

@@ -37,6 +37,7 @@
 #define AG_HDR_LEN	20
 #define AG_MAX_PAYLOAD	8192
 #define AG_RESEND_MS	3000
+#define AG_DRAIN_MAX	(1 << 20)
 
 enum ag_type {
 	AG_ACK = 'A',	/* seq acknowledges a data frame; never itself acked */
@@ -64,6 +65,7 @@ struct ag_chan {
 	uint32_t bad;		/* received bytes that were no valid frame */
 	struct ag_frame pending; /* a command that came while we were busy */
 	int have_pending;
+	struct ag_frame scratch; /* what ag_send() receives while it waits */
 };
 
 static uint32_t ag_crc_table[256];
@@ -172,7 +174,12 @@ static int ag_parse(struct ag_chan *ch, struct ag_frame *f)
 		} else if (ch->rx_len < AG_HDR_LEN + len) {
 			return 0;
 		} else if (ag_get32(b + 16) != ag_crc32(b + AG_HDR_LEN, len)) {
-			skip = AG_HDR_LEN + len;
+			/*
+			 * A frame that lost bytes took the front of the next
+			 * one (the resend) as its payload: look for that one's
+			 * magic rather than skip it too.
+			 */
+			skip = 1;
 		} else {
 			f->type = b[4];
 			f->seq = ag_get32(b + 8);
@@ -212,6 +219,8 @@ static int ag_recv(struct ag_chan *ch, struct ag_frame *f, long long deadline)
 		n = read(ch->fd, ch->rx + ch->rx_len, sizeof(ch->rx) - ch->rx_len);
 		if (n > 0)
 			ch->rx_len += n;
+		else if (n == 0 || errno != EINTR)
+			usleep(10000);	/* a port in error: do not spin */
 	}
 }
 
@@ -232,9 +241,13 @@ static int ag_accept(struct ag_chan *ch, const struct ag_frame *f)
 static void ag_send(struct ag_chan *ch, uint8_t type, const uint8_t *payload,
 		    uint32_t len)
 {
-	struct ag_frame *f = malloc(sizeof(*f));
+	static struct ag_frame *f;
 	uint32_t seq = ++ch->tx_seq;
 	int tries = 0;
+
+	/* One buffer for the agent's life: PID 1 must not fail here. */
+	if (!f)
+		f = &ch->scratch;
 
 	for (;;) {
 		long long end = ag_now_ms() + AG_RESEND_MS;
@@ -243,10 +256,8 @@ static void ag_send(struct ag_chan *ch, uint8_t type, const uint8_t *payload,
 			ch->resent++;
 		ag_send_raw(ch, type, seq, payload, len);
 		while (ag_recv(ch, f, end)) {
-			if (f->type == AG_ACK && f->seq == seq) {
-				free(f);
+			if (f->type == AG_ACK && f->seq == seq)
 				return;
-			}
 			if (f->type == AG_CMD && ag_accept(ch, f)) {
 				ch->pending = *f;
 				ch->have_pending = 1;
@@ -271,14 +282,22 @@ static int ag_stdin(const uint8_t *data, size_t len)
 {
 	int p[2];
 
+	pid_t pid = 0;
+
 	if (pipe2(p, O_CLOEXEC))
-		return open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (len && fork() == 0) {
+		return -1;
+	if (len)
+		pid = fork();
+	if (pid == 0 && len) {
 		close(p[0]);
 		ag_write_all(p[1], data, len);
 		_exit(0);
 	}
 	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		return -1;
+	}
 	return p[0];
 }
 
@@ -314,6 +333,30 @@ static ssize_t ag_forward(struct ag_chan *ch, int out, uint32_t id)
 }
 
 /*
+ * What is in the pipe when the shell exits is sent, up to AG_DRAIN_MAX
+ * bytes.  A daemon the command started may hold the pipe and write on:
+ * a child of ours then reads the pipe to its end and drops it, so the
+ * daemon neither blocks nor dies of SIGPIPE, and the agent goes on.
+ */
+static void ag_drain(struct ag_chan *ch, int out, uint32_t id)
+{
+	size_t sent = 0;
+	ssize_t n;
+	char sink[4096];
+
+	fcntl(out, F_SETFL, O_NONBLOCK);
+	while (sent < AG_DRAIN_MAX && (n = ag_forward(ch, out, id)) > 0)
+		sent += n;
+	if (fork() == 0) {
+		fcntl(out, F_SETFL, 0);
+		while (read(out, sink, sizeof(sink)) > 0)
+			;
+		_exit(0);
+	}
+	close(out);
+}
+
+/*
  * Run one command to its end.  The end is the shell's exit, not the end
  * of its output: a daemon it started may hold the pipe for ever.  What is
  * in the pipe when the shell exits is still sent.
@@ -335,7 +378,8 @@ static void ag_run(struct ag_chan *ch, const struct ag_frame *f, int sfd,
 		cmdlen = f->len - 8;
 	cmd = strndup((const char *)f->payload + 8, cmdlen);
 	in = ag_stdin(f->payload + 8 + cmdlen, f->len - 8 - cmdlen);
-	if (!cmd || pipe2(p, O_CLOEXEC)) {
+	/* 126: the agent could not start it (no memory, no pipe, no fork). */
+	if (!cmd || in < 0 || pipe2(p, O_CLOEXEC)) {
 		status = 126;
 		goto out;
 	}
@@ -343,6 +387,8 @@ static void ag_run(struct ag_chan *ch, const struct ag_frame *f, int sfd,
 	if (pid == 0)
 		ag_child(cmd, in, p[1], mask);
 	close(p[1]);
+	if (pid < 0)
+		status = 126;
 	while (pid > 0 && !done) {
 		struct pollfd fds[2] = {
 			{ .fd = p[0], .events = POLLIN },
@@ -362,12 +408,10 @@ static void ag_run(struct ag_chan *ch, const struct ag_frame *f, int sfd,
 			done = ag_reap(sfd, pid, &status);
 		}
 	}
-	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	while (ag_forward(ch, p[0], id) > 0)
-		;
-	close(p[0]);
+	ag_drain(ch, p[0], id);
 out:
-	close(in);
+	if (in >= 0)
+		close(in);
 	free(cmd);
 	ag_put32(ex, id);
 	ag_put32(ex + 4, status);
@@ -421,8 +465,9 @@ int main(int argc, char **argv)
 		if (ch->have_pending) {
 			ch->have_pending = 0;
 			*f = ch->pending;
-		} else if (!ag_recv(ch, f, -1) || f->type != AG_CMD ||
-			   !ag_accept(ch, f)) {
+		} else if (!ag_recv(ch, f, ag_now_ms() + 1000) ||
+			   f->type != AG_CMD || !ag_accept(ch, f)) {
+			/* Orphans that died while we were idle. */
 			ag_reap(sfd, -1, &(int){ 0 });
 			continue;
 		}

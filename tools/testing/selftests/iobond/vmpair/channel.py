@@ -17,7 +17,9 @@ ways is a frame:
 Data frames (all but A) carry a sequence number per direction, starting
 at 1, and are acknowledged; the sender resends one that is not acked
 within RESEND_S.  A receiver acks a repeat again and drops it.  Bytes that
-make no valid frame are dropped and counted.  Nothing is lost, and
+make no valid frame are dropped and counted; after a bad frame the
+receiver looks for the next magic one byte on, so a frame that lost bytes
+does not take its resend down with it.  Nothing is lost, and
 whatever had to be resent is counted for the run's summary.
 """
 
@@ -31,6 +33,7 @@ HDR = struct.Struct("<4sBBHII")        # magic, type, flags, len, seq, hcrc
 HDR_LEN = 20
 MAX_PAYLOAD = 8192
 RESEND_S = 5.0
+SEND_TIMEOUT_S = 60.0      # QEMU not taking our bytes for this long: dead
 
 
 class ChannelError(Exception):
@@ -58,6 +61,8 @@ class Channel:
         frame = (hdr + struct.pack("<II", zlib.crc32(hdr), zlib.crc32(payload))
                  + payload)
         try:
+            # pump() may have left a short receive timeout on the socket.
+            self.sock.settimeout(SEND_TIMEOUT_S)
             self.sock.sendall(frame)
         except OSError as e:
             raise ChannelError(f"send: {e}") from e
@@ -86,10 +91,13 @@ class Channel:
                 return
             payload = bytes(rx[HDR_LEN:HDR_LEN + length])
             pcrc = struct.unpack_from("<I", rx, 16)[0]
-            del rx[:HDR_LEN + length]
             if pcrc != zlib.crc32(payload):
-                self.bad += HDR_LEN + length
+                # A frame that lost bytes took the front of the next one
+                # (the resend) as payload: resync on that one's magic.
+                self.bad += 1
+                del rx[:1]
                 continue
+            del rx[:HDR_LEN + length]
             self._frame(chr(ftype), seq, payload)
 
     def _frame(self, ftype, seq, payload):
