@@ -70,7 +70,9 @@ struct ibg_vdev {
  * @window: the window's mapping
  * @window_size: its length
  * @maps: streaming mappings, by window offset: where each bounce buffer
- *	copies from and to; kept here, never in the region
+ *	copies from and to; kept here, never in the region.  Its lock is
+ *	taken with interrupts off: virtio_blk unmaps in its hard-irq
+ *	completion, virtio_net in softirq, and both map in process context
  * @nmaps: streaming mappings live
  * @hog_lock: protects @hogs and @hogged
  * @hogs: window chunks the tests took through debugfs "hog"

@@ -87,9 +87,10 @@ static dma_addr_t ibg_dma_map_page(struct device *dev, struct page *page,
 				   unsigned long attrs)
 {
 	struct ibg_board *b = ibg_dma_board(dev);
+	unsigned long va, flags;
 	struct ibg_map *m;
-	unsigned long va;
 	dma_addr_t addr;
+	void *old;
 
 	m = kmalloc(sizeof(*m), GFP_ATOMIC);
 	if (!m)
@@ -104,8 +105,10 @@ static dma_addr_t ibg_dma_map_page(struct device *dev, struct page *page,
 	m->orig = page_to_phys(page) + offset;
 	m->size = size;
 	m->dir = dir;
-	if (xa_err(xa_store(&b->maps, addr >> IBG_DMA_MIN_ORDER, m,
-			    GFP_ATOMIC)))
+	xa_lock_irqsave(&b->maps, flags);
+	old = __xa_store(&b->maps, addr >> IBG_DMA_MIN_ORDER, m, GFP_ATOMIC);
+	xa_unlock_irqrestore(&b->maps, flags);
+	if (xa_err(old))
 		goto err_pool;
 	if (dir == DMA_TO_DEVICE || dir == DMA_BIDIRECTIONAL)
 		ibg_bounce(b, addr, m, true);
@@ -124,7 +127,12 @@ static void ibg_dma_unmap_page(struct device *dev, dma_addr_t addr,
 			       unsigned long attrs)
 {
 	struct ibg_board *b = ibg_dma_board(dev);
-	struct ibg_map *m = xa_erase(&b->maps, addr >> IBG_DMA_MIN_ORDER);
+	unsigned long flags;
+	struct ibg_map *m;
+
+	xa_lock_irqsave(&b->maps, flags);
+	m = __xa_erase(&b->maps, addr >> IBG_DMA_MIN_ORDER);
+	xa_unlock_irqrestore(&b->maps, flags);
 
 	if (WARN_ONCE(!m || m->size != size,
 		      "iobond_guest: unmapping %pad (%zu bytes) that was not mapped\n",
@@ -231,7 +239,7 @@ int ibg_dma_init(struct ibg_board *b)
 {
 	int ret;
 
-	xa_init(&b->maps);
+	xa_init_flags(&b->maps, XA_FLAGS_LOCK_IRQ);
 	INIT_LIST_HEAD(&b->hogs);
 	mutex_init(&b->hog_lock);
 	b->pool = gen_pool_create(IBG_DMA_MIN_ORDER, dev_to_node(&b->dev));

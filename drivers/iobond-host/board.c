@@ -480,16 +480,6 @@ static int ibh_op_queue_enable(struct ibh_board *b, unsigned int index,
 		return -EINVAL;
 	}
 	/*
-	 * Virtio enables a queue once per reset.  Moving a live one would
-	 * let the lockless readers of d->vring[] (the call wakeup) see a
-	 * new size with an old ring.
-	 */
-	if (d->queues_enabled & BIT(q)) {
-		dev_err_ratelimited(ibh_dev_of(b), "dev%u: queue %u is enabled already\n",
-				    index, q);
-		return -EBUSY;
-	}
-	/*
 	 * The board may rewrite the slot at any time: each field is read
 	 * once, and only what was checked is kept.
 	 */
@@ -507,6 +497,16 @@ static int ibh_op_queue_enable(struct ibh_board *b, unsigned int index,
 		dev_err_ratelimited(ibh_dev_of(b), "dev%u: refusing queue %u: size %u vector %u rings %#llx %#llx %#llx\n",
 				    index, q, size, msix, desc, avail, used);
 		return -EINVAL;
+	}
+	/*
+	 * Virtio enables a queue once per reset.  Moving a live one would
+	 * let the lockless readers of d->vring[] (the call wakeup) see a
+	 * new size with an old ring.
+	 */
+	if (d->queues_enabled & BIT(q)) {
+		dev_err_ratelimited(ibh_dev_of(b), "dev%u: queue %u is enabled already\n",
+				    index, q);
+		return -EBUSY;
 	}
 	WRITE_ONCE(d->msix[q], msix);
 	d->last_used[q] = 0;

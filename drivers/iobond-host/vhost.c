@@ -385,11 +385,21 @@ static int ibh_vm_may_split(struct vm_area_struct *vma, unsigned long addr)
 	return -EINVAL;
 }
 
+/*
+ * A window mapping stays where it was made, as a VFIO BAR mapping does:
+ * mremap() puts the pages back and fails.
+ */
+static int ibh_vm_mremap(struct vm_area_struct *vma)
+{
+	return -EINVAL;
+}
+
 static const struct vm_operations_struct ibh_vm_ops = {
 	.open		= ibh_vm_open,
 	.fault		= ibh_vm_fault,
 	.close		= ibh_vm_close,
 	.may_split	= ibh_vm_may_split,
+	.mremap		= ibh_vm_mremap,
 };
 
 /**
@@ -409,9 +419,13 @@ int ibh_window_mmap(struct ibh_board *b, struct vm_area_struct *vma)
 	struct ibh_map *m;
 
 	lockdep_assert_held(&b->lock);
+	/*
+	 * MAP_SHARED of a file opened read-only keeps only VM_MAYSHARE: a
+	 * read-only view of the window is a shared mapping too.
+	 */
 	if (vma->vm_pgoff > b->window_size >> PAGE_SHIFT ||
 	    pages > (b->window_size >> PAGE_SHIFT) - vma->vm_pgoff ||
-	    !(vma->vm_flags & VM_SHARED))
+	    !(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	if (b->gone)
 		return -ENODEV;

@@ -102,9 +102,11 @@ static const int enomem[] = { ENOMEM, 0 };
  * vectors), and a BAR region whose struct resource cannot be allocated is
  * indistinguishable from a taken one, EBUSY (__request_region() returns
  * NULL, pcim_iomap_regions() and ivs_map() say EBUSY).  Registering the
- * function's legacy interrupt with ACPI can also fail with ENOSPC.
+ * function's legacy interrupt with ACPI can also fail with ENOSPC, and
+ * devm_memremap() reports any failure to map the shared region, an
+ * allocation's included, as ENXIO.
  */
-static const int bind_errnos[] = { ENOMEM, ENOSPC, EBUSY, 0 };
+static const int bind_errnos[] = { ENOMEM, ENOSPC, EBUSY, ENXIO, 0 };
 
 static bool errno_allowed(const int *errnos, int err)
 {

@@ -176,7 +176,14 @@ TEST_F_TIMEOUT(module, load_unload_cycles, 300)
 	 * A link costs dozens of kmalloc objects (its state, irq actions,
 	 * MSI descriptors, devres, debugfs); leaking any one of them ten
 	 * times shows.  Other tasks of the idle VM stay well below that.
+	 * Not under KASAN (IOBOND_KASAN, the debug tier): its quarantine
+	 * keeps thousands of freed objects counted as active.
 	 */
+	if (getenv("IOBOND_KASAN")) {
+		TH_LOG("kmalloc objects %lld -> %lld over %d cycles: not judged under KASAN",
+		       before.slab_objs, after.slab_objs, CYCLES);
+		return;
+	}
 	EXPECT_GT(CYCLES, after.slab_objs - before.slab_objs)
 		TH_LOG("kmalloc objects %lld -> %lld over %d cycles",
 		       before.slab_objs, after.slab_objs, CYCLES);
