@@ -397,10 +397,17 @@ static void ibg_vdev_remove(struct ibg_board *b, unsigned int i)
 {
 	struct ibg_vdev *vd = b->vdevs[i];
 
+	/*
+	 * Its interrupts are delivered until its driver is gone (a driver's
+	 * remove may wait for I/O), and its memory stays until the table no
+	 * longer names it: the interrupt handler and a lost peer look there.
+	 */
+	get_device(&vd->vdev.dev);
 	unregister_virtio_device(&vd->vdev);
 	spin_lock_irq(&b->vec_lock);
 	b->vdevs[i] = NULL;
 	spin_unlock_irq(&b->vec_lock);
+	put_device(&vd->vdev.dev);
 	dev_info(&b->link->ivs.pdev->dev, "slot %u: device removed\n", i);
 }
 
@@ -416,8 +423,12 @@ static void ibg_scan_locked(struct ibg_board *b)
 		bool present = up && rd32(slot->state) == IOBOND_SLOT_PRESENT;
 
 		if (vd && (!present || rd32(slot->instance) != vd->instance ||
-			   vd->broken))
+			   vd->broken)) {
+			/* I/O fails now rather than waits through the removal. */
+			if (!up || vd->broken)
+				virtio_break_device(&vd->vdev);
 			ibg_vdev_remove(b, i);
+		}
 		if (!b->vdevs[i] && present) {
 			ibg_vdev_add(b, i);
 		} else if (b->vdevs[i] && b->vdevs[i]->config_gen !=
@@ -462,14 +473,17 @@ static void ibg_peer_changed(struct iobond_link *link, bool up)
 	struct ibg_board *b = link->owner;
 	unsigned int i;
 
+	/*
+	 * Marked broken here, so that requests fail at once; the virtqueues
+	 * are broken by the scan, under scan_lock, where every device in the
+	 * table is registered.  virtio_break_device() takes vqs_list_lock,
+	 * which virtio takes with interrupts on: never under vec_lock.
+	 */
 	if (!up) {
 		spin_lock_irq(&b->vec_lock);
-		for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
-			if (!b->vdevs[i])
-				continue;
-			b->vdevs[i]->broken = true;
-			virtio_break_device(&b->vdevs[i]->vdev);
-		}
+		for (i = 0; i < IOBOND_MAX_DEVICES; i++)
+			if (b->vdevs[i])
+				b->vdevs[i]->broken = true;
 		spin_unlock_irq(&b->vec_lock);
 		wake_up(&b->hs_wq);
 	}

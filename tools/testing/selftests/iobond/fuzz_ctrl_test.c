@@ -1191,10 +1191,9 @@ static void do_mremap(struct th *t, struct fz_op *o)
 		err = errno;
 	if (variant == 4 && !err && map_is_window(m)) {
 		/*
-		 * The window's vm_ops have neither .mremap nor .open: the moved
-		 * VMA shares the ibh_map that closing the old one just freed.
-		 * Count it, and touch the moved mapping: the fault handler
-		 * then reads freed memory (vhost.c).
+		 * The window refuses to move (vhost.c's vm_ops->mremap); one
+		 * that moved anyway is counted, and touched, as a moved VMA
+		 * sharing a freed record was before that.
 		 */
 		__atomic_fetch_add(&z->mremap_moved, 1, __ATOMIC_RELAXED);
 		fz_count(&z->st, 0);
@@ -1209,6 +1208,17 @@ static void do_mremap(struct th *t, struct fz_op *o)
 		return;
 	}
 	expect(t, err, E(want) | (want ? E(ENOMEM) : 0));
+	if (err && variant == 4) {
+		/*
+		 * MREMAP_FIXED unmapped the zone's reservation before the
+		 * move failed: put it back, or the next mmap() may land in
+		 * the hole and the next move into the zone unmap it.
+		 */
+		if (mmap(t->zone, t->zone_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+			 MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+			fz_violation(&z->st, "thread %u: cannot reserve the zone again: %s",
+				     t->id, strerror(errno));
+	}
 	if (err)
 		return;
 	/* Follow what happened, expected or not, so as never to touch a hole. */

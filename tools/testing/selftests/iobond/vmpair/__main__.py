@@ -746,15 +746,16 @@ class Run:
 
         # Killed and restarted within the grace period: the new backend
         # runs again what the old one took, and fio sees no error.  The
-        # throttle keeps requests in flight when the kill lands.
+        # throttle (100 IOPS: the 1,024 requests take ten seconds) keeps
+        # requests in flight when the kill lands.
         host.sh("killall iobond-blk")
-        self.restart_backend("/tmp/disk1.img", "/run/iobond/restart2.log", "--iops 300")
+        self.restart_backend("/tmp/disk1.img", "/run/iobond/restart2.log", "--iops 100")
         self.board_fio_bg(dev, "--rw=randwrite --iodepth=16 --offset=4M --size=2M "
                                "--verify=crc32c --verify_fatal=1")
         self.wait_disk_busy(0)
         host.sh("killall -9 iobond-blk")
-        self.restart_backend("/tmp/disk1.img", "/run/iobond/restart3.log", "--iops 300")
-        self.board_fio_wait(60)
+        self.restart_backend("/tmp/disk1.img", "/run/iobond/restart3.log", "--iops 100")
+        self.board_fio_wait(120)
         self.test("board", "blkkill_test", "kill_retried", dict(step, IOBOND_BLK_STEP="retried"))
         log = host.sh("cat /run/iobond/restart3.log")[1]
         self.check("host.backend_runs_taken_requests_again", "running again" in log, log)
@@ -782,10 +783,12 @@ class Run:
         host.sh("iobondctl board0 remove 0")
         self.check("host.readonly_file_unchanged", self.md5("/tmp/ro.img") == before)
 
-        # Throttled to 500 IOPS.
-        dev = self.add_disk("/tmp/disk1.img", 16, "--iops 500")
+        # Throttled to 500 IOPS; 200 on the debug kernel, whose board
+        # reaches only about 360 unthrottled.
+        iops = 200 if self.debug else 500
+        dev = self.add_disk("/tmp/disk1.img", 16, f"--iops {iops}")
         self.test("board", "blk_test", "throttle",
-                  dict(geometry, IOBOND_BLK_DEV=dev, IOBOND_BLK_IOPS=500))
+                  dict(geometry, IOBOND_BLK_DEV=dev, IOBOND_BLK_IOPS=iops))
         host.sh("iobondctl board0 remove 0")
 
         # A raw board sends what virtio_blk never would.
