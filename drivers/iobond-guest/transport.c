@@ -415,20 +415,29 @@ static void ibg_vdev_remove(struct ibg_board *b, unsigned int i)
 static void ibg_scan_locked(struct ibg_board *b)
 {
 	bool up = iobond_link_peer_alive(b->link) && READ_ONCE(b->link->attached);
+	bool going[IOBOND_MAX_DEVICES];
 	unsigned int i;
 
+	/*
+	 * Every device that goes is broken first, all of them before any is
+	 * removed: its I/O fails rather than waits, even while an earlier
+	 * removal blocks.  The host no longer serves its rings.
+	 */
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
 		struct iobond_dev_slot *slot = ibg_slot(b, i);
 		struct ibg_vdev *vd = b->vdevs[i];
+
+		going[i] = vd && (!up || rd32(slot->state) != IOBOND_SLOT_PRESENT ||
+				  rd32(slot->instance) != vd->instance || vd->broken);
+		if (going[i])
+			virtio_break_device(&vd->vdev);
+	}
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		struct iobond_dev_slot *slot = ibg_slot(b, i);
 		bool present = up && rd32(slot->state) == IOBOND_SLOT_PRESENT;
 
-		if (vd && (!present || rd32(slot->instance) != vd->instance ||
-			   vd->broken)) {
-			/* I/O fails now rather than waits through the removal. */
-			if (!up || vd->broken)
-				virtio_break_device(&vd->vdev);
+		if (going[i])
 			ibg_vdev_remove(b, i);
-		}
 		if (!b->vdevs[i] && present) {
 			ibg_vdev_add(b, i);
 		} else if (b->vdevs[i] && b->vdevs[i]->config_gen !=
@@ -557,6 +566,11 @@ void ibg_board_stop(struct ibg_board *b)
 
 	mutex_lock(&b->scan_lock);
 	b->stopping = true;
+	/* With the host gone, nothing serves their rings: I/O must fail. */
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
+		if (b->vdevs[i] && (READ_ONCE(b->vdevs[i]->broken) ||
+				    !iobond_link_peer_alive(b->link)))
+			virtio_break_device(&b->vdevs[i]->vdev);
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
 		if (b->vdevs[i])
 			ibg_vdev_remove(b, i);

@@ -354,9 +354,9 @@ static ssize_t ibh_vfio_notify(struct ibh_vfio *v, u64 off, size_t count)
 }
 
 /*
- * Copy @n bytes at @off of a region to or from @buf; board locked.  An
- * access that began before the window was revoked (@gen) ends there, as
- * a mapping's would.
+ * Copy @n bytes at @off of a region to or from @buf; board locked.  A
+ * window access that began before the window was revoked (@gen) ends
+ * there, as a mapping's would.
  */
 static int ibh_vfio_copy(struct ibh_vfio *v, unsigned int region, u64 off,
 			 void *buf, size_t n, bool write, u32 gen)
@@ -366,7 +366,10 @@ static int ibh_vfio_copy(struct ibh_vfio *v, unsigned int region, u64 off,
 	void *src;
 
 	lockdep_assert_held(&b->lock);
-	if (b->gone || b->window_gen != gen)
+	if (b->gone)
+		return -ENODEV;
+	/* STATE is how a backend learns of a revocation: only the window ends. */
+	if (region == IOBOND_VFIO_WINDOW_REGION && b->window_gen != gen)
 		return -ENODEV;
 	if (region == IOBOND_VFIO_STATE_REGION) {
 		ibh_vfio_state(v, &st);
