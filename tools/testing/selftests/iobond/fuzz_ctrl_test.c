@@ -191,6 +191,7 @@ struct th {
 };
 
 static __thread sigjmp_buf *sigbus_jmp;
+static __thread struct th *cur_th;	/* for a crash's report */
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
@@ -198,6 +199,30 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	(void)uc;
 	if (sigbus_jmp)
 		siglongjmp(*sigbus_jmp, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * The fuzzer's own crash: say where and what it was doing, and which
+ * mappings it believed it had, then die of it as before.
+ */
+static void on_sigsegv(int sig, siginfo_t *si, void *uc)
+{
+	struct th *t = cur_th;
+	unsigned int i;
+
+	(void)uc;
+	dprintf(1, "# SIGSEGV at %p\n", si->si_addr);
+	if (t) {
+		dprintf(1, "# thread %u, last operation: %s\n", t->id, t->what);
+		for (i = 0; i < t->nmaps; i++)
+			dprintf(1, "#   map %u: %p + %#zx prot %#x kind %d moved %d\n",
+				i, (void *)t->map[i].addr, t->map[i].len,
+				t->map[i].prot, t->map[i].kind, t->map[i].moved);
+		dprintf(1, "#   zone %p + %#zx used %d\n", (void *)t->zone,
+			t->zone_len, t->zone_used);
+	}
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -1312,8 +1337,12 @@ static void do_mprotect(struct th *t, struct fz_op *o)
 		snprintf(t->what, sizeof(t->what), "mprotect %#x of part of a window mapping",
 			 prot);
 		err = mprotect(m->addr + PAGE, PAGE, prot) ? errno : 0;
-		/* A change splits the VMA, which the window refuses. */
-		expect(t, err, prot == m->prot ? OK : E(EINVAL));
+		/*
+		 * Write on a read-only file's mapping is refused first;
+		 * otherwise a change splits the VMA, which the window refuses.
+		 */
+		expect(t, err, (prot & PROT_WRITE) && !m->maywrite ? E(EACCES) :
+			       prot == m->prot ? OK : E(EINVAL));
 		if (!err)
 			m->prot &= prot;	/* one page changed: the least of both */
 		return;
@@ -1930,6 +1959,7 @@ static void *th_run(void *arg)
 	struct fz_op o;
 	__u64 i;
 
+	cur_th = t;
 	th_init(t);
 	for (i = 0; i < t->z->per_thread; i++) {
 		unsigned int k;
@@ -1997,6 +2027,7 @@ FIXTURE_SETUP(fuzz)
 	struct sigaction bus = { .sa_sigaction = on_sigbus,
 				 .sa_flags = SA_SIGINFO | SA_NODEFER };
 	struct sigaction usr = { .sa_handler = on_timer };	/* no SA_RESTART */
+	struct sigaction segv = { .sa_sigaction = on_sigsegv, .sa_flags = SA_SIGINFO };
 	pthread_rwlockattr_t attr;
 	struct fuzz *z;
 	struct iob t;
@@ -2054,6 +2085,7 @@ FIXTURE_SETUP(fuzz)
 	pthread_rwlock_init(&z->board_lock, &attr);
 	pthread_rwlock_init(&z->vfio_lock, &attr);
 	sigaction(SIGBUS, &bus, NULL);
+	sigaction(SIGSEGV, &segv, NULL);
 	sigaction(SIGUSR1, &usr, NULL);
 }
 
