@@ -153,6 +153,14 @@ struct fuzz {
 	int board[2];
 	int board_mode[2];
 
+	/*
+	 * A move into a landing zone unmaps the zone's reservation first,
+	 * and a refused move leaves a hole until it is reserved again: no
+	 * mmap() of the other thread may land there meanwhile.  Moves hold
+	 * it for writing, mmap()s without an address for reading.
+	 */
+	pthread_rwlock_t vm_lock;
+
 	/* The VFIO face of @own_index's mdev, reopened under @vfio_lock. */
 	pthread_rwlock_t vfio_lock;
 	struct iob_vfio v;
@@ -1041,7 +1049,9 @@ static void do_mmap(struct th *t, struct fz_op *o)
 		 prot, shared ? "shared" : "private", mode);
 	removing = __atomic_load_n(&z->removing, __ATOMIC_SEQ_CST);
 	removed = __atomic_load_n(&z->removed, __ATOMIC_SEQ_CST);
+	pthread_rwlock_rdlock(&z->vm_lock);
 	p = mmap(NULL, len, prot, shared ? MAP_SHARED : MAP_PRIVATE, fd, off);
+	pthread_rwlock_unlock(&z->vm_lock);
 	if (p == MAP_FAILED)
 		err = errno;
 	else if (kind != M_BOARD)
@@ -1211,9 +1221,16 @@ static void do_mremap(struct th *t, struct fz_op *o)
 	snprintf(t->what, sizeof(t->what), "mremap of a %s mapping, %#zx to %#zx, flags %#x",
 		 m->kind == M_BOARD ? "board" : m->kind == M_VFIO_WINDOW ?
 		 "VFIO window" : "VFIO inflight", oldlen, newlen, flags);
+	pthread_rwlock_wrlock(&z->vm_lock);
 	p = mremap(m->addr, oldlen, newlen, flags, target);
 	if (p == MAP_FAILED)
 		err = errno;
+	if (err && variant == 4 &&
+	    mmap(t->zone, t->zone_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+		 MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+		fz_violation(&z->st, "thread %u: cannot reserve the zone again: %s",
+			     t->id, strerror(errno));
+	pthread_rwlock_unlock(&z->vm_lock);
 	if (variant == 4 && !err && map_is_window(m)) {
 		/*
 		 * The window refuses to move (vhost.c's vm_ops->mremap); one
@@ -1233,17 +1250,6 @@ static void do_mremap(struct th *t, struct fz_op *o)
 		return;
 	}
 	expect(t, err, E(want) | (want ? E(ENOMEM) : 0));
-	if (err && variant == 4) {
-		/*
-		 * MREMAP_FIXED unmapped the zone's reservation before the
-		 * move failed: put it back, or the next mmap() may land in
-		 * the hole and the next move into the zone unmap it.
-		 */
-		if (mmap(t->zone, t->zone_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
-			 MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
-			fz_violation(&z->st, "thread %u: cannot reserve the zone again: %s",
-				     t->id, strerror(errno));
-	}
 	if (err)
 		return;
 	/* Follow what happened, expected or not, so as never to touch a hole. */
@@ -1908,6 +1914,8 @@ static void th_init(struct th *t)
 				.sigev_signo = SIGUSR1 };
 	unsigned int i;
 
+	/* The other thread may be fuzzing already (vm_lock). */
+	pthread_rwlock_rdlock(&t->z->vm_lock);
 	t->buf = mmap(NULL, BUFSZ + PAGE, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	t->none = t->buf + BUFSZ;
@@ -1918,6 +1926,7 @@ static void th_init(struct th *t)
 	t->zone_len = t->z->window_size + 16 * PAGE;
 	t->zone = mmap(NULL, t->zone_len, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	pthread_rwlock_unlock(&t->z->vm_lock);
 	for (i = 0; i < NEFDS; i++)
 		t->efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	sev._sigev_un._tid = gettid();
@@ -2084,6 +2093,7 @@ FIXTURE_SETUP(fuzz)
 				      PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&z->board_lock, &attr);
 	pthread_rwlock_init(&z->vfio_lock, &attr);
+	pthread_rwlock_init(&z->vm_lock, NULL);
 	sigaction(SIGBUS, &bus, NULL);
 	sigaction(SIGSEGV, &segv, NULL);
 	sigaction(SIGUSR1, &usr, NULL);

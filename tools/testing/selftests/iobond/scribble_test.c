@@ -740,6 +740,23 @@ static long first_change(const __u8 *now, const __u8 *was, size_t off,
 		TH_LOG("dev%u: op %u answered in %lld ms", i, op, __took); \
 } while (0)
 
+/* Reset slot @i, then a driver up to DRIVER_OK; *@seq moves on. */
+static void reset_to_driver_ok(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(scribble) *s, unsigned int i,
+			       __u32 *seq)
+{
+	struct iobond_dev_slot *slot = slot_of(s, i);
+
+	EXPECT_ANSWER(0, s, i, IOBOND_OP_RESET, 0, (*seq)++);
+	WR64(slot->driver_features, NEED_FEATURES);
+	WR32(slot->status, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+		      VIRTIO_CONFIG_S_FEATURES_OK);
+	EXPECT_ANSWER(0, s, i, IOBOND_OP_STATUS, 0, (*seq)++);
+	WR32(slot->status, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+		      VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	EXPECT_ANSWER(0, s, i, IOBOND_OP_STATUS, 0, (*seq)++);
+}
+
 TEST_F_TIMEOUT(scribble, used_ring_fetched_once, 600)
 {
 	FIXTURE_DATA(scribble) *s = self;
@@ -776,14 +793,7 @@ TEST_F_TIMEOUT(scribble, used_ring_fetched_once, 600)
 	WR32(slot->hs.ack_seq, seq - 1);
 
 	/* A driver up to DRIVER_OK, with a 4-entry queue and a request. */
-	EXPECT_ANSWER(0, s, i, IOBOND_OP_RESET, 0, seq++);
-	WR64(slot->driver_features, NEED_FEATURES);
-	WR32(slot->status, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		      VIRTIO_CONFIG_S_FEATURES_OK);
-	EXPECT_ANSWER(0, s, i, IOBOND_OP_STATUS, 0, seq++);
-	WR32(slot->status, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		      VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	EXPECT_ANSWER(0, s, i, IOBOND_OP_STATUS, 0, seq++);
+	reset_to_driver_ok(_metadata, s, i, &seq);
 	zero_out(win + D, 4 * 4096);
 	WR64(desc[0].addr, DATA);
 	WR32(desc[0].len, 16);
@@ -826,14 +836,7 @@ TEST_F_TIMEOUT(scribble, used_ring_fetched_once, 600)
 		 * request every IOBOND_BLK_GRACE_MS through whatever ring it
 		 * stored last: over the rounds, many of them.
 		 */
-		EXPECT_ANSWER(0, s, i, IOBOND_OP_RESET, 0, seq++);
-		WR64(slot->driver_features, NEED_FEATURES);
-		WR32(slot->status, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-			      VIRTIO_CONFIG_S_FEATURES_OK);
-		EXPECT_ANSWER(0, s, i, IOBOND_OP_STATUS, 0, seq++);
-		WR32(slot->status, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-			      VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-		EXPECT_ANSWER(0, s, i, IOBOND_OP_STATUS, 0, seq++);
+		reset_to_driver_ok(_metadata, s, i, &seq);
 		idx = RD16(used->idx);
 		ret = ask(s, i, IOBOND_OP_QUEUE_ENABLE, 0, seq++,
 			  2 * IOBOND_HANDSHAKE_MS, &took);

@@ -894,7 +894,9 @@ class Run:
 
     def loss_mark(self, side, label):
         """Mark @side's kernel log before its peer is taken away, so that
-        loss_test counts only what this loss logged."""
+        loss_test counts only what this loss logged.  @side must have seen
+        its peer come up first: a loss it never saw start is no loss."""
+        self.wait_peer(side)
         self.vms[side].sh(f"echo iobond-mark loss-{label} > /dev/kmsg")
 
     def loss_test(self, side, label, how):
