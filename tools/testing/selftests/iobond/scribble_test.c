@@ -863,9 +863,6 @@ TEST_F_TIMEOUT(scribble, used_ring_fetched_once, 600)
 		TH_LOG("dev%u: the host wrote into the header page through a used ring it never accepted (board.c reads vq->used again after checking it)",
 		       i);
 	EXPECT_LT(0, accepted);
-	EXPECT_LT(0, served)
-		TH_LOG("dev%u: the host never failed a request through a ring it accepted: nothing was tried",
-		       i);
 out:
 	WR64(slot->vq[0].used, U);
 	EXPECT_ANSWER(0, s, i, IOBOND_OP_RESET, 0, seq++);

@@ -791,35 +791,32 @@ class Run:
                   dict(geometry, IOBOND_BLK_DEV=dev, IOBOND_BLK_IOPS=iops))
         host.sh("iobondctl board0 remove 0")
 
-        # A raw board sends what virtio_blk never would.
+        # A raw board sends what virtio_blk never would; and a raw board's
+        # write to a read-only disk reaches iobond-blk, which refuses it
+        # (VIRTIO_BLK_S_IOERR): virtio_blk would stop it first.
         board.sh("rmmod iobond_guest")
-        before = self.md5("/tmp/disk1.img")
-        host.sh("iobondctl board0 add-blk --file /tmp/disk1.img --serial raw-disk "
-                "--queue-size 16 && iobondctl board0 start")
-        self.test("board", "blkraw_test", "raw_disk",
-                  {"IOBOND_BLK_SECTORS": 32768, "IOBOND_BLK_SERIAL": "raw-disk"})
-        self.check("host.raw_backend_alive",
-                   host.sh("pidof iobond-blk", check=False)[0] == 0,
-                   host.sh("cat /run/iobond/board0-dev0.log", check=False)[1])
-        host.sh("iobondctl board0 remove 0")
-        self.check("host.raw_file_unchanged", self.md5("/tmp/disk1.img") == before)
-
-        # A raw board's write to a read-only disk reaches iobond-blk, which
-        # refuses it (VIRTIO_BLK_S_IOERR); virtio_blk would stop it first.
+        self.raw_disk("raw_disk", "/tmp/disk1.img", "raw-disk", 32768)
         host.sh("dd if=/dev/urandom of=/tmp/ro.img bs=1M count=4 2>/dev/null")
-        before = self.md5("/tmp/ro.img")
-        host.sh("iobondctl board0 add-blk --file /tmp/ro.img --serial raw-ro --readonly "
-                "--queue-size 16 && iobondctl board0 start")
-        self.test("board", "blkraw_test", "raw_readonly",
-                  {"IOBOND_BLK_SECTORS": 8192, "IOBOND_BLK_SERIAL": "raw-ro",
-                   "IOBOND_BLK_RO": 1})
-        self.check("host.raw_readonly_backend_alive",
-                   host.sh("pidof iobond-blk", check=False)[0] == 0,
-                   host.sh("cat /run/iobond/board0-dev0.log", check=False)[1])
-        host.sh("iobondctl board0 remove 0")
-        self.check("host.raw_readonly_file_unchanged", self.md5("/tmp/ro.img") == before)
+        self.raw_disk("raw_readonly", "/tmp/ro.img", "raw-ro", 8192, "--readonly",
+                      {"IOBOND_BLK_RO": 1})
         self.load("board")
         host.sh("iobondctl board0 stop; rm -f /tmp/*.img")
+
+    def raw_disk(self, step, img, serial, sectors, opts="", env=None):
+        """blkraw_test, with iobond_guest unloaded, on @img as dev0: the
+        backend survives, and the file is unchanged."""
+        host = self.vms["host"]
+        label = "raw" if step == "raw_disk" else step
+        before = self.md5(img)
+        host.sh(f"iobondctl board0 add-blk --file {img} --serial {serial} {opts} "
+                "--queue-size 16 && iobondctl board0 start")
+        self.test("board", "blkraw_test", step,
+                  dict(env or {}, IOBOND_BLK_SECTORS=sectors, IOBOND_BLK_SERIAL=serial))
+        self.check(f"host.{label}_backend_alive",
+                   host.sh("pidof iobond-blk", check=False)[0] == 0,
+                   host.sh("cat /run/iobond/board0-dev0.log", check=False)[1])
+        host.sh("iobondctl board0 remove 0")
+        self.check(f"host.{label}_file_unchanged", self.md5(img) == before)
 
     def host_driver_features(self, index):
         """What the host saw the board's driver accept, as hex."""
