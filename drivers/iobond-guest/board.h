@@ -22,6 +22,19 @@
 
 struct ibg_board;
 
+/**
+ * struct ibg_zone - one slot's zone of the window (IOBOND_ZONE_SIZE)
+ * @dev: parent of the slot's virtio device; carries the window's DMA ops
+ * @board: the board
+ * @pool: allocator over the zone; the first page of the window is never
+ *	in it, so no buffer is at address 0
+ */
+struct ibg_zone {
+	struct device dev;
+	struct ibg_board *board;
+	struct gen_pool *pool;
+};
+
 /* One virtqueue of a device, and the board vector its interrupts use. */
 struct ibg_vq {
 	struct virtqueue *vq;
@@ -65,8 +78,8 @@ struct ibg_vdev {
 /**
  * struct ibg_board - the board end of a link, as a virtio transport
  * @link: the link
- * @dev: parent of the virtio devices; carries the window's DMA ops
- * @pool: allocator over the DMA window
+ * @dev: the transport; parent of the zones
+ * @zones: each slot's zone, the parent of its virtio device
  * @window: the window's mapping
  * @window_size: its length
  * @maps: streaming mappings, by window offset: where each bounce buffer
@@ -88,7 +101,7 @@ struct ibg_vdev {
 struct ibg_board {
 	struct iobond_link *link;
 	struct device dev;
-	struct gen_pool *pool;
+	struct ibg_zone *zones[IOBOND_MAX_DEVICES];
 	void *window;
 	size_t window_size;
 	struct xarray maps;

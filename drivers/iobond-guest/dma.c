@@ -4,11 +4,15 @@
  *
  * The host can reach nothing of the board but the region, so every buffer
  * a virtio driver hands to its device must be in the window, and its DMA
- * address is its offset there.  Coherent allocations (the rings) come
- * straight from the window; streaming mappings are bounced through it,
- * like swiotlb does.  Where each bounce buffer copies from and to is kept
- * in the board's own memory: the host can write the window, so nothing
- * that steers a copy may live there.  A full window fails the mapping.
+ * address is its offset there.  Each slot's device has a zone of the
+ * window to itself (IOBOND_ZONE_SIZE), behind a struct device of its own
+ * that is the virtio device's parent: the host revokes one device's zone
+ * on its reset without touching the others'.  Coherent allocations (the
+ * rings) come straight from the zone; streaming mappings are bounced
+ * through it, like swiotlb does.  Where each bounce buffer copies from and
+ * to is kept in the board's own memory: the host can write the window, so
+ * nothing that steers a copy may live there.  A full zone fails the
+ * mapping.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -32,9 +36,9 @@ struct ibg_map {
 	enum dma_data_direction dir;
 };
 
-static struct ibg_board *ibg_dma_board(struct device *dev)
+static struct ibg_zone *ibg_dma_zone(struct device *dev)
 {
-	return container_of(dev, struct ibg_board, dev);
+	return container_of(dev, struct ibg_zone, dev);
 }
 
 static void *ibg_dma_vaddr(struct ibg_board *b, dma_addr_t addr)
@@ -46,11 +50,11 @@ static void *ibg_dma_alloc(struct device *dev, size_t size,
 			   dma_addr_t *dma_handle, gfp_t gfp,
 			   unsigned long attrs)
 {
-	struct ibg_board *b = ibg_dma_board(dev);
+	struct ibg_zone *z = ibg_dma_zone(dev);
 	struct genpool_data_align align = { .align = PAGE_SIZE };
 	unsigned long va;
 
-	va = gen_pool_alloc_algo(b->pool, PAGE_ALIGN(size),
+	va = gen_pool_alloc_algo(z->pool, PAGE_ALIGN(size),
 				 gen_pool_first_fit_align, &align);
 	if (!va) {
 		dev_warn_ratelimited(dev, "DMA window full: no %zu coherent bytes\n",
@@ -58,14 +62,14 @@ static void *ibg_dma_alloc(struct device *dev, size_t size,
 		return NULL;
 	}
 	memset((void *)va, 0, PAGE_ALIGN(size));
-	*dma_handle = gen_pool_virt_to_phys(b->pool, va);
+	*dma_handle = gen_pool_virt_to_phys(z->pool, va);
 	return (void *)va;
 }
 
 static void ibg_dma_free(struct device *dev, size_t size, void *vaddr,
 			 dma_addr_t dma_handle, unsigned long attrs)
 {
-	gen_pool_free(ibg_dma_board(dev)->pool, (unsigned long)vaddr,
+	gen_pool_free(ibg_dma_zone(dev)->pool, (unsigned long)vaddr,
 		      PAGE_ALIGN(size));
 }
 
@@ -86,22 +90,29 @@ static dma_addr_t ibg_dma_map_page(struct device *dev, struct page *page,
 				   enum dma_data_direction dir,
 				   unsigned long attrs)
 {
-	struct ibg_board *b = ibg_dma_board(dev);
+	struct ibg_zone *z = ibg_dma_zone(dev);
+	struct ibg_board *b = z->board;
 	unsigned long va, flags;
 	struct ibg_map *m;
 	dma_addr_t addr;
 	void *old;
 
+	/* max_mapping_size is advice: a sync finds its mapping within it. */
+	if (size > SZ_64K) {
+		dev_warn_ratelimited(dev, "cannot map %zu bytes: at most 64 KiB at once\n",
+				     size);
+		return DMA_MAPPING_ERROR;
+	}
 	m = kmalloc(sizeof(*m), GFP_ATOMIC);
 	if (!m)
 		return DMA_MAPPING_ERROR;
-	va = gen_pool_alloc(b->pool, size);
+	va = gen_pool_alloc(z->pool, size);
 	if (!va) {
 		dev_warn_ratelimited(dev, "DMA window full: cannot map %zu bytes\n",
 				     size);
 		goto err_free;
 	}
-	addr = gen_pool_virt_to_phys(b->pool, va);
+	addr = gen_pool_virt_to_phys(z->pool, va);
 	m->orig = page_to_phys(page) + offset;
 	m->size = size;
 	m->dir = dir;
@@ -110,13 +121,17 @@ static dma_addr_t ibg_dma_map_page(struct device *dev, struct page *page,
 	xa_unlock_irqrestore(&b->maps, flags);
 	if (xa_err(old))
 		goto err_pool;
-	if (dir == DMA_TO_DEVICE || dir == DMA_BIDIRECTIONAL)
-		ibg_bounce(b, addr, m, true);
+	/*
+	 * Whatever the direction, as swiotlb does since CVE-2022-0854: a
+	 * device that writes less than the whole buffer must leave the
+	 * buffer's own bytes there at unmap, not an earlier mapping's.
+	 */
+	ibg_bounce(b, addr, m, true);
 	atomic_inc(&b->nmaps);
 	return addr;
 
 err_pool:
-	gen_pool_free(b->pool, va, size);
+	gen_pool_free(z->pool, va, size);
 err_free:
 	kfree(m);
 	return DMA_MAPPING_ERROR;
@@ -126,7 +141,8 @@ static void ibg_dma_unmap_page(struct device *dev, dma_addr_t addr,
 			       size_t size, enum dma_data_direction dir,
 			       unsigned long attrs)
 {
-	struct ibg_board *b = ibg_dma_board(dev);
+	struct ibg_zone *z = ibg_dma_zone(dev);
+	struct ibg_board *b = z->board;
 	unsigned long flags;
 	struct ibg_map *m;
 
@@ -141,32 +157,56 @@ static void ibg_dma_unmap_page(struct device *dev, dma_addr_t addr,
 	}
 	if (dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL)
 		ibg_bounce(b, addr, m, false);
-	gen_pool_free(b->pool, (unsigned long)ibg_dma_vaddr(b, addr), size);
+	gen_pool_free(z->pool, (unsigned long)ibg_dma_vaddr(b, addr), size);
 	kfree(m);
 	atomic_dec(&b->nmaps);
 }
 
-static void ibg_dma_sync(struct device *dev, dma_addr_t addr, bool to_device)
+/*
+ * Sync [@addr, @addr + @size), which dma_sync_single_range_*() may start
+ * inside a mapping: the mapping is the nearest one at or below @addr, no
+ * further than the largest mapping reaches.
+ */
+static void ibg_dma_sync(struct device *dev, dma_addr_t addr, size_t size,
+			 bool to_device)
 {
-	struct ibg_board *b = ibg_dma_board(dev);
-	struct ibg_map *m = xa_load(&b->maps, addr >> IBG_DMA_MIN_ORDER);
+	struct ibg_board *b = ibg_dma_zone(dev)->board;
+	unsigned long g = addr >> IBG_DMA_MIN_ORDER;
+	struct ibg_map *m = NULL;
+	dma_addr_t start;
+	void *window;
+	void *mem;
 
-	if (m)
-		ibg_bounce(b, addr, m, to_device);
+	for (start = g << IBG_DMA_MIN_ORDER; ; start -= BIT(IBG_DMA_MIN_ORDER)) {
+		m = xa_load(&b->maps, start >> IBG_DMA_MIN_ORDER);
+		if (m || !start || addr - start >= SZ_64K)
+			break;
+	}
+	if (!m || addr - start > m->size || size > m->size - (addr - start)) {
+		dev_warn_ratelimited(dev, "sync of %pad (%zu bytes) that was not mapped\n",
+				     &addr, size);
+		return;
+	}
+	window = ibg_dma_vaddr(b, addr);
+	mem = phys_to_virt(m->orig + (addr - start));
+	if (to_device)
+		memcpy(window, mem, size);
+	else
+		memcpy(mem, window, size);
 }
 
 static void ibg_dma_sync_for_cpu(struct device *dev, dma_addr_t addr,
 				 size_t size, enum dma_data_direction dir)
 {
 	if (dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL)
-		ibg_dma_sync(dev, addr, false);
+		ibg_dma_sync(dev, addr, size, false);
 }
 
 static void ibg_dma_sync_for_device(struct device *dev, dma_addr_t addr,
 				    size_t size, enum dma_data_direction dir)
 {
 	if (dir == DMA_TO_DEVICE || dir == DMA_BIDIRECTIONAL)
-		ibg_dma_sync(dev, addr, true);
+		ibg_dma_sync(dev, addr, size, true);
 }
 
 static void ibg_dma_unmap_sg(struct device *dev, struct scatterlist *sgl,
@@ -221,40 +261,111 @@ static const struct dma_map_ops ibg_dma_ops = {
 static int ibg_dma_window_show(struct seq_file *s, void *unused)
 {
 	struct ibg_board *b = s->private;
-	size_t size = gen_pool_size(b->pool), avail = gen_pool_avail(b->pool);
+	size_t size = 0, avail = 0;
+	unsigned int i;
 
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		size += gen_pool_size(b->zones[i]->pool);
+		avail += gen_pool_avail(b->zones[i]->pool);
+	}
 	seq_printf(s, "size: %zu\nused: %zu\nfree: %zu\nstreaming_maps: %d\nhogged: %zu\n",
 		   size, size - avail, avail, atomic_read(&b->nmaps), b->hogged);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(ibg_dma_window);
 
+static void ibg_zone_release(struct device *dev)
+{
+	struct ibg_zone *z = ibg_dma_zone(dev);
+
+	/* gen_pool_destroy() BUG()s on what is still allocated: leak it. */
+	if (z->pool && !WARN_ONCE(gen_pool_avail(z->pool) != gen_pool_size(z->pool),
+				  "iobond_guest: %s: DMA memory leaked\n", dev_name(dev)))
+		gen_pool_destroy(z->pool);
+	kfree(z);
+}
+
+/*
+ * Slot @i's zone, as a device of its own under the transport's: the parent
+ * of the slot's virtio device, whose DMA it serves.
+ */
+static int ibg_zone_add(struct ibg_board *b, unsigned int i)
+{
+	u64 size = IOBOND_ZONE_SIZE(b->window_size);
+	u64 start = i * size, end = start + size;
+	int node = dev_to_node(&b->dev);
+	struct ibg_zone *z;
+	int ret;
+
+	z = kzalloc(sizeof(*z), GFP_KERNEL);
+	if (!z)
+		return -ENOMEM;
+	z->board = b;
+	device_initialize(&z->dev);
+	z->dev.parent = &b->dev;
+	z->dev.release = ibg_zone_release;
+	z->dev.coherent_dma_mask = DMA_BIT_MASK(64);
+	z->dev.dma_mask = &z->dev.coherent_dma_mask;
+	set_dma_ops(&z->dev, &ibg_dma_ops);
+	ret = dev_set_name(&z->dev, "%s-zone%u", pci_name(b->link->ivs.pdev), i);
+	if (ret)
+		goto err_put;
+	z->pool = gen_pool_create(IBG_DMA_MIN_ORDER, node);
+	if (!z->pool) {
+		ret = -ENOMEM;
+		goto err_put;
+	}
+	/* Zone 0 starts a page in: no buffer at address 0. */
+	start = max_t(u64, start, IBG_DMA_BASE);
+	if (end > start) {
+		ret = gen_pool_add_virt(z->pool, (unsigned long)b->window + start,
+					start, end - start, node);
+		if (ret)
+			goto err_put;
+	}
+	ret = device_add(&z->dev);
+	if (ret)
+		goto err_put;
+	b->zones[i] = z;
+	return 0;
+
+err_put:
+	put_device(&z->dev);
+	return ret;
+}
+
+static void ibg_zones_del(struct ibg_board *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		if (b->zones[i])
+			device_unregister(&b->zones[i]->dev);
+		b->zones[i] = NULL;
+	}
+}
+
 /**
- * ibg_dma_init() - make the window the only DMA space of @b->dev
- * @b: the board, with @b->window and @b->window_size set
+ * ibg_dma_init() - cut the window into the slots' zones
+ * @b: the board, its device added, with @b->window and @b->window_size set
  *
- * Return: 0 or -ENOMEM.
+ * Return: 0 or a negative errno.
  */
 int ibg_dma_init(struct ibg_board *b)
 {
+	unsigned int i;
 	int ret;
 
 	xa_init_flags(&b->maps, XA_FLAGS_LOCK_IRQ);
 	INIT_LIST_HEAD(&b->hogs);
 	mutex_init(&b->hog_lock);
-	b->pool = gen_pool_create(IBG_DMA_MIN_ORDER, dev_to_node(&b->dev));
-	if (!b->pool)
-		return -ENOMEM;
-	ret = gen_pool_add_virt(b->pool, (unsigned long)b->window + IBG_DMA_BASE,
-				IBG_DMA_BASE, b->window_size - IBG_DMA_BASE,
-				dev_to_node(&b->dev));
-	if (ret) {
-		gen_pool_destroy(b->pool);
-		return ret;
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		ret = ibg_zone_add(b, i);
+		if (ret) {
+			ibg_zones_del(b);
+			return ret;
+		}
 	}
-	b->dev.coherent_dma_mask = DMA_BIT_MASK(64);
-	b->dev.dma_mask = &b->dev.coherent_dma_mask;
-	set_dma_ops(&b->dev, &ibg_dma_ops);
 	return 0;
 }
 
@@ -265,6 +376,7 @@ int ibg_dma_init(struct ibg_board *b)
  */
 struct ibg_hog {
 	struct list_head node;
+	struct gen_pool *pool;
 	unsigned long va;
 	size_t size;
 };
@@ -274,32 +386,40 @@ static void ibg_hog_release(struct ibg_board *b)
 	struct ibg_hog *h, *tmp;
 
 	list_for_each_entry_safe(h, tmp, &b->hogs, node) {
-		gen_pool_free(b->pool, h->va, h->size);
+		gen_pool_free(h->pool, h->va, h->size);
 		list_del(&h->node);
 		kfree(h);
 	}
 	b->hogged = 0;
 }
 
+/* Take from every zone in turn, in shrinking chunks, until @want is held. */
 static void ibg_hog_take(struct ibg_board *b, size_t want)
 {
-	size_t chunk = SZ_1M;
+	struct gen_pool *pool;
 	struct ibg_hog *h;
+	unsigned int i;
+	size_t chunk;
 
-	while (b->hogged < want && chunk >= BIT(IBG_DMA_MIN_ORDER)) {
-		chunk = min(chunk, want - b->hogged);
-		h = kzalloc(sizeof(*h), GFP_KERNEL);
-		if (!h)
-			return;
-		h->va = gen_pool_alloc(b->pool, chunk);
-		if (!h->va) {
-			kfree(h);
-			chunk /= 2;
-			continue;
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		pool = b->zones[i]->pool;
+		chunk = SZ_1M;
+		while (b->hogged < want && chunk >= BIT(IBG_DMA_MIN_ORDER)) {
+			chunk = min(chunk, want - b->hogged);
+			h = kzalloc(sizeof(*h), GFP_KERNEL);
+			if (!h)
+				return;
+			h->va = gen_pool_alloc(pool, chunk);
+			if (!h->va) {
+				kfree(h);
+				chunk /= 2;
+				continue;
+			}
+			h->pool = pool;
+			h->size = chunk;
+			list_add(&h->node, &b->hogs);
+			b->hogged += chunk;
 		}
-		h->size = chunk;
-		list_add(&h->node, &b->hogs);
-		b->hogged += chunk;
 	}
 }
 
@@ -360,7 +480,7 @@ void ibg_dma_debugfs(struct ibg_board *b)
 }
 
 /**
- * ibg_dma_exit() - drop the window allocator
+ * ibg_dma_exit() - drop the zones
  * @b: the board; no virtio device of it is left, and the debugfs file
  *	went with the link
  */
@@ -369,5 +489,5 @@ void ibg_dma_exit(struct ibg_board *b)
 	ibg_hog_release(b);
 	WARN_ONCE(!xa_empty(&b->maps), "iobond_guest: streaming DMA maps leaked\n");
 	xa_destroy(&b->maps);
-	gen_pool_destroy(b->pool);
+	ibg_zones_del(b);
 }

@@ -20,6 +20,7 @@
 #include "board.h"
 
 #define IBG_QUEUE_MAX	32768
+#define IBG_GEN_SPINS	100000	/* cpu_relax()es: about a millisecond */
 
 #define to_ibg_vdev(v)	container_of(v, struct ibg_vdev, vdev)
 
@@ -106,9 +107,24 @@ static void ibg_set(struct virtio_device *vdev, unsigned int offset,
 	dev_warn_once(&vdev->dev, "config space is read-only on this transport\n");
 }
 
+/*
+ * Odd while the host rewrites the config: wait for it to be whole, within
+ * a bound (a host that never finishes costs a read that long).
+ */
 static u32 ibg_generation(struct virtio_device *vdev)
 {
-	return rd32(to_ibg_vdev(vdev)->slot->config_generation);
+	struct iobond_dev_slot *slot = to_ibg_vdev(vdev)->slot;
+	unsigned int spins = 0;
+	u32 gen;
+
+	/* After the config reads this generation closes... */
+	rmb();
+	while (((gen = rd32(slot->config_generation)) & 1) &&
+	       spins++ < IBG_GEN_SPINS)
+		cpu_relax();
+	/* ...and before those it opens. */
+	rmb();
+	return gen;
 }
 
 static u8 ibg_get_status(struct virtio_device *vdev)
@@ -345,12 +361,15 @@ static void ibg_vdev_add(struct ibg_board *b, unsigned int i)
 	struct iobond_dev_slot *slot = ibg_slot(b, i);
 	struct device *dev = &b->link->ivs.pdev->dev;
 	struct ibg_vdev *vd;
-	u32 id = rd32(slot->device_id);
-	u16 nq = rd16(slot->num_queues), cl = rd16(slot->config_len);
+	u32 id;
+	u16 nq, cl;
 	int ret;
 
-	/* The state vouches for the fields; read them after it. */
+	/* The scan saw the state PRESENT, which vouches for the fields. */
 	rmb();
+	id = rd32(slot->device_id);
+	nq = rd16(slot->num_queues);
+	cl = rd16(slot->config_len);
 	if (!id || id > 63 || !nq || nq > IOBOND_MAX_QUEUES ||
 	    cl > IOBOND_CONFIG_SIZE) {
 		dev_err(dev, "slot %u: refusing device %u with %u queues and %u config bytes\n",
@@ -373,7 +392,8 @@ static void ibg_vdev_add(struct ibg_board *b, unsigned int i)
 	vd->vdev.id.device = id;
 	vd->vdev.id.vendor = rd32(slot->vendor_id);
 	vd->vdev.config = &ibg_config_ops;
-	vd->vdev.dev.parent = &b->dev;
+	/* Its DMA stays in its zone, which the host revokes on its reset. */
+	vd->vdev.dev.parent = &b->zones[i]->dev;
 	vd->vdev.dev.release = ibg_vdev_release;
 
 	/* Interrupts may reach its queues from the moment it probes. */
@@ -533,12 +553,12 @@ struct ibg_board *ibg_board_create(struct iobond_link *link)
 	ret = dev_set_name(&b->dev, "%s-transport", pci_name(link->ivs.pdev));
 	if (ret)
 		goto err_put;
-	ret = ibg_dma_init(b);
-	if (ret)
-		goto err_put;
 	ret = device_add(&b->dev);
 	if (ret)
-		goto err_dma;
+		goto err_put;
+	ret = ibg_dma_init(b);
+	if (ret)
+		goto err_del;
 
 	link->owner = b;
 	link->ctrl_doorbell = ibg_ctrl_doorbell;
@@ -547,8 +567,8 @@ struct ibg_board *ibg_board_create(struct iobond_link *link)
 	ibg_dma_debugfs(b);
 	return b;
 
-err_dma:
-	ibg_dma_exit(b);
+err_del:
+	device_del(&b->dev);
 err_put:
 	put_device(&b->dev);
 	return ERR_PTR(ret);

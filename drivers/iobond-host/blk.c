@@ -30,8 +30,8 @@
 			  BIT_ULL(VIRTIO_BLK_F_WRITE_ZEROES))
 
 /*
- * The board bounces each streaming mapping through its window, at most
- * 64 KiB at once; a request may take an eighth of the window.
+ * The board bounces each streaming mapping through the disk's zone of the
+ * window, at most 64 KiB at once; a request may take half the zone.
  */
 #define IBH_BLK_SIZE_MAX	SZ_64K
 
@@ -83,8 +83,11 @@ int ibh_blk_check(struct ibh_board *b, struct iobond_device_add *add)
 		dev_err(&b->dev, "blk: reserved and output fields must be zero\n");
 		return -EINVAL;
 	}
-	/* A request and its header and status fit the ring, unchained. */
-	seg_max = b->window_size / 8 / IBH_BLK_SIZE_MAX;
+	/*
+	 * A request and its header and status fit the ring, unchained, and
+	 * its bounce buffers half of the disk's zone of the window.
+	 */
+	seg_max = b->zone_size / 2 / IBH_BLK_SIZE_MAX;
 	blk->seg_max = clamp_t(u64, seg_max, 1, add->queue_size - 2);
 	blk->size_max = IBH_BLK_SIZE_MAX;
 	return 0;
@@ -134,9 +137,10 @@ struct iobond_inflight *ibh_inflight(struct ibh_board *b, unsigned int index,
  * board's and checked; a chain that cannot be followed completes without
  * a status, which is the board's own doing.
  */
-static void ibh_blk_fail_one(struct ibh_board *b, struct ibh_dev *d,
+static void ibh_blk_fail_one(struct ibh_board *b, unsigned int index,
 			     unsigned int q, u16 head)
 {
+	struct ibh_dev *d = &b->devs[index];
 	void *win = iobond_link_window(b->link);
 	struct vring_desc *desc = win + d->vring[q].desc;
 	u32 size = d->vring[q].size, len = 0;
@@ -157,7 +161,7 @@ static void ibh_blk_fail_one(struct ibh_board *b, struct ibh_dev *d,
 		i = vrd16(desc[i].next);
 	}
 	if (n == most || (flags & (VRING_DESC_F_WRITE | VRING_DESC_F_INDIRECT))
-	    != VRING_DESC_F_WRITE || !len || !ibh_in_window(b, addr, len, 1))
+	    != VRING_DESC_F_WRITE || !len || !ibh_in_zone(b, index, addr, len, 1))
 		return;
 	WRITE_ONCE(*(u8 *)(win + addr + len - 1), VIRTIO_BLK_S_IOERR);
 }
@@ -194,7 +198,7 @@ static unsigned int ibh_blk_fail_pass(struct ibh_board *b, unsigned int index,
 	for (head = 0; head < size; head++) {
 		if (!READ_ONCE(r->head[head]))
 			continue;
-		ibh_blk_fail_one(b, d, q, head);
+		ibh_blk_fail_one(b, index, q, head);
 		WRITE_ONCE(used->ring[uidx & mask].id, vle32(head));
 		WRITE_ONCE(used->ring[uidx & mask].len, vle32(1));
 		uidx++;
@@ -208,7 +212,7 @@ static unsigned int ibh_blk_fail_pass(struct ibh_board *b, unsigned int index,
 	WRITE_ONCE(r->used_idx, uidx);
 	/*
 	 * Ask for a kick at the next request: EVENT_IDX's avail_event (just
-	 * past the used ring; queue enable checked it is in the window), and
+	 * past the used ring; queue enable checked it is in the zone), and
 	 * no NO_NOTIFY flag.  A dead backend's values would let the board
 	 * add requests without one, and nothing would fail them: they would
 	 * hang for ever.

@@ -188,6 +188,7 @@ static void ibh_publish(struct ibh_board *b, unsigned int index)
 	wr16(slot->config_len, ibh_dev_config(d, slot->config));
 	wr32(slot->device_status, d->device_status);
 	d->hs_acked = 0;
+	d->config_gen = 0;
 	/* The state vouches for every field before it. */
 	wmb();
 	wr32(slot->state, IOBOND_SLOT_PRESENT);
@@ -205,11 +206,19 @@ void ibh_config_changed(struct ibh_board *b, unsigned int index)
 
 	if (!b->running)
 		return;
+	/*
+	 * Odd while the config changes, even once it is whole: a board's read
+	 * that overlaps the change sees the generation odd or moved, and reads
+	 * again.  Counted here, never read back from a slot the board writes.
+	 */
+	wr32(slot->config_generation, ++d->config_gen);
+	/* Odd before the first byte changes... */
+	wmb();
 	ibh_dev_config(d, slot->config);
 	wr32(slot->device_status, d->device_status);
-	/* The generation moves after the config: a reader sees one or both. */
+	/* ...and even only after the last. */
 	wmb();
-	wr32(slot->config_generation, rd32(slot->config_generation) + 1);
+	wr32(slot->config_generation, ++d->config_gen);
 	iobond_link_ring_peer(b->link, IOBOND_CTRL_VECTOR);
 }
 
@@ -296,6 +305,11 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 	if (ret)
 		return ret;
 
+	if (!b->zone_size) {
+		dev_err(ibh_dev_of(b), "a %zu-byte window leaves no device a zone: the region needs 1 MiB or more\n",
+			b->window_size);
+		return -ENOSPC;
+	}
 	for (i = 0; i < IOBOND_MAX_DEVICES && b->devs[i].type; i++)
 		;
 	if (i == IOBOND_MAX_DEVICES) {
@@ -355,7 +369,7 @@ int ibh_dev_remove(struct ibh_board *b, unsigned int index)
 	if (!b->devs[index].type)
 		return -ENOENT;
 	ibh_vring_detach(b, index);
-	ibh_window_revoke(b);
+	ibh_zone_revoke(b, index);
 	memset(&b->devs[index], 0, sizeof(b->devs[index]));
 	if (b->running) {
 		ibh_publish(b, index);
@@ -467,6 +481,28 @@ bool ibh_in_window(struct ibh_board *b, u64 off, u64 len, u64 align)
 	return !(off & (align - 1)) && off < window && len <= window - off;
 }
 
+/*
+ * The zone of window offset @off, which lies in the window.  The tail past
+ * the last whole zone counts as the last zone's: it is revoked with it,
+ * though no ring or buffer may lie there (ibh_in_zone()).
+ */
+unsigned int ibh_zone_of(struct ibh_board *b, u64 off)
+{
+	if (!b->zone_size)
+		return IOBOND_MAX_DEVICES - 1;
+	return min_t(u64, div64_u64(off, b->zone_size), IOBOND_MAX_DEVICES - 1);
+}
+
+/* [@off, @off + @len) lies in slot @index's zone, @off aligned to @align. */
+bool ibh_in_zone(struct ibh_board *b, unsigned int index, u64 off, u64 len,
+		 u64 align)
+{
+	u64 start = index * b->zone_size, size = b->zone_size;
+
+	return ibh_in_window(b, off, len, align) && off >= start &&
+	       off - start < size && len <= size - (off - start);
+}
+
 static int ibh_op_queue_enable(struct ibh_board *b, unsigned int index,
 			       struct iobond_dev_slot *slot, u32 q)
 {
@@ -491,11 +527,12 @@ static int ibh_op_queue_enable(struct ibh_board *b, unsigned int index,
 	used = rd64(vq->used);
 	if (!is_power_of_2(size) || size > d->queue_size ||
 	    (msix != IOBOND_NO_VECTOR && msix >= IOBOND_MAX_VECTORS) ||
-	    !ibh_in_window(b, desc, 16ULL * size, 16) ||
-	    !ibh_in_window(b, avail, 6 + 2ULL * size, 2) ||
-	    !ibh_in_window(b, used, 6 + 8ULL * size, 4)) {
-		dev_err_ratelimited(ibh_dev_of(b), "dev%u: refusing queue %u: size %u vector %u rings %#llx %#llx %#llx\n",
-				    index, q, size, msix, desc, avail, used);
+	    !ibh_in_zone(b, index, desc, 16ULL * size, 16) ||
+	    !ibh_in_zone(b, index, avail, 6 + 2ULL * size, 2) ||
+	    !ibh_in_zone(b, index, used, 6 + 8ULL * size, 4)) {
+		dev_err_ratelimited(ibh_dev_of(b), "dev%u: refusing queue %u: size %u vector %u rings %#llx %#llx %#llx (zone %#llx+%#llx)\n",
+				    index, q, size, msix, desc, avail, used,
+				    index * b->zone_size, b->zone_size);
 		return -EINVAL;
 	}
 	/*
@@ -542,7 +579,7 @@ static bool ibh_answer(struct ibh_board *b, unsigned int index)
 		/* The backend lets go before the board may reuse the memory. */
 		ibh_vring_detach(b, index);
 		if (d->queues_enabled)
-			ibh_window_revoke(b);
+			ibh_zone_revoke(b, index);
 		ibh_dev_forget(d);
 		d->resets++;
 		if (d->device_status) {
@@ -618,7 +655,9 @@ void ibh_board_init(struct ibh_board *b, struct iobond_link *link)
 	b->window_pfn = (pci_resource_start(link->ivs.pdev, 2) +
 			 IOBOND_WINDOW_OFF) >> PAGE_SHIFT;
 	b->window_size = iobond_link_window_size(link);
+	b->zone_size = IOBOND_ZONE_SIZE(b->window_size);
 	mutex_init(&b->lock);
+	init_rwsem(&b->zone_lock);
 	spin_lock_init(&b->ev_lock);
 	spin_lock_init(&b->vq_lock);
 	INIT_KFIFO(b->events);

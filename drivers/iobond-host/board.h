@@ -13,6 +13,7 @@
 #include <linux/kfifo.h>
 #include <linux/mdev.h>
 #include <linux/mutex.h>
+#include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
@@ -45,6 +46,7 @@ struct ibh_dev {
 	struct iobond_net_config net;
 	struct iobond_blk_config blk;
 	u32 hs_acked;		/* the last board request answered */
+	u32 config_gen;		/* as published: odd while the config changes */
 	u32 status;		/* the status the board's driver last reported */
 	u64 driver_features;
 	u32 queues_enabled;
@@ -85,7 +87,13 @@ struct ibh_dev {
  * @instance: the last slot instance published
  * @adds: devices added so far, under @lock; tells one device in a slot
  *	from a later one
- * @window_gen: mappings of the window made in an older generation fault
+ * @zone_lock: taken for writing to revoke a zone, for reading by a fault
+ *	that maps a page of the window: no fault maps a page its zone's
+ *	revocation has taken away.  Nests inside @lock and mmap_lock
+ * @zone_gen: per zone of the window (IOBOND_ZONE_SIZE): mappings made in
+ *	an older generation of a zone fault there.  Changes under @lock and
+ *	@zone_lock; read under either
+ * @zone_size: the size of each zone
  * @window_anchor: every mapping of the window hangs off this file's address
  *	space, whichever file it was made through (the board's node or an
  *	mdev, whose files share anonymous inodes), so one call revokes them
@@ -119,7 +127,9 @@ struct ibh_board {
 	struct ibh_dev devs[IOBOND_MAX_DEVICES];
 	u32 instance;
 	u32 adds;
-	u32 window_gen;
+	struct rw_semaphore zone_lock;	/* see above */
+	u32 zone_gen[IOBOND_MAX_DEVICES];
+	u64 zone_size;
 	struct file *window_anchor;
 	unsigned long window_pfn;
 	size_t window_size;
@@ -149,6 +159,9 @@ int ibh_dev_set_link(struct ibh_board *b, unsigned int index, bool up);
 int ibh_dev_queue(struct ibh_board *b, u32 index, u32 q, struct ibh_dev **d);
 u16 ibh_notify_vector(struct ibh_board *b, unsigned int index, unsigned int q);
 bool ibh_in_window(struct ibh_board *b, u64 off, u64 len, u64 align);
+bool ibh_in_zone(struct ibh_board *b, unsigned int index, u64 off, u64 len,
+		 u64 align);
+unsigned int ibh_zone_of(struct ibh_board *b, u64 off);
 void ibh_config_changed(struct ibh_board *b, unsigned int index);
 unsigned int ibh_dev_config(struct ibh_dev *d, u8 *config);
 
@@ -162,7 +175,9 @@ void ibh_blk_orphan_work(struct work_struct *work);
 
 /* vhost.c */
 void ibh_vring_detach(struct ibh_board *b, unsigned int index);
+void ibh_zone_revoke(struct ibh_board *b, unsigned int index);
 void ibh_window_revoke(struct ibh_board *b);
+bool ibh_zones_current(struct ibh_board *b, const u32 *gen, u64 off, u64 len);
 int ibh_ioctl_vring_eventfd(struct ibh_board *b, void __user *uarg);
 int ibh_ioctl_get_vring(struct ibh_board *b, void __user *uarg);
 void ibh_data_doorbell(struct iobond_link *link, unsigned int vector);

@@ -99,6 +99,12 @@ static int ibh_ioctl_ctrl(struct ibh_board *b, void __user *uarg)
 	} else if (ctrl.flags & IOBOND_BOARD_RESET) {
 		ibh_board_reset(b);
 		dev_info(&b->dev, "reset\n");
+	} else if (!!(ctrl.flags & IOBOND_BOARD_START) == b->running) {
+		/*
+		 * Already so.  Publishing the slots again would give the board
+		 * new devices for the ones its drivers hold, behind the backs
+		 * of the backends serving them.
+		 */
 	} else {
 		ibh_board_set_running(b, ctrl.flags & IOBOND_BOARD_START);
 		dev_info(&b->dev, "%s\n", b->running ? "started" : "stopped");

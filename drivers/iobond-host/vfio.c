@@ -111,6 +111,7 @@ static void ibh_vfio_state(struct ibh_vfio *v, struct iobond_vfio_state *st)
 		    (d->device_status & VIRTIO_CONFIG_S_NEEDS_RESET ?
 		     IOBOND_VFIO_NEEDS_RESET : 0);
 	st->num_queues = d->num_queues;
+	st->index = v->index;
 	st->queues_enabled = d->queues_enabled;
 	for (q = 0; q < d->num_queues; q++) {
 		if (!(d->queues_enabled & BIT(q)))
@@ -355,11 +356,11 @@ static ssize_t ibh_vfio_notify(struct ibh_vfio *v, u64 off, size_t count)
 
 /*
  * Copy @n bytes at @off of a region to or from @buf; board locked.  A
- * window access that began before the window was revoked (@gen) ends
- * there, as a mapping's would.
+ * window access that began before a zone it touches was revoked (@gen,
+ * the zones' generations when it began) ends there, as a mapping's would.
  */
 static int ibh_vfio_copy(struct ibh_vfio *v, unsigned int region, u64 off,
-			 void *buf, size_t n, bool write, u32 gen)
+			 void *buf, size_t n, bool write, const u32 *gen)
 {
 	struct ibh_board *b = v->b;
 	struct iobond_vfio_state st;
@@ -369,7 +370,8 @@ static int ibh_vfio_copy(struct ibh_vfio *v, unsigned int region, u64 off,
 	if (b->gone)
 		return -ENODEV;
 	/* STATE is how a backend learns of a revocation: only the window ends. */
-	if (region == IOBOND_VFIO_WINDOW_REGION && b->window_gen != gen)
+	if (region == IOBOND_VFIO_WINDOW_REGION &&
+	    !ibh_zones_current(b, gen, off, n))
 		return -ENODEV;
 	if (region == IOBOND_VFIO_STATE_REGION) {
 		ibh_vfio_state(v, &st);
@@ -400,8 +402,8 @@ static ssize_t ibh_vfio_rw(struct vfio_device *vdev, char __user *ubuf,
 	u64 off = IBH_VFIO_OFFSET(*ppos), size;
 	size_t done = 0, n;
 	int ret = 0;
+	u32 gen[IOBOND_MAX_DEVICES];
 	void *buf;
-	u32 gen;
 
 	if (region >= IOBOND_VFIO_NUM_REGIONS)
 		return -EINVAL;
@@ -415,7 +417,9 @@ static ssize_t ibh_vfio_rw(struct vfio_device *vdev, char __user *ubuf,
 	buf = (void *)__get_free_page(GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
-	gen = READ_ONCE(b->window_gen);
+	mutex_lock(&b->lock);
+	memcpy(gen, b->zone_gen, sizeof(gen));
+	mutex_unlock(&b->lock);
 	while (done < count) {
 		n = min_t(size_t, count - done, PAGE_SIZE);
 		if (write && copy_from_user(buf, ubuf + done, n)) {

@@ -10,10 +10,12 @@
  * KVM's irqfd does) to ring the queue's vector on the board.  Once wired,
  * no userspace runs per packet.
  *
- * A device reset, removal or board stop detaches the eventfds and revokes
- * every mapping of the window made before it: the backend's next access
- * faults, so a backend that missed the reset stops instead of writing into
- * memory the board has reused.  It maps the window again to serve anew.
+ * A device reset or removal detaches its eventfds and revokes its zone of
+ * the window (IOBOND_ZONE_SIZE) in every mapping made before it: the
+ * backend's next access there faults, so a backend that missed the reset
+ * stops instead of writing into memory the board has reused.  It maps the
+ * window again to serve anew.  The other zones stay mapped, so the other
+ * devices' backends never notice.  A board stop revokes every zone.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -39,14 +41,15 @@ struct ibh_call {
 };
 
 /*
- * One mapping of the window, valid for the generation it was made in.  It
- * holds the file it was made through (which the VMA no longer names), so
- * that the file's release still comes after the last mapping is gone.
+ * One mapping of the window, valid in each zone for the generation it was
+ * made in.  It holds the file it was made through (which the VMA no longer
+ * names), so that the file's release still comes after the last mapping is
+ * gone.
  */
 struct ibh_map {
 	struct ibh_board *b;
 	struct file *file;
-	u32 gen;
+	u32 gen[IOBOND_MAX_DEVICES];
 	refcount_t users;	/* one per VMA: mremap() copies the VMA */
 };
 
@@ -210,15 +213,60 @@ bool ibh_vhost_claimed(struct ibh_dev *d)
 	return false;
 }
 
+/* Zones [@first, @last]: the mappings made so far fault there from now on. */
+static void ibh_zones_revoke(struct ibh_board *b, unsigned int first,
+			     unsigned int last)
+{
+	u64 start = first * b->zone_size;
+	unsigned int z;
+
+	lockdep_assert_held(&b->lock);
+	down_write(&b->zone_lock);
+	for (z = first; z <= last; z++)
+		WRITE_ONCE(b->zone_gen[z], b->zone_gen[z] + 1);
+	/* The last zone also holds the window's tail past the whole zones. */
+	unmap_mapping_range(b->window_anchor->f_mapping, start,
+			    last == IOBOND_MAX_DEVICES - 1 ?
+			    b->window_size - start :
+			    (last + 1 - first) * b->zone_size, 1);
+	up_write(&b->zone_lock);
+}
+
+/**
+ * ibh_zone_revoke() - revoke one device's zone of the window
+ * @b: the board, locked
+ * @index: the device's slot
+ */
+void ibh_zone_revoke(struct ibh_board *b, unsigned int index)
+{
+	ibh_zones_revoke(b, index, index);
+}
+
 /**
  * ibh_window_revoke() - make every mapping of the window fault from now on
  * @b: the board, locked
  */
 void ibh_window_revoke(struct ibh_board *b)
 {
+	ibh_zones_revoke(b, 0, IOBOND_MAX_DEVICES - 1);
+}
+
+/**
+ * ibh_zones_current() - no zone that [@off, @off + @len) touches was revoked
+ * @b: the board, locked
+ * @gen: the zones' generations when the access began
+ * @off: window offset, in the window
+ * @len: length, not 0, in the window
+ */
+bool ibh_zones_current(struct ibh_board *b, const u32 *gen, u64 off, u64 len)
+{
+	unsigned int z, last = ibh_zone_of(b, off + len - 1);
+
 	lockdep_assert_held(&b->lock);
-	WRITE_ONCE(b->window_gen, b->window_gen + 1);
-	unmap_mapping_range(b->window_anchor->f_mapping, 0, 0, 1);
+	for (z = ibh_zone_of(b, off); z <= last; z++)
+		if (gen[z] != b->zone_gen[z])
+			return false;
+	return true;
 }
 
 int ibh_ioctl_vring_eventfd(struct ibh_board *b, void __user *uarg)
@@ -347,15 +395,24 @@ void ibh_data_doorbell(struct iobond_link *link, unsigned int vector)
 				   msecs_to_jiffies(IOBOND_BLK_GRACE_MS));
 }
 
+/*
+ * A page is mapped only while its zone is the generation the mapping was
+ * made in; zone_lock keeps a revocation from running between the check
+ * and the insertion, which would leave the page mapped after it.
+ */
 static vm_fault_t ibh_vm_fault(struct vm_fault *vmf)
 {
 	struct ibh_map *m = vmf->vma->vm_private_data;
 	struct ibh_board *b = m->b;
+	unsigned int z = ibh_zone_of(b, (u64)vmf->pgoff << PAGE_SHIFT);
+	vm_fault_t ret = VM_FAULT_SIGBUS;
 
-	if (m->gen != READ_ONCE(b->window_gen) || READ_ONCE(b->gone))
-		return VM_FAULT_SIGBUS;
-	return vmf_insert_pfn(vmf->vma, vmf->address,
-			      b->window_pfn + vmf->pgoff);
+	down_read(&b->zone_lock);
+	if (m->gen[z] == READ_ONCE(b->zone_gen[z]) && !READ_ONCE(b->gone))
+		ret = vmf_insert_pfn(vmf->vma, vmf->address,
+				     b->window_pfn + vmf->pgoff);
+	up_read(&b->zone_lock);
+	return ret;
 }
 
 /*
@@ -408,7 +465,7 @@ static const struct vm_operations_struct ibh_vm_ops = {
  * @vma: the mapping
  *
  * The mapping moves to the board's window anchor, where
- * ibh_window_revoke() finds it.
+ * ibh_zone_revoke() and ibh_window_revoke() find it.
  *
  * Return: 0, -EINVAL for a mapping past the window or not shared,
  * -ENODEV once the board is gone.
@@ -433,7 +490,7 @@ int ibh_window_mmap(struct ibh_board *b, struct vm_area_struct *vma)
 	if (!m)
 		return -ENOMEM;
 	m->b = b;
-	m->gen = b->window_gen;
+	memcpy(m->gen, b->zone_gen, sizeof(m->gen));
 	refcount_set(&m->users, 1);
 	m->file = get_file(vma->vm_file);
 	vma_set_file(vma, b->window_anchor);

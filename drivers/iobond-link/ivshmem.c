@@ -83,12 +83,17 @@ static int ivs_request_irqs(struct iobond_ivshmem *ivs)
 	unsigned int i;
 	int n, ret;
 
+	/*
+	 * Vector 0 is the control vector; the data path needs one more.  A
+	 * function with fewer would come up with its queues never notified.
+	 */
 	n = pci_msix_vec_count(pdev);
-	if (n <= 0) {
-		dev_err(&pdev->dev, "no MSI-X: doorbells cannot arrive\n");
+	if (n < 2) {
+		dev_err(&pdev->dev, "%d MSI-X vectors: a link needs 2 or more (ivshmem-doorbell vectors=)\n",
+			max(n, 0));
 		return -ENODEV;
 	}
-	n = pci_alloc_irq_vectors(pdev, 1, min(n, IOBOND_MAX_VECTORS),
+	n = pci_alloc_irq_vectors(pdev, 2, min(n, IOBOND_MAX_VECTORS),
 				  PCI_IRQ_MSIX);
 	if (n < 0) {
 		dev_err(&pdev->dev, "cannot enable MSI-X: %d\n", n);

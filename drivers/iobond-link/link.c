@@ -215,11 +215,18 @@ static void lnk_check_peer(struct iobond_link *link)
 {
 	struct iobond_side *peer = link->peer;
 	u32 state = rd32(peer->state);
-	u32 id = rd32(peer->peer_id);
-	u32 nvec = rd32(peer->nvectors);
-	u64 hb = rd64(peer->heartbeat);
-	bool valid = id <= IOBOND_MAX_PEER_ID && id != link->ivs.own_id &&
-		     nvec >= 1 && nvec <= IOBOND_MAX_VECTORS;
+	u32 id, nvec;
+	u64 hb;
+	bool valid;
+
+	/* The peer wrote its block before its state: read it after. */
+	rmb();
+	id = rd32(peer->peer_id);
+	nvec = rd32(peer->nvectors);
+	hb = rd64(peer->heartbeat);
+	/* A peer has a control vector and at least one data vector. */
+	valid = id <= IOBOND_MAX_PEER_ID && id != link->ivs.own_id &&
+		nvec >= 2 && nvec <= IOBOND_MAX_VECTORS;
 
 	if (state != IOBOND_SIDE_ONLINE || !valid) {
 		if (link->peer_alive)

@@ -74,7 +74,7 @@ static struct {
 	.nlinks = 1,
 	.nvec = 8,
 	.max_peers = 2,
-	.size = 16 << 20,
+	.size = 64 << 20,
 };
 
 static void say(const char *fmt, ...)
@@ -419,8 +419,8 @@ static void usage(FILE *f)
 "Serve the emulated IO-Bond links of one mainboard, one link per board.\n"
 "  -d DIR      socket directory; link N listens on DIR/boardN.sock (%s)\n"
 "  -b BOARDS   number of links, 1..%d (%u)\n"
-"  -m SIZE     region size per link, a power of two >= 64K, suffix K/M/G (16M)\n"
-"  -v VECTORS  doorbell vectors per peer, 1..%d (%u); QEMU's ivshmem-doorbell\n"
+"  -m SIZE     region size per link, a power of two >= 1M, suffix K/M/G (64M)\n"
+"  -v VECTORS  doorbell vectors per peer, 2..%d (%u); QEMU's ivshmem-doorbell\n"
 "              must be given the same vectors=\n"
 "  -P PEERS    peers per link, 2..%d (%u): a host end and a board end\n"
 "  -q          log nothing\n"
@@ -446,15 +446,17 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			fab.size = parse_size(optarg);
-			if (fab.size < (64 << 10) || fab.size > (1ULL << 40) ||
+			/* 1M: every device's zone of the window gets 64K. */
+			if (fab.size < (1 << 20) || fab.size > (1ULL << 40) ||
 			    (fab.size & (fab.size - 1))) {
-				fprintf(stderr, "iobond-fabric: SIZE must be a power of two, 64K to 1T, not '%s'\n",
+				fprintf(stderr, "iobond-fabric: SIZE must be a power of two, 1M to 1T, not '%s'\n",
 					optarg);
 				return 2;
 			}
 			break;
 		case 'v':
-			fab.nvec = parse_uint(optarg, "VECTORS", 1,
+			/* A control vector and at least one for data. */
+			fab.nvec = parse_uint(optarg, "VECTORS", 2,
 					      FABRIC_MAX_VECTORS);
 			break;
 		case 'P':

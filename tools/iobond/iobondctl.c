@@ -674,7 +674,7 @@ static int serve_wire(struct served *sv, const struct iobond_device_info *d)
 		struct vhost_memory mem;
 		struct vhost_memory_region region;
 	} mem = { .mem.nregions = 1 };
-	__u64 vfeat, feat;
+	__u64 vfeat, feat, zone;
 	__u16 q;
 
 	sv->window = mmap(NULL, sv->window_size, PROT_READ | PROT_WRITE,
@@ -703,9 +703,15 @@ static int serve_wire(struct served *sv, const struct iobond_device_info *d)
 		goto err;
 	}
 	VHOST(VHOST_SET_FEATURES, &feat);
-	mem.region.guest_phys_addr = 0;
-	mem.region.memory_size = sv->window_size;
-	mem.region.userspace_addr = (unsigned long)sv->window;
+	/*
+	 * vhost-net reaches the device's zone of the window and nothing else:
+	 * a buffer the board put elsewhere is vhost's error, and another
+	 * device's reset, which revokes that device's zone, never reaches it.
+	 */
+	zone = IOBOND_ZONE_SIZE(sv->window_size);
+	mem.region.guest_phys_addr = sv->index * zone;
+	mem.region.memory_size = zone;
+	mem.region.userspace_addr = (unsigned long)sv->window + sv->index * zone;
 	VHOST(VHOST_SET_MEM_TABLE, &mem);
 
 	for (q = 0; q < d->num_queues && q < 2; q++) {

@@ -17,7 +17,8 @@
 #include <linux/types.h>
 
 #define IOBOND_MAGIC		0x444e4f42	/* "BOND" read as bytes */
-#define IOBOND_VERSION		1
+/* 2: each slot's rings and buffers lie in its zone of the window. */
+#define IOBOND_VERSION		2
 
 /* Doorbell vectors a side may publish; ivshmem numbers them 0..N-1. */
 #define IOBOND_MAX_VECTORS	32
@@ -122,6 +123,21 @@ struct iobond_link_hdr {
 #define IOBOND_WINDOW_OFF	0x10000
 #define IOBOND_NO_VECTOR	0xffff
 
+/*
+ * The window is cut into one zone per slot, each a whole number of 64 KiB
+ * (the largest page size either side may map with): slot i's rings and
+ * buffers lie in zone i, which starts at window offset
+ * i * IOBOND_ZONE_SIZE(window_size).  The tail past the last zone is never
+ * used.  When a device is reset or removed, the host revokes its zone and
+ * no other: a backend that missed the reset faults there, and every other
+ * device's backend runs on.  A region of 1 MiB or more gives every zone
+ * 64 KiB at least.
+ */
+#define IOBOND_ZONE_ALIGN	0x10000
+#define IOBOND_ZONE_SIZE(window_size)					\
+	(((__u64)(window_size) / IOBOND_MAX_DEVICES) &			\
+	 ~(__u64)(IOBOND_ZONE_ALIGN - 1))
+
 /* iobond_dev_slot.state, written by the host */
 #define IOBOND_SLOT_EMPTY	0
 #define IOBOND_SLOT_PRESENT	1
@@ -188,7 +204,8 @@ struct iobond_handshake {
  * @state: host: IOBOND_SLOT_*
  * @device_id: host: the virtio device id (VIRTIO_ID_NET, ...)
  * @vendor_id: host: the virtio vendor id
- * @config_generation: host: bumped around every change of @config
+ * @config_generation: host: odd while @config changes, even once it is
+ *	whole; it moves with every change
  * @device_features: host: the features offered
  * @num_queues: host: queues in @vq, at most IOBOND_MAX_QUEUES
  * @config_len: host: bytes of @config that are the device's config space
@@ -242,7 +259,7 @@ struct iobond_dev_slot {
 #define IOBOND_DEV_NET		1
 #define IOBOND_DEV_BLK		2
 
-/**
+/*
  * IOBOND_GET_BOARD_INFO - _IO(IOBOND_TYPE, 0), struct iobond_board_info
  *
  * The board's link and its provisioning state.  @flags is output only.
@@ -266,11 +283,12 @@ struct iobond_board_info {
 };
 #define IOBOND_GET_BOARD_INFO	_IO(IOBOND_TYPE, 0)
 
-/**
+/*
  * IOBOND_BOARD_CTRL - _IO(IOBOND_TYPE, 1), struct iobond_board_ctrl
  *
  * Exactly one flag: START shows the provisioned devices to the board,
  * STOP hides them, RESET hides them and clears what the board negotiated.
+ * START on a running board and STOP on a stopped one change nothing.
  */
 struct iobond_board_ctrl {
 	__u32 argsz;
@@ -331,7 +349,7 @@ union iobond_dev_config {
 	__u8 raw[64];
 };
 
-/**
+/*
  * IOBOND_ADD_DEVICE - _IO(IOBOND_TYPE, 2), struct iobond_device_add
  *
  * Provision a device in the first free slot; @index returns it.  @features
@@ -362,7 +380,7 @@ struct iobond_device_add {
 #define IOBOND_ADD_DEVICE	_IO(IOBOND_TYPE, 2)
 #define IOBOND_BLK_QUEUE_MAX	1024
 
-/**
+/*
  * IOBOND_REMOVE_DEVICE - _IO(IOBOND_TYPE, 3), struct iobond_device_ref
  *
  * Empty a slot.  The board sees the device go.  ENOENT for an empty slot.
@@ -375,7 +393,7 @@ struct iobond_device_ref {
 };
 #define IOBOND_REMOVE_DEVICE	_IO(IOBOND_TYPE, 3)
 
-/**
+/*
  * IOBOND_GET_DEVICE - _IO(IOBOND_TYPE, 4), struct iobond_device_info
  *
  * One slot, with what the board's driver made of it.  @flags is output
@@ -398,7 +416,7 @@ struct iobond_device_info {
 };
 #define IOBOND_GET_DEVICE	_IO(IOBOND_TYPE, 4)
 
-/**
+/*
  * IOBOND_GET_QUEUE_STATS - _IO(IOBOND_TYPE, 5), struct iobond_queue_stats
  *
  * Counters of one queue since the device was added.  @bytes sums the
@@ -418,7 +436,7 @@ struct iobond_queue_stats {
 };
 #define IOBOND_GET_QUEUE_STATS	_IO(IOBOND_TYPE, 5)
 
-/**
+/*
  * IOBOND_GET_VRING - _IO(IOBOND_TYPE, 6), struct iobond_vring_info
  *
  * Where the board put a queue's ring, for a backend to wire it: offsets in
@@ -440,7 +458,7 @@ struct iobond_vring_info {
 };
 #define IOBOND_GET_VRING	_IO(IOBOND_TYPE, 6)
 
-/**
+/*
  * IOBOND_SET_VRING_EVENTFD - _IO(IOBOND_TYPE, 7), struct iobond_vring_eventfd
  *
  * Attach an eventfd to a queue, or detach it with @fd = -1.  Exactly one
@@ -463,7 +481,7 @@ struct iobond_vring_eventfd {
 };
 #define IOBOND_SET_VRING_EVENTFD	_IO(IOBOND_TYPE, 7)
 
-/**
+/*
  * IOBOND_SET_NET_LINK - _IO(IOBOND_TYPE, 8), struct iobond_net_link
  *
  * Set a NIC's carrier as its driver sees it (VIRTIO_NET_S_LINK_UP in its
@@ -514,9 +532,10 @@ struct iobond_event {
  *
  * Regions, at offset (index << IOBOND_VFIO_OFFSET_SHIFT) of the device fd:
  *  - IOBOND_VFIO_WINDOW_REGION: the board's DMA window, read/write/mmap;
- *    ring and buffer addresses are offsets into it.  A device reset,
- *    removal or board stop revokes earlier mappings (they fault); map it
- *    again after IOBOND_VFIO_STATE_IRQ says so.
+ *    ring and buffer addresses are offsets into it.  The device's reset
+ *    or removal revokes its zone of earlier mappings (they fault there),
+ *    a board stop every zone; map it again after IOBOND_VFIO_STATE_IRQ
+ *    says so.
  *  - IOBOND_VFIO_STATE_REGION: struct iobond_vfio_state, read-only.
  *  - IOBOND_VFIO_NOTIFY_REGION: write-only; a 4-byte write at offset 4*q
  *    raises queue q's interrupt on the board.
@@ -550,7 +569,8 @@ struct iobond_event {
  *	move drops its queues and starts over
  * @flags: IOBOND_VFIO_*
  * @num_queues: queues in @vq
- * @reserved0: zero
+ * @index: the device's slot: its rings and buffers lie in zone @index of
+ *	the window (IOBOND_ZONE_SIZE)
  * @queues_enabled: bit per queue the host checked and enabled
  * @vq: each queue as enabled: its size and window offsets
  * @config: the device's config space (struct virtio_blk_config, ...)
@@ -567,7 +587,7 @@ struct iobond_vfio_state {
 #define IOBOND_VFIO_RUNNING	(1 << 0)	/* the board sees the device */
 #define IOBOND_VFIO_NEEDS_RESET	(1 << 1)	/* requests were failed */
 	__u16 num_queues;
-	__u16 reserved0;
+	__u16 index;
 	__u32 queues_enabled;
 	struct {
 		__u32 size;

@@ -90,6 +90,8 @@ struct blk {
 	uint32_t gen;		/* bumped whenever the queues stop */
 	uint8_t *win;
 	size_t win_size;
+	/* The disk's zone of the window: every ring and buffer lies in it. */
+	uint64_t zone_off, zone_size;
 	struct iobond_inflight *recs;
 	/* From the config space the host published. */
 	uint64_t capacity;

@@ -60,9 +60,10 @@ struct io_uring_sqe *blk_sqe(struct blk *b)
 }
 
 /*
- * The host revokes window mappings when the board resets the device: an
- * access that races with it faults.  Drop the queues and start over from
- * the state region, as the state interrupt would have had us do.
+ * The host revokes the disk's zone of the window in every mapping when the
+ * board resets the device: an access that races with it faults.  Drop the
+ * queues and start over from the state region, as the state interrupt
+ * would have had us do.
  */
 static void on_sigbus(int sig)
 {

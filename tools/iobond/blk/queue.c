@@ -23,9 +23,15 @@
 #define LE32(x) le32toh(x)
 #define LE64(x) le64toh(x)
 
+/*
+ * [@off, @off + @len) of the window, if it lies in the disk's zone: a
+ * board that points a request elsewhere gets IOERR, and another device's
+ * reset, which revokes that device's zone only, never reaches this one.
+ */
 static void *win_ptr(struct blk *b, uint64_t off, uint64_t len)
 {
-	if (off > b->win_size || len > b->win_size - off)
+	if (off < b->zone_off || off - b->zone_off > b->zone_size ||
+	    len > b->zone_size - (off - b->zone_off))
 		return NULL;
 	return b->win + off;
 }
@@ -371,6 +377,7 @@ static void resume(struct blk *b, struct blk_vq *vq)
 int blk_queues_start(struct blk *b)
 {
 	int32_t fds[IOBOND_MAX_QUEUES];
+	uint32_t resets = b->st.resets;
 	unsigned int q;
 	int ret;
 
@@ -383,6 +390,21 @@ int blk_queues_start(struct blk *b)
 		b->win = NULL;
 		return -errno;
 	}
+	/*
+	 * The rings are taken from a state read after the mapping was made:
+	 * a reset between an earlier read and the mmap() would have left
+	 * old rings in a mapping that never faults.  A reset since is the
+	 * state interrupt's to tell.
+	 */
+	ret = iob_vfio_state(&b->vfio, &b->st);
+	if (ret)
+		return ret;
+	if (b->st.resets != resets)
+		return -EAGAIN;
+	b->zone_size = IOBOND_ZONE_SIZE(b->win_size);
+	b->zone_off = (uint64_t)b->st.index * b->zone_size;
+	if (b->st.index >= IOBOND_MAX_DEVICES || !b->zone_size)
+		return -EINVAL;
 	parse_config(b);
 	b->nvq = b->st.num_queues;
 	for (q = 0; q < b->nvq; q++) {

@@ -87,8 +87,8 @@ TEST_F(ctrl, board_info)
 	EXPECT_EQ(IOBOND_MAX_QUEUES, info.max_queues);
 	EXPECT_TRUE(info.flags & IOBOND_BOARD_LINK_UP);
 	EXPECT_FALSE(info.flags & IOBOND_BOARD_RUNNING);
-	EXPECT_EQ(16 << 20, info.region_size);
-	EXPECT_EQ((16 << 20) - IOBOND_WINDOW_OFF, info.window_size);
+	EXPECT_EQ(64 << 20, info.region_size);
+	EXPECT_EQ((64 << 20) - IOBOND_WINDOW_OFF, info.window_size);
 	EXPECT_NE(info.own_id, info.peer_id);
 }
 
@@ -296,6 +296,10 @@ TEST_F(ctrl, start_stop_reset)
 
 	c.flags = IOBOND_BOARD_START;
 	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_BOARD_CTRL, &c));
+	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_GET_BOARD_INFO, &info));
+	EXPECT_TRUE(info.flags & IOBOND_BOARD_RUNNING);
+	/* Again: nothing changes (the runner checks the board's side). */
+	EXPECT_EQ(0, ioctl_err(self->fd, IOBOND_BOARD_CTRL, &c));
 	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_GET_BOARD_INFO, &info));
 	EXPECT_TRUE(info.flags & IOBOND_BOARD_RUNNING);
 	c.flags = IOBOND_BOARD_RESET;

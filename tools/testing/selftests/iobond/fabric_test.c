@@ -515,8 +515,9 @@ TEST(stale_socket_and_second_fabric)
 TEST(bad_options_exit_2)
 {
 	static const char *const bad[][3] = {
-		{ "-v", "0" }, { "-v", "65" }, { "-m", "3000" }, { "-m", "1M1" },
-		{ "-b", "0" }, { "-b", "999" }, { "-P", "1" }, { "extra" },
+		{ "-v", "0" }, { "-v", "1" }, { "-v", "65" }, { "-m", "3000" }, { "-m", "1M1" },
+		{ "-m", "512K" }, { "-b", "0" }, { "-b", "999" }, { "-P", "1" },
+		{ "extra" },
 	};
 	unsigned int i;
 	int status;

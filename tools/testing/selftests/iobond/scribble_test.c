@@ -452,10 +452,20 @@ static __u64 any_value(struct fz_op *o)
 	return fz_chance(o, 50) ? fz_pick(o, pool) : fz_u64(o);
 }
 
-/* A window offset for a ring part: good, at the end, past it, or home. */
-static __u64 ring_offset(FIXTURE_DATA(scribble) *s, struct fz_op *o)
+/*
+ * A window offset for a ring part of slot @i: good, at the end of its
+ * zone, past it, in another zone, at the end of the window, past it, or
+ * into the header.
+ */
+static __u64 ring_offset(FIXTURE_DATA(scribble) *s, struct fz_op *o,
+			 unsigned int i)
 {
-	__u64 w = s->window_size;
+	__u64 w = s->window_size, zs = IOBOND_ZONE_SIZE(w), zb = i * zs;
+	const __u64 zone[] = {
+		zb + 0x1000, zb + 0x2000, zb + 0x3000, zb + 0x8000, zb + zs / 2,
+		zb + zs - 0x3000, zb + zs - 0x2000, zb + zs - 0x1000,
+		zb + zs - 64, zb + zs - 16, zb + zs, zb - 0x1000,
+	};
 	const __u64 pool[] = {
 		0x1000, 0x2000, 0x3000, 0x8000, w / 2, w - 0x3000, w - 0x2000,
 		w - 0x1000, w - 64, w - 16, w - 8, w - 2, w, w + 0x1000,
@@ -465,7 +475,8 @@ static __u64 ring_offset(FIXTURE_DATA(scribble) *s, struct fz_op *o)
 		(__u64)0 - IOBOND_WINDOW_OFF,
 	};
 
-	return fz_pick(o, pool) + (fz_chance(o, 10) ? fz_below(o, 64) : 0);
+	return (fz_chance(o, 50) ? fz_pick(o, zone) : fz_pick(o, pool)) +
+	       (fz_chance(o, 10) ? fz_below(o, 64) : 0);
 }
 
 static __u32 status_value(struct fz_op *o)
@@ -596,9 +607,9 @@ static void op_plausible(FIXTURE_DATA(scribble) *s, struct fz_op *o)
 		q = fz_below(o, nq + 2 < IOBOND_MAX_QUEUES ? nq + 2 : IOBOND_MAX_QUEUES);
 		WR16(slot->vq[q].size, fz_pick(o, size_pool));
 		WR16(slot->vq[q].msix, fz_pick(o, msix_pool));
-		WR64(slot->vq[q].desc, ring_offset(s, o));
-		WR64(slot->vq[q].avail, ring_offset(s, o));
-		WR64(slot->vq[q].used, ring_offset(s, o));
+		WR64(slot->vq[q].desc, ring_offset(s, o, i));
+		WR64(slot->vq[q].avail, ring_offset(s, o, i));
+		WR64(slot->vq[q].used, ring_offset(s, o, i));
 		return;
 	}
 	WR64(slot->driver_features, features_value(snap, o));
@@ -668,8 +679,8 @@ static void op_doorbell(FIXTURE_DATA(scribble) *s, struct fz_op *o)
 static void op_window(FIXTURE_DATA(scribble) *s, struct fz_op *o)
 {
 	__u8 *win = s->r.shm + IOBOND_WINDOW_OFF;
-	__u64 off = ring_offset(s, o), w = s->window_size;
 	unsigned int i = pick_slot(s, o), width;
+	__u64 off = ring_offset(s, o, i), w = s->window_size;
 	const struct iobond_dev_slot *snap = snap_slot(s, i);
 
 	if (off >= w - 64)
@@ -681,7 +692,7 @@ static void op_window(FIXTURE_DATA(scribble) *s, struct fz_op *o)
 
 		if ((__u8 *)(d + 1) > win + w)
 			return;
-		WR64(d->addr, ring_offset(s, o));
+		WR64(d->addr, ring_offset(s, o, i));
 		WR32(d->len, fz_pick(o, ((const __u32[]){ 0, 1, 16, 512, 4096,
 							     0x10000, 0xffffffff })));
 		WR16(d->flags, fz_below(o, 8));	/* NEXT, WRITE, INDIRECT */
@@ -761,13 +772,13 @@ TEST_F_TIMEOUT(scribble, used_ring_fetched_once, 600)
 {
 	FIXTURE_DATA(scribble) *s = self;
 	__u8 *win = s->r.shm + IOBOND_WINDOW_OFF;
-	const __u64 D = 0x1000, A = 0x2000, U = 0x3000, DATA = 0x4000;
 	const __u64 bad = (__u64)CANARY_OFF - IOBOND_WINDOW_OFF;
 	struct iobond_dev_slot *slot;
 	const struct iobond_dev_slot *snap;
-	struct vring_desc *desc = (void *)(win + D);
-	struct vring_avail *avail = (void *)(win + A);
-	struct vring_used *used = (void *)(win + U);
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	__u64 D, A, U, DATA;
 	unsigned long rounds, round, accepted = 0, refused = 0, served = 0;
 	long long end, took, until;
 	unsigned int i;
@@ -786,6 +797,14 @@ TEST_F_TIMEOUT(scribble, used_ring_fetched_once, 600)
 		SKIP(return, "needs a virtio-blk device with no backend in a spare slot");
 	slot = slot_of(s, i);
 	snap = snap_slot(s, i);
+	/* The rings and the buffer lie in the disk's zone of the window. */
+	D = i * IOBOND_ZONE_SIZE(s->window_size) + 0x1000;
+	A = D + 0x1000;
+	U = D + 0x2000;
+	DATA = D + 0x3000;
+	desc = (void *)(win + D);
+	avail = (void *)(win + A);
+	used = (void *)(win + U);
 	notify = le16toh(snap->vq[0].notify);
 	ASSERT_LE(4, le16toh(snap->vq[0].size_max));
 	rounds = s->nops / 100 < 20 ? 20 : s->nops / 100;
@@ -923,7 +942,8 @@ TEST_F_TIMEOUT(scribble, fuzz, 3600)
 		struct iobond_dev_slot *slot = slot_of(s, i);
 		__u16 smax = le16toh(snap->vq[0].size_max);
 		__u16 size = smax < 64 ? smax : 64;
-		__u64 w = s->window_size;
+		/* Slot i's zone of the window: [zb, zb + zs). */
+		__u64 zs = IOBOND_ZONE_SIZE(s->window_size), zb = i * zs;
 
 		if (!(s->present & 1U << i))
 			continue;
@@ -949,14 +969,15 @@ TEST_F_TIMEOUT(scribble, fuzz, 3600)
 		EXPECT_ANSWER(0, s, i, IOBOND_OP_STATUS, 0, seq++);
 		WR16(slot->vq[0].size, size);
 		WR16(slot->vq[0].msix, 1);
-		WR64(slot->vq[0].desc, 0x1000);
-		WR64(slot->vq[0].avail, w - 0x2000);
+		WR64(slot->vq[0].desc, zb + 0x1000);
+		WR64(slot->vq[0].avail, zb + zs - 0x2000);
 		WR16(slot->vq[0].size, 3);
 		EXPECT_ANSWER(EINVAL, s, i, IOBOND_OP_QUEUE_ENABLE, 0, seq++);
 		WR16(slot->vq[0].size, size);
-		WR64(slot->vq[0].used, w);
+		/* Past the zone: the next slot's, or past the window. */
+		WR64(slot->vq[0].used, zb + zs);
 		EXPECT_ANSWER(EINVAL, s, i, IOBOND_OP_QUEUE_ENABLE, 0, seq++);
-		WR64(slot->vq[0].used, w - 0x1000);
+		WR64(slot->vq[0].used, zb + zs - 0x1000);
 		EXPECT_ANSWER(0, s, i, IOBOND_OP_QUEUE_ENABLE, 0, seq++);
 		/* Once per reset: a live queue does not move. */
 		EXPECT_ANSWER(EBUSY, s, i, IOBOND_OP_QUEUE_ENABLE, 0, seq++);

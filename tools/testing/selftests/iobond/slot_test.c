@@ -73,7 +73,8 @@ TEST_F(slot, good_driver_is_answered)
 	__u64 want = offered & ((1ULL << VIRTIO_F_VERSION_1) |
 				(1ULL << VIRTIO_F_ACCESS_PLATFORM) |
 				(1ULL << VIRTIO_NET_F_MAC));
-	__u64 w = le64toh(r->hdr->window_size);
+	/* Slot 0's zone of the window: its rings go there, and only there. */
+	__u64 z = IOBOND_ZONE_SIZE(le64toh(r->hdr->window_size));
 
 	IOB_RETURN_IF_SKIPPED();
 	EXPECT_EQ(0, request(r, IOBOND_OP_RESET, 0));
@@ -83,7 +84,7 @@ TEST_F(slot, good_driver_is_answered)
 				   VIRTIO_CONFIG_S_DRIVER |
 				   VIRTIO_CONFIG_S_FEATURES_OK, want));
 	EXPECT_EQ(0, enable_queue(r, 0, 256, 0, 4096, 8192));
-	EXPECT_EQ(0, enable_queue(r, 1, 128, w - 16384, w - 8192, w - 4096));
+	EXPECT_EQ(0, enable_queue(r, 1, 128, z - 16384, z - 8192, z - 4096));
 	EXPECT_EQ(0, set_status(r, VIRTIO_CONFIG_S_ACKNOWLEDGE |
 				   VIRTIO_CONFIG_S_DRIVER |
 				   VIRTIO_CONFIG_S_FEATURES_OK |
@@ -94,7 +95,7 @@ TEST_F(slot, scribbles_are_refused)
 {
 	struct raw *r = &self->r;
 	__u64 offered = le64toh(r->slot->device_features);
-	__u64 w = le64toh(r->hdr->window_size);
+	__u64 w = le64toh(r->hdr->window_size), z = IOBOND_ZONE_SIZE(w);
 
 	IOB_RETURN_IF_SKIPPED();
 	/* Features that were not offered, or without the DMA window. */
@@ -107,6 +108,9 @@ TEST_F(slot, scribbles_are_refused)
 	EXPECT_EQ(EINVAL, enable_queue(r, 0, 256, w - 16, 4096, 8192));
 	EXPECT_EQ(EINVAL, enable_queue(r, 0, 256, ~0ULL - 4095, 4096, 8192));
 	EXPECT_EQ(EINVAL, enable_queue(r, 0, 256, 8, 4096, 8192));
+	/* In the window, but in another slot's zone, or across into it. */
+	EXPECT_EQ(EINVAL, enable_queue(r, 0, 256, z, z + 4096, z + 8192));
+	EXPECT_EQ(EINVAL, enable_queue(r, 0, 256, 0, 4096, z - 4));
 	EXPECT_EQ(EINVAL, enable_queue(r, 0, 3, 0, 4096, 8192));
 	EXPECT_EQ(EINVAL, enable_queue(r, 0, 512, 0, 8192, 16384));
 	EXPECT_EQ(EINVAL, enable_queue(r, 7, 256, 0, 4096, 8192));
