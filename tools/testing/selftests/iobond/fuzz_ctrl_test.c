@@ -2152,6 +2152,52 @@ static bool own_queue_enabled(struct fuzz *z, int fd, int ms)
 	return false;
 }
 
+/*
+ * Join the threads.  Should the operation count stand still for a minute
+ * (times IOBOND_TIMEOUT_SCALE), say where each thread is, in the fuzzer
+ * and in the kernel, and end the process: a stall is shown in the log
+ * rather than left to the runner's timeout.
+ */
+static void join_or_dump(struct fuzz *z, struct th *th, pthread_t *tid)
+{
+	const char *env = getenv("IOBOND_TIMEOUT_SCALE");
+	long long bound = 60000LL * (env && atoi(env) > 1 ? atoi(env) : 1);
+	long long since = iob_now_ms();
+	bool joined[NTHREADS] = { };
+	unsigned long ops, last = 0;
+	unsigned int i, left = NTHREADS;
+	char cmd[160];
+
+	while (left) {
+		for (i = 0; i < NTHREADS; i++)
+			if (!joined[i] && !pthread_tryjoin_np(tid[i], NULL)) {
+				joined[i] = true;
+				left--;
+			}
+		ops = __atomic_load_n(&z->st.ops, __ATOMIC_RELAXED);
+		if (ops != last) {
+			last = ops;
+			since = iob_now_ms();
+		} else if (iob_now_ms() - since > bound) {
+			printf("# STALL: no operation for %lld ms after %lu\n",
+			       bound, ops);
+			for (i = 0; i < NTHREADS; i++)
+				printf("# thread %u%s, last operation: %s\n", i,
+				       joined[i] ? " (done)" : "", th[i].what);
+			fflush(stdout);
+			snprintf(cmd, sizeof(cmd),
+				 "for t in /proc/%d/task/*; do echo \"# $t $(cat $t/wchan)\"; sed 's/^/#   /' $t/stack; done",
+				 getpid());
+			if (system(cmd))
+				printf("# (no kernel stacks)\n");
+			fflush(stdout);
+			_exit(1);
+		}
+		if (left)
+			usleep(200 * 1000);
+	}
+}
+
 TEST_F_TIMEOUT(fuzz, two_threads, 3600)
 {
 	struct fuzz *z = self->z;
@@ -2179,8 +2225,7 @@ TEST_F_TIMEOUT(fuzz, two_threads, 3600)
 		fz_rng_init(&th[i].rng, z->seed, i);
 		ASSERT_EQ(0, pthread_create(&tid[i], NULL, th_run, &th[i]));
 	}
-	for (i = 0; i < NTHREADS; i++)
-		pthread_join(tid[i], NULL);
+	join_or_dump(z, th, tid);
 
 	snprintf(extra, sizeof(extra),
 		 "not sent (they would touch dev0) %lu, SIGBUS after a removal %lu, unexplained %lu, on a moved mapping %lu, window mappings mremap moved %lu",
