@@ -288,8 +288,8 @@ void ibh_blk_orphan_work(struct work_struct *work)
 		}
 		if (!failed || d->device_status & VIRTIO_CONFIG_S_NEEDS_RESET)
 			continue;
-		dev_warn(&b->dev, "dev%u: nothing served its requests for %u ms: failed %u, and fail the rest until the board resets it\n",
-			 i, IOBOND_BLK_GRACE_MS, failed);
+		dev_warn_ratelimited(&b->dev, "dev%u: nothing served its requests for %u ms: failed %u, and fail the rest until the board resets it\n",
+				     i, IOBOND_BLK_GRACE_MS, failed);
 		d->device_status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 		ibh_config_changed(b, i);
 		ibh_vfio_changed(b, i);

@@ -1369,9 +1369,14 @@ static void do_mprotect(struct th *t, struct fz_op *o)
 
 /* ---- read, poll, reopen ---------------------------------------------- */
 
+/*
+ * Every @ms until disarmed (0): a thread preempted between arming and its
+ * blocking call must still be interrupted there, not only before it.
+ */
 static void arm_timer(struct th *t, unsigned int ms)
 {
-	struct itimerspec its = { .it_value.tv_nsec = ms * 1000000L };
+	struct itimerspec its = { .it_value.tv_nsec = ms * 1000000L,
+				  .it_interval.tv_nsec = ms * 1000000L };
 
 	if (t->have_timer)
 		timer_settime(t->timer, 0, &its, NULL);
@@ -2161,7 +2166,8 @@ static bool own_queue_enabled(struct fuzz *z, int fd, int ms)
 static void join_or_dump(struct fuzz *z, struct th *th, pthread_t *tid)
 {
 	const char *env = getenv("IOBOND_TIMEOUT_SCALE");
-	long long bound = 60000LL * (env && atoi(env) > 1 ? atoi(env) : 1);
+	int scale = env ? atoi(env) : 1;
+	long long bound = 60000LL * (scale > 1 && scale <= 20 ? scale : 1);
 	long long since = iob_now_ms();
 	bool joined[NTHREADS] = { };
 	unsigned long ops, last = 0;
@@ -2174,6 +2180,8 @@ static void join_or_dump(struct fuzz *z, struct th *th, pthread_t *tid)
 				joined[i] = true;
 				left--;
 			}
+		if (!left)
+			break;
 		ops = __atomic_load_n(&z->st.ops, __ATOMIC_RELAXED);
 		if (ops != last) {
 			last = ops;
@@ -2193,8 +2201,7 @@ static void join_or_dump(struct fuzz *z, struct th *th, pthread_t *tid)
 			fflush(stdout);
 			_exit(1);
 		}
-		if (left)
-			usleep(200 * 1000);
+		usleep(200 * 1000);
 	}
 }
 
