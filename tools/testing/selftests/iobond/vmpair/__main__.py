@@ -666,6 +666,15 @@ class Run:
             f"[ \"$(cat \"$d/serial\" 2>/dev/null)\" = {serial} ] && "
             "echo ${d##*/} && exit 0; done; sleep 0.1; done; exit 1")[1].strip()
 
+    def rebind_disk(self, dev, serial):
+        """Unbind virtio_blk from the board's disk @dev and bind it again;
+        the disk's new name, found by its @serial."""
+        self.vms["board"].sh(
+            f"v=$(basename $(readlink /sys/block/{dev}/device)); "
+            "echo $v > /sys/bus/virtio/drivers/virtio_blk/unbind && "
+            "echo $v > /sys/bus/virtio/drivers/virtio_blk/bind")
+        return self.board_disk(serial)
+
     def md5(self, path):
         return self.vms["host"].sh(f"md5sum {path}")[1].split()[0]
 
@@ -738,10 +747,7 @@ class Run:
                   f"(grace {IOBOND_BLK_GRACE_S}s)")
         self.test("board", "blkkill_test", "kill_failed", dict(step, IOBOND_BLK_STEP="failed"))
         self.restart_backend("/tmp/disk1.img", "/run/iobond/restart1.log")
-        board.sh(f"v=$(basename $(readlink /sys/block/{dev}/device)); "
-                 "echo $v > /sys/bus/virtio/drivers/virtio_blk/unbind && "
-                 "echo $v > /sys/bus/virtio/drivers/virtio_blk/bind")
-        dev = step["IOBOND_BLK_DEV"] = self.board_disk("disk1.img")
+        dev = step["IOBOND_BLK_DEV"] = self.rebind_disk(dev, "disk1.img")
         self.test("board", "blkkill_test", "kill_recovered", dict(step, IOBOND_BLK_STEP="seeded"))
 
         # Killed and restarted within the grace period: the new backend
@@ -1106,10 +1112,7 @@ class Run:
 
         # A fixed count, so that no reply is still on its way at the end.
         host.sh(f"(ping -q -c 50 -i 0.2 {BOARD_IP} > /tmp/zoneping.log 2>&1 &)")
-        board.sh(f"v=$(basename $(readlink /sys/block/{dev}/device)); "
-                 "echo $v > /sys/bus/virtio/drivers/virtio_blk/unbind && "
-                 "echo $v > /sys/bus/virtio/drivers/virtio_blk/bind")
-        dev = self.board_disk("zone.img")
+        dev = self.rebind_disk(dev, "zone.img")
         board.sh(f"dd if=/dev/{dev} of=/dev/null bs=64k count=16 iflag=direct")
         host.sh("killall iobond-blk")
         self.remove_devices_but(0)
