@@ -957,6 +957,31 @@ static bool map_is_window(const struct fz_map *m)
 	return m->kind != M_VFIO_INFLIGHT;
 }
 
+/*
+ * A VFIO mapping may hold the last reference to its device file, and
+ * then its munmap() releases the device, then the group, which detaches
+ * the group from its container and frees the container's IOMMU data.
+ * 6.1's vfio_fops_release() (drivers/vfio/container.c) reads that data
+ * without the container's group_lock, so a close() of the container in
+ * another thread at the same moment is a use-after-free that KASAN
+ * reports.  The race is VFIO's, not the driver's: unmaps of VFIO
+ * mappings hold @vfio_lock for reading, as close() holds it for
+ * writing, so that the fuzzer never runs the two at once.
+ */
+static bool unmap_lock(struct th *t, const struct fz_map *m)
+{
+	if (m->kind == M_BOARD)
+		return false;
+	pthread_rwlock_rdlock(&t->z->vfio_lock);
+	return true;
+}
+
+static void unmap_unlock(struct th *t, bool locked)
+{
+	if (locked)
+		pthread_rwlock_unlock(&t->z->vfio_lock);
+}
+
 static void map_drop(struct th *t, unsigned int i)
 {
 	if (t->map[i].kind != M_BOARD)
@@ -1060,6 +1085,9 @@ static void do_mmap(struct th *t, struct fz_op *o)
 	pthread_rwlock_unlock(&z->vm_lock);
 	if (p == MAP_FAILED)
 		err = errno;
+	else if (want)
+		/* Mapped what must be refused: out of the way, still locked. */
+		munmap(p, len);
 	else if (kind != M_BOARD)
 		__atomic_fetch_add(&z->vfio_maps, 1, __ATOMIC_SEQ_CST);
 	if (kind == M_BOARD)
@@ -1067,15 +1095,8 @@ static void do_mmap(struct th *t, struct fz_op *o)
 	else
 		pthread_rwlock_unlock(&z->vfio_lock);
 	expect(t, err, E(want) | E(ENOMEM));
-	if (err)
+	if (err || want)
 		return;
-	if (want) {
-		/* Mapped what must be refused: keep it out of the way. */
-		munmap(p, len);
-		if (kind != M_BOARD)
-			__atomic_fetch_sub(&z->vfio_maps, 1, __ATOMIC_SEQ_CST);
-		return;
-	}
 	t->map[t->nmaps++] = (struct fz_map){
 		.addr = p, .len = pages * PAGE, .prot = prot, .kind = kind,
 		.maywrite = (mode & O_ACCMODE) != O_RDONLY, .off = pgoff * PAGE,
@@ -1279,21 +1300,13 @@ static void do_mremap(struct th *t, struct fz_op *o)
 	}
 }
 
-static void do_munmap(struct th *t, struct fz_op *o)
+static void do_munmap_locked(struct th *t, struct fz_op *o, unsigned int i)
 {
-	unsigned int i = fz_below(o, NMAPS);
-	struct fz_map *m;
-	size_t pages, cut;
+	struct fz_map *m = &t->map[i];
+	size_t pages = m->len / PAGE, cut;
 	bool head;
 	int err;
 
-	if (!t->nmaps) {
-		t->z->skipped[K_MUNMAP]++;
-		return;
-	}
-	i %= t->nmaps;
-	m = &t->map[i];
-	pages = m->len / PAGE;
 	if (m->moved) {
 		/* Unmapped by a reservation of the zone put back in its place. */
 		snprintf(t->what, sizeof(t->what), "munmap of a %s mapping that mremap moved",
@@ -1328,6 +1341,21 @@ static void do_munmap(struct th *t, struct fz_op *o)
 	err = munmap(m->addr, m->len) ? errno : 0;
 	expect(t, err, OK);
 	map_drop(t, i);
+}
+
+static void do_munmap(struct th *t, struct fz_op *o)
+{
+	unsigned int i = fz_below(o, NMAPS);
+	bool locked;
+
+	if (!t->nmaps) {
+		t->z->skipped[K_MUNMAP]++;
+		return;
+	}
+	i %= t->nmaps;
+	locked = unmap_lock(t, &t->map[i]);
+	do_munmap_locked(t, o, i);
+	unmap_unlock(t, locked);
 }
 
 static void do_mprotect(struct th *t, struct fz_op *o)
@@ -1949,8 +1977,11 @@ static void th_fini(struct th *t)
 	unsigned int i;
 
 	while (t->nmaps) {
+		bool locked = unmap_lock(t, &t->map[0]);
+
 		munmap(t->map[0].addr, t->map[0].len);
 		map_drop(t, 0);
+		unmap_unlock(t, locked);
 	}
 	for (i = 0; i < NEFDS; i++)
 		if (t->efd[i] >= 0)
