@@ -560,11 +560,9 @@ struct ibg_board *ibg_board_create(struct iobond_link *link)
 	if (ret)
 		goto err_del;
 
-	link->owner = b;
-	link->ctrl_doorbell = ibg_ctrl_doorbell;
-	link->data_doorbell = ibg_data_doorbell;
-	link->peer_changed = ibg_peer_changed;
 	ibg_dma_debugfs(b);
+	iobond_link_set_owner(link, b, ibg_ctrl_doorbell, ibg_peer_changed,
+			      ibg_data_doorbell);
 	return b;
 
 err_del:

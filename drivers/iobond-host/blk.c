@@ -85,11 +85,16 @@ int ibh_blk_check(struct ibh_board *b, struct iobond_device_add *add)
 	}
 	/*
 	 * A request and its header and status fit the ring, unchained, and
-	 * its bounce buffers half of the disk's zone of the window.
+	 * its bounce buffers half of the disk's zone of the window.  A small
+	 * zone (64 KiB, from a 1 MiB region) takes smaller segments: one the
+	 * board cannot bounce would be requeued for ever.  (No zone at all
+	 * is refused with ENOSPC once the input is checked.)
 	 */
-	seg_max = b->zone_size / 2 / IBH_BLK_SIZE_MAX;
+	blk->size_max = min_t(u64, IBH_BLK_SIZE_MAX,
+			      rounddown_pow_of_two(max_t(u64, b->zone_size / 4,
+							 PAGE_SIZE)));
+	seg_max = b->zone_size / 2 / blk->size_max;
 	blk->seg_max = clamp_t(u64, seg_max, 1, add->queue_size - 2);
-	blk->size_max = IBH_BLK_SIZE_MAX;
 	return 0;
 }
 
@@ -135,10 +140,13 @@ struct iobond_inflight *ibh_inflight(struct ibh_board *b, unsigned int index,
  * Write VIRTIO_BLK_S_IOERR into request @head's status byte: the last
  * byte of its chain's last descriptor.  Every index and address is the
  * board's and checked; a chain that cannot be followed completes without
- * a status, which is the board's own doing.
+ * a status, which is the board's own doing.  Each descriptor read costs
+ * one of @budget: honest chains share none, so a pass over the ring needs
+ * at most its size, while chains that loop or overlap would cost a
+ * board-chosen multiple of it, with the board's lock held.
  */
 static void ibh_blk_fail_one(struct ibh_board *b, unsigned int index,
-			     unsigned int q, u16 head)
+			     unsigned int q, u16 head, u32 *budget)
 {
 	struct ibh_dev *d = &b->devs[index];
 	void *win = iobond_link_window(b->link);
@@ -151,8 +159,9 @@ static void ibh_blk_fail_one(struct ibh_board *b, unsigned int index,
 	u32 n;
 
 	for (n = 0; n < most; n++) {
-		if (i >= size)
+		if (i >= size || !*budget)
 			return;
+		(*budget)--;
 		addr = vrd64(desc[i].addr);
 		len = vrd32(desc[i].len);
 		flags = vrd16(desc[i].flags);
@@ -176,6 +185,7 @@ static unsigned int ibh_blk_fail_pass(struct ibh_board *b, unsigned int index,
 	struct vring_avail *avail = win + d->vring[q].avail;
 	struct vring_used *used = win + d->vring[q].used;
 	u32 size = d->vring[q].size, mask = size - 1, n, failed = 0;
+	u32 budget = size;
 	u16 i, head, uidx, aidx;
 
 	uidx = vrd16(used->idx);
@@ -198,7 +208,7 @@ static unsigned int ibh_blk_fail_pass(struct ibh_board *b, unsigned int index,
 	for (head = 0; head < size; head++) {
 		if (!READ_ONCE(r->head[head]))
 			continue;
-		ibh_blk_fail_one(b, index, q, head);
+		ibh_blk_fail_one(b, index, q, head, &budget);
 		WRITE_ONCE(used->ring[uidx & mask].id, vle32(head));
 		WRITE_ONCE(used->ring[uidx & mask].len, vle32(1));
 		uidx++;
@@ -285,6 +295,8 @@ void ibh_blk_orphan_work(struct work_struct *work)
 			if (n)
 				ibh_dev_interrupt(b, d, q);
 			failed += n;
+			/* A hostile board's rings cost work: share the CPU. */
+			cond_resched();
 		}
 		if (!failed || d->device_status & VIRTIO_CONFIG_S_NEEDS_RESET)
 			continue;

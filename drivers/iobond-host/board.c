@@ -87,9 +87,13 @@ int ibh_dev_queue(struct ibh_board *b, u32 index, u32 q, struct ibh_dev **d)
 /* What the board's driver negotiated is gone: the device was reset. */
 static void ibh_dev_forget(struct ibh_dev *d)
 {
+	unsigned int q;
+
 	d->status = 0;
 	d->driver_features = 0;
 	d->queues_enabled = 0;
+	for (q = 0; q < IOBOND_MAX_QUEUES; q++)
+		WRITE_ONCE(d->vring[q].size, 0);
 }
 
 /**
@@ -442,9 +446,14 @@ void ibh_board_reset(struct ibh_board *b)
 		ibh_dev_forget(&b->devs[i]);
 }
 
-/* FEATURES_OK holds only for a subset of what was offered, with v1 and
+/*
+ * The status moves as virtio says it may: never to 0 (a reset is its own
+ * op), DRIVER_OK only with FEATURES_OK, and FEATURES_OK, once set, only
+ * cleared by a reset.  The features are taken once, as FEATURES_OK is
+ * set, and hold only for a subset of what was offered, with v1 and
  * ACCESS_PLATFORM: a board that bypassed the DMA window would hand the
- * host addresses it cannot use.
+ * host addresses it cannot use.  So d->driver_features is always a
+ * checked value, whatever the board writes to its slot afterwards.
  */
 static int ibh_op_status(struct ibh_board *b, unsigned int index,
 			 struct iobond_dev_slot *slot)
@@ -454,22 +463,26 @@ static int ibh_op_status(struct ibh_board *b, unsigned int index,
 	u64 feat = rd64(slot->driver_features);
 	u64 need = BIT_ULL(VIRTIO_F_VERSION_1) |
 		   BIT_ULL(VIRTIO_F_ACCESS_PLATFORM);
+	bool had_ok = d->status & VIRTIO_CONFIG_S_FEATURES_OK;
+	bool ok = status & VIRTIO_CONFIG_S_FEATURES_OK;
 
-	if (status & ~0xffu) {
-		dev_err_ratelimited(ibh_dev_of(b), "dev%u: status %#x is no status byte\n",
-				    index, status);
+	if (!status || status & ~0xffu ||
+	    (status & VIRTIO_CONFIG_S_DRIVER_OK && !ok) || (had_ok && !ok)) {
+		dev_err_ratelimited(ibh_dev_of(b), "dev%u: refusing status %#x after %#x\n",
+				    index, status, d->status);
 		return -EINVAL;
 	}
-	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) &&
-	    ((feat & ~d->features) || (feat & need) != need)) {
-		dev_err_ratelimited(ibh_dev_of(b), "dev%u: refusing features %#llx (offered %#llx)\n",
-				    index, feat, d->features);
-		return -EINVAL;
+	if (ok && !had_ok) {
+		if ((feat & ~d->features) || (feat & need) != need) {
+			dev_err_ratelimited(ibh_dev_of(b), "dev%u: refusing features %#llx (offered %#llx)\n",
+					    index, feat, d->features);
+			return -EINVAL;
+		}
+		d->driver_features = feat;
 	}
 	if (status != d->status)
 		ibh_event(b, IOBOND_EVENT_STATUS, index, status);
 	d->status = status;
-	d->driver_features = feat;
 	return 0;
 }
 
@@ -548,10 +561,11 @@ static int ibh_op_queue_enable(struct ibh_board *b, unsigned int index,
 	WRITE_ONCE(d->msix[q], msix);
 	d->last_used[q] = 0;
 	memset(ibh_inflight(b, index, q), 0, IOBOND_INFLIGHT_STRIDE);
-	d->vring[q].size = size;
 	d->vring[q].desc = desc;
 	d->vring[q].avail = avail;
-	d->vring[q].used = used;
+	WRITE_ONCE(d->vring[q].used, used);
+	/* After the rings: ibh_count_used() reads the size first. */
+	smp_store_release(&d->vring[q].size, size);
 	WRITE_ONCE(d->queues_enabled, d->queues_enabled | BIT(q));
 	ibh_event(b, IOBOND_EVENT_QUEUE_ENABLED, index, q);
 	return 0;
@@ -664,10 +678,21 @@ void ibh_board_init(struct ibh_board *b, struct iobond_link *link)
 	init_waitqueue_head(&b->ev_wq);
 	INIT_WORK(&b->ctrl_work, ibh_ctrl_work);
 	INIT_DELAYED_WORK(&b->orphan_work, ibh_blk_orphan_work);
-	link->owner = b;
-	link->ctrl_doorbell = ibh_ctrl_doorbell;
-	link->peer_changed = ibh_peer_changed;
-	link->data_doorbell = ibh_data_doorbell;
+}
+
+/**
+ * ibh_board_attach() - let the link's interrupts reach a board made whole
+ * @b: the board, its node and VFIO face added
+ *
+ * Until this, the board's doorbells reach only the link, so a failed
+ * ibh_board_create() frees @b with no handler able to use it.  A request
+ * the board rang for meanwhile is looked at now.
+ */
+void ibh_board_attach(struct ibh_board *b)
+{
+	iobond_link_set_owner(b->link, b, ibh_ctrl_doorbell, ibh_peer_changed,
+			      ibh_data_doorbell);
+	queue_work(system_wq, &b->ctrl_work);
 }
 
 /**

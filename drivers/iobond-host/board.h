@@ -60,7 +60,11 @@ struct ibh_dev {
 	u16 last_used[IOBOND_MAX_QUEUES];	/* used index counted to */
 	/* The host vector the board rings for each queue, as published. */
 	u16 notify[IOBOND_MAX_QUEUES];
-	/* What the board enabled each queue with, as checked. */
+	/*
+	 * What the board enabled each queue with, as checked; written under
+	 * the board's lock.  ibh_count_used() reads a queue's size (acquire)
+	 * and used ring without it, and checks the pair again.
+	 */
 	u16 msix[IOBOND_MAX_QUEUES];
 	struct {
 		u32 size;
@@ -128,7 +132,7 @@ struct ibh_board {
 	u32 instance;
 	u32 adds;
 	struct rw_semaphore zone_lock;	/* see above */
-	u32 zone_gen[IOBOND_MAX_DEVICES];
+	u64 zone_gen[IOBOND_MAX_DEVICES];
 	u64 zone_size;
 	struct file *window_anchor;
 	unsigned long window_pfn;
@@ -149,6 +153,7 @@ struct ibh_board {
 
 /* board.c */
 void ibh_board_init(struct ibh_board *b, struct iobond_link *link);
+void ibh_board_attach(struct ibh_board *b);
 void ibh_board_stop_work(struct ibh_board *b);
 void ibh_event(struct ibh_board *b, u32 type, u32 index, u32 arg);
 int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add);
@@ -177,7 +182,7 @@ void ibh_blk_orphan_work(struct work_struct *work);
 void ibh_vring_detach(struct ibh_board *b, unsigned int index);
 void ibh_zone_revoke(struct ibh_board *b, unsigned int index);
 void ibh_window_revoke(struct ibh_board *b);
-bool ibh_zones_current(struct ibh_board *b, const u32 *gen, u64 off, u64 len);
+bool ibh_zones_current(struct ibh_board *b, const u64 *gen, u64 off, u64 len);
 int ibh_ioctl_vring_eventfd(struct ibh_board *b, void __user *uarg);
 int ibh_ioctl_get_vring(struct ibh_board *b, void __user *uarg);
 void ibh_data_doorbell(struct iobond_link *link, unsigned int vector);

@@ -391,6 +391,23 @@ static void ibh_board_release(struct device *dev)
 	kfree(b);
 }
 
+/*
+ * Every file open on @b sees ENODEV from now on, no vring stays attached
+ * and nothing of the window stays mapped: @b's link may go.
+ */
+static void ibh_board_shut(struct ibh_board *b)
+{
+	unsigned int i;
+
+	mutex_lock(&b->lock);
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
+		ibh_vring_detach(b, i);
+	ibh_window_revoke(b);
+	b->gone = true;
+	mutex_unlock(&b->lock);
+	wake_up_interruptible(&b->ev_wq);
+}
+
 /**
  * ibh_board_create() - the control plane and /dev/iobond/boardN of a link
  * @link: the host end of the board's link, not yet started
@@ -445,11 +462,15 @@ struct ibh_board *ibh_board_create(struct iobond_link *link)
 		dev_err(parent, "board%d: no VFIO face: %d\n", index, ret);
 		goto err_del;
 	}
+	ibh_board_attach(b);
 	return b;
 
 err_del:
+	/* A file opened meanwhile outlives @b's link: it must see ENODEV. */
+	ibh_board_shut(b);
 	cdev_device_del(&b->cdev, &b->dev);
 err_put:
+	ibh_board_stop_work(b);
 	put_device(&b->dev);
 	ida_free(&ibh_ida, index);
 	return ERR_PTR(ret);
@@ -463,17 +484,9 @@ err_put:
  */
 void ibh_board_destroy(struct ibh_board *b)
 {
-	unsigned int i;
-
 	/* Waits for each mdev's backend to close it; they are told first. */
 	ibh_vfio_remove_board(b);
-	mutex_lock(&b->lock);
-	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
-		ibh_vring_detach(b, i);
-	ibh_window_revoke(b);
-	b->gone = true;
-	mutex_unlock(&b->lock);
-	wake_up_interruptible(&b->ev_wq);
+	ibh_board_shut(b);
 	cdev_device_del(&b->cdev, &b->dev);
 	/* A board bound again may take the number while old files linger. */
 	ida_free(&ibh_ida, b->index);

@@ -360,7 +360,7 @@ static ssize_t ibh_vfio_notify(struct ibh_vfio *v, u64 off, size_t count)
  * the zones' generations when it began) ends there, as a mapping's would.
  */
 static int ibh_vfio_copy(struct ibh_vfio *v, unsigned int region, u64 off,
-			 void *buf, size_t n, bool write, const u32 *gen)
+			 void *buf, size_t n, bool write, const u64 *gen)
 {
 	struct ibh_board *b = v->b;
 	struct iobond_vfio_state st;
@@ -402,7 +402,7 @@ static ssize_t ibh_vfio_rw(struct vfio_device *vdev, char __user *ubuf,
 	u64 off = IBH_VFIO_OFFSET(*ppos), size;
 	size_t done = 0, n;
 	int ret = 0;
-	u32 gen[IOBOND_MAX_DEVICES];
+	u64 gen[IOBOND_MAX_DEVICES];
 	void *buf;
 
 	if (region >= IOBOND_VFIO_NUM_REGIONS)

@@ -49,26 +49,31 @@ struct ibh_call {
 struct ibh_map {
 	struct ibh_board *b;
 	struct file *file;
-	u32 gen[IOBOND_MAX_DEVICES];
+	u64 gen[IOBOND_MAX_DEVICES];
 	refcount_t users;	/* one per VMA: mremap() copies the VMA */
 };
 
 /*
  * Add up what the backend wrote into the board's buffers since last time,
- * from the queue's used ring.  The ring is in the window and was checked
- * to fit when the queue was enabled; a backend or board that scribbled
- * the index costs at most one ring's worth of reads.
+ * from the queue's used ring.  A backend or board that scribbled the index
+ * costs at most one ring's worth of reads.
+ *
+ * No lock: a reset and a new enable of the queue may come between the
+ * loads of its size and its ring, and pair a new ring with an old size.
+ * The pair is checked to fit in the window again, here, on the locals.
  */
 static void ibh_count_used(struct ibh_board *b, struct ibh_dev *d,
 			   unsigned int q)
 {
+	/* Pairs with ibh_op_queue_enable(): the ring is the size's or newer. */
+	u32 size = smp_load_acquire(&d->vring[q].size);
+	u64 off = READ_ONCE(d->vring[q].used);
 	struct vring_used *used;
-	u32 size = d->vring[q].size;
 	u16 idx, n;
 
-	if (!size)
+	if (!size || !ibh_in_window(b, off, 6 + 8ULL * size, 4))
 		return;
-	used = iobond_link_window(b->link) + d->vring[q].used;
+	used = iobond_link_window(b->link) + off;
 	idx = vrd16(used->idx);
 	/* The entries are read after the index that covers them. */
 	rmb();
@@ -258,7 +263,7 @@ void ibh_window_revoke(struct ibh_board *b)
  * @off: window offset, in the window
  * @len: length, not 0, in the window
  */
-bool ibh_zones_current(struct ibh_board *b, const u32 *gen, u64 off, u64 len)
+bool ibh_zones_current(struct ibh_board *b, const u64 *gen, u64 off, u64 len)
 {
 	unsigned int z, last = ibh_zone_of(b, off + len - 1);
 

@@ -123,6 +123,11 @@ enum iobond_role {
  * @dbg: debugfs directory
  * @stopped: iobond_link_exit() ran; unbind and shutdown both call it
  * @owner: the module's state for this link
+ *
+ * The hooks below are set once, by iobond_link_set_owner(), and read with
+ * acquire: the vectors are live from probe, so a peer can ring before the
+ * owner is whole, and until then its doorbells reach only the link.
+ *
  * @ctrl_doorbell: if set, called in hard-irq context for each doorbell on
  *	the control vector, after the link has queued its own check
  * @peer_changed: if set, called from the tick, with @lock held, when the
@@ -172,6 +177,11 @@ struct iobond_link {
 struct iobond_link *iobond_link_probe(struct pci_dev *pdev,
 				      enum iobond_role role,
 				      struct dentry *dbg_root);
+void iobond_link_set_owner(struct iobond_link *link, void *owner,
+			   void (*ctrl_doorbell)(struct iobond_link *link),
+			   void (*peer_changed)(struct iobond_link *link, bool up),
+			   void (*data_doorbell)(struct iobond_link *link,
+						 unsigned int vector));
 void iobond_link_start(struct iobond_link *link);
 
 /* Slot @i of the region's device table. */

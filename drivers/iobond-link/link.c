@@ -180,17 +180,22 @@ static void lnk_attach(struct iobond_link *link)
 
 static void lnk_peer_lost(struct iobond_link *link, const char *why)
 {
+	void (*changed)(struct iobond_link *link, bool up);
+
 	link->lost_after_ms = jiffies_to_msecs(jiffies - link->peer_hb_at);
 	link->peer_losses++;
 	WRITE_ONCE(link->peer_alive, false);
 	dev_warn(lnk_dev(link), "peer %u lost: %s (heartbeat still for %u ms)\n",
 		 link->peer_id, why, link->lost_after_ms);
-	if (link->peer_changed)
-		link->peer_changed(link, false);
+	/* Pairs with iobond_link_set_owner(): the owner is whole. */
+	changed = smp_load_acquire(&link->peer_changed);
+	if (changed)
+		changed(link, false);
 }
 
 static void lnk_peer_up(struct iobond_link *link, u32 id, u32 nvec)
 {
+	void (*changed)(struct iobond_link *link, bool up);
 	unsigned int i;
 
 	/*
@@ -206,8 +211,10 @@ static void lnk_peer_up(struct iobond_link *link, u32 id, u32 nvec)
 	/* Publish the fields above to lockless readers with the flag. */
 	smp_store_release(&link->peer_alive, true);
 	dev_info(lnk_dev(link), "peer %u up, %u vectors\n", id, nvec);
-	if (link->peer_changed)
-		link->peer_changed(link, true);
+	/* Pairs with iobond_link_set_owner(): the owner is whole. */
+	changed = smp_load_acquire(&link->peer_changed);
+	if (changed)
+		changed(link, true);
 }
 
 /* Decide from the peer's block alone whether it is alive. */
@@ -275,14 +282,21 @@ static void lnk_tick(struct work_struct *work)
 static void lnk_doorbell(struct iobond_ivshmem *ivs, unsigned int vector)
 {
 	struct iobond_link *link = container_of(ivs, struct iobond_link, ivs);
+	void (*ctrl)(struct iobond_link *link);
+	void (*data)(struct iobond_link *link, unsigned int vector);
 	u32 seq;
 
 	if (vector == IOBOND_CTRL_VECTOR) {
 		mod_delayed_work(system_wq, &link->tick, 0);
-		if (link->ctrl_doorbell)
-			link->ctrl_doorbell(link);
-	} else if (link->data_doorbell) {
-		link->data_doorbell(link, vector);
+		/* Pairs with iobond_link_set_owner(): the owner is whole. */
+		ctrl = smp_load_acquire(&link->ctrl_doorbell);
+		if (ctrl)
+			ctrl(link);
+	} else {
+		/* Pairs with iobond_link_set_owner(): the owner is whole. */
+		data = smp_load_acquire(&link->data_doorbell);
+		if (data)
+			data(link, vector);
 	}
 
 	if (!iobond_link_peer_alive(link))
@@ -418,6 +432,34 @@ struct iobond_link *iobond_link_probe(struct pci_dev *pdev,
 		return ERR_PTR(-ENOMEM);
 	ret = lnk_init(link, pdev, role, dbg_root);
 	return ret ? ERR_PTR(ret) : link;
+}
+
+/**
+ * iobond_link_set_owner() - let the link's interrupts reach its owner
+ * @link: a link from iobond_link_probe()
+ * @owner: the module's state for @link, whole: the hooks run from now on
+ * @ctrl_doorbell: see struct iobond_link
+ * @peer_changed: see struct iobond_link
+ * @data_doorbell: see struct iobond_link
+ *
+ * Each hook is published with release, after @owner, so a handler that
+ * sees a hook sees @owner and everything written to it before this call.
+ * An owner whose set-up fails never calls this, and so frees its state
+ * with no handler able to reach it.
+ */
+void iobond_link_set_owner(struct iobond_link *link, void *owner,
+			   void (*ctrl_doorbell)(struct iobond_link *link),
+			   void (*peer_changed)(struct iobond_link *link, bool up),
+			   void (*data_doorbell)(struct iobond_link *link,
+						 unsigned int vector))
+{
+	link->owner = owner;
+	/* Each pairs with the acquire of the handler that calls it. */
+	smp_store_release(&link->peer_changed, peer_changed);
+	/* As above. */
+	smp_store_release(&link->data_doorbell, data_doorbell);
+	/* As above. */
+	smp_store_release(&link->ctrl_doorbell, ctrl_doorbell);
 }
 
 /**

@@ -97,13 +97,26 @@ TEST_F(slot, scribbles_are_refused)
 	__u64 offered = le64toh(r->slot->device_features);
 	__u64 w = le64toh(r->hdr->window_size), z = IOBOND_ZONE_SIZE(w);
 
+	__u64 need = (1ULL << VIRTIO_F_VERSION_1) |
+		     (1ULL << VIRTIO_F_ACCESS_PLATFORM);
+	__u32 drv = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
+
 	IOB_RETURN_IF_SKIPPED();
 	/* Features that were not offered, or without the DMA window. */
+	EXPECT_EQ(0, request(r, IOBOND_OP_RESET, 0));
 	EXPECT_EQ(EINVAL, set_status(r, VIRTIO_CONFIG_S_FEATURES_OK,
 				     offered | (1ULL << 50)));
 	EXPECT_EQ(EINVAL, set_status(r, VIRTIO_CONFIG_S_FEATURES_OK,
 				     offered & ~(1ULL << VIRTIO_F_ACCESS_PLATFORM)));
 	EXPECT_EQ(EINVAL, set_status(r, 0x1234, 0));
+	/*
+	 * The status moves as virtio says: never to 0 (that is a reset),
+	 * no DRIVER_OK before FEATURES_OK, no FEATURES_OK taken back.
+	 */
+	EXPECT_EQ(EINVAL, set_status(r, 0, 0));
+	EXPECT_EQ(EINVAL, set_status(r, drv | VIRTIO_CONFIG_S_DRIVER_OK, need));
+	EXPECT_EQ(0, set_status(r, drv | VIRTIO_CONFIG_S_FEATURES_OK, need));
+	EXPECT_EQ(EINVAL, set_status(r, drv, 0));
 	/* Rings outside the window, misaligned, or of a bad size. */
 	EXPECT_EQ(EINVAL, enable_queue(r, 0, 256, w - 16, 4096, 8192));
 	EXPECT_EQ(EINVAL, enable_queue(r, 0, 256, ~0ULL - 4095, 4096, 8192));
