@@ -219,6 +219,8 @@ static void walk(struct __test_metadata *_metadata, struct fault_ctx *self,
 	printf("# %s: %d failure points walked, %d of them tolerated\n",
 	       op->name, points, tolerated);
 	fflush(stdout);
+	/* No point at all: fail-nth never reached us, and nothing was tested. */
+	EXPECT_LT(0, points) TH_LOG("%s: fault 1 was never injected", op->name);
 }
 
 /* -- board0 ------------------------------------------------------------ */

@@ -358,14 +358,21 @@ static inline int iob_dmesg_count_since(const char *mark, const char *needle)
  * test's harness timeout grows by that factor before the harness starts:
  * a hang still ends in a timeout, a slow kernel does not.
  */
-static inline void iob_scale_timeouts(void)
+static inline int iob_timeout_scale(void)
 {
 	const char *env = getenv("IOBOND_TIMEOUT_SCALE");
 	int scale = env ? atoi(env) : 1;
+
+	return scale < 1 || scale > 20 ? 1 : scale;
+}
+
+static inline void iob_scale_timeouts(void)
+{
+	int scale = iob_timeout_scale();
 	struct __fixture_metadata *f;
 	struct __test_metadata *t;
 
-	if (scale <= 1 || scale > 20)
+	if (scale == 1)
 		return;
 	for (f = __fixture_list; f; f = f->next)
 		for (t = f->tests; t; t = t->next)

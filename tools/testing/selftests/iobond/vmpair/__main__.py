@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 
-from channel import Channel, ChannelError
+from channel import Channel, ChannelError, Damage
 import skips
 import stress
 
@@ -77,7 +77,10 @@ BOARD_CPUS = "2"
 SPLAT = re.compile(r"\bBUG\b|WARNING:|Oops|general protection|KASAN|UBSAN|"
                    r"list_add corruption|list_del corruption|\bslab\b|"
                    r"Kernel panic|kernel BUG|soft lockup|hung_task|"
-                   r"blocked for more than|Disabling lock debugging")
+                   r"blocked for more than|Disabling lock debugging|"
+                   # lockdep's reports that also switch it off for good
+                   r"non-static key|locking correctness validator|"
+                   r"detected stall|printk messages dropped")
 SPLAT_CONTEXT = 60     # console lines shown of the first splat
 
 # Not a splat: with slub_debug, each virtio_blk disk's bio slab asks for a
@@ -127,6 +130,8 @@ class VM:
         # The channel's counts over every boot: frames resent, bytes
         # dropped, by the runner and by the agent.
         self.resent = self.bad = self.peer_resent = self.peer_bad = 0
+        # Of those, the resends that channel_damage() caused on purpose.
+        self.harm_resent = self.harm_peer_resent = 0
 
     def start(self):
         r = self.run
@@ -886,14 +891,54 @@ class Run:
                   flush=True)
             self.check(f"{side}.channel_echo_{n}_commands", garbled == 0,
                        f"{garbled} of {n} commands came back garbled")
+        self.channel_damage(seed)
+
+    def channel_damage(self, seed):
+        """The channel repairs what it is meant to: frames dropped, cut
+        short or with a bit flipped, both ways (channel.Damage), on both
+        VMs at once.  Each harm forces a repair that the counts show."""
+        results = {}
+
+        def one(side):
+            try:
+                results[side] = stress.damaged(self.vms[side], seed)
+            except Failure as e:
+                results[side] = e
+
+        threads = [threading.Thread(target=one, args=(side,)) for side in self.vms]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        budget = Damage.BUDGET
+        for side, vm in self.vms.items():
+            if isinstance(results[side], Failure):
+                raise results[side]
+            n, garbled, done, resent, peer_resent, bad, peer_bad = results[side]
+            vm.harm_resent += resent
+            vm.harm_peer_resent += peer_resent
+            print(f"# {side}: damage over {n} commands: {garbled} garbled; "
+                  f"repaired by {resent} resends from the runner and "
+                  f"{peer_resent} from the agent, {bad} bytes dropped by the "
+                  f"runner and {peer_bad} by the agent", flush=True)
+            # Each frame of ours harmed is resent; each ack dropped makes
+            # the agent resend; each flipped byte fails a CRC somewhere.
+            self.check(f"{side}.channel_repairs_damage",
+                       done and garbled == 0 and
+                       resent >= len(Damage.DATA_KINDS) * budget and
+                       peer_resent >= budget and bad > 0 and peer_bad > 0,
+                       f"all harm done: {done}, {garbled} garbled, "
+                       f"{resent}/{peer_resent} resent, {bad}/{peer_bad} "
+                       f"bytes dropped")
 
     def report_channels(self):
         """What each control channel had to repair, over the whole run."""
         for side, vm in self.vms.items():
             vm.close_channel()
-            print(f"# channel {side}: {vm.resent} frames resent by the runner, "
-                  f"{vm.peer_resent} by the agent; {vm.bad} bytes dropped by "
-                  f"the runner, {vm.peer_bad} by the agent")
+            print(f"# channel {side}: {vm.resent} frames resent by the runner "
+                  f"({vm.harm_resent} for the damage test), {vm.peer_resent} "
+                  f"by the agent ({vm.harm_peer_resent} for it); {vm.bad} "
+                  f"bytes dropped by the runner, {vm.peer_bad} by the agent")
 
     def loss_mark(self, side, label):
         """Mark @side's kernel log before its peer is taken away, so that
@@ -958,7 +1003,7 @@ class Run:
         self.wait_peer("host")
         self.wait_peer("board")
 
-        # Fault injection (the debug tier's kernel): every allocation in
+        # Fault injection (the debug tier's kernel): every slab allocation in
         # board add, device add and remove, start and stop, mdev create
         # and open fails once in turn, unwinds, and the next try works.
         # Two WARNs of 6.1's own error paths are expected there: an
@@ -1072,6 +1117,7 @@ class Run:
         self.loss_test("board", "host_killed", "silent")
 
         self.durability()
+        self.still_well()
 
     def fuzz_args(self):
         """The fuzzers' length and seed: short in check, full in the debug
@@ -1168,9 +1214,13 @@ class Run:
         of the build machine: write a pattern and fsync, kill the host
         VM's QEMU, boot it again and find the pattern in the backing file.
         (What QEMU wrote is in the build machine's page cache: this proves
-        the flush left the host VM, not that it reached a platter.)  What
-        survives of a second pattern written without a flush is reported,
-        not judged."""
+        the flush left the host VM, not that it reached a platter.)
+
+        A second pattern written without a flush is the control: the host
+        VM's periodic writeback is off and ext4 commits rarely, so only a
+        flush writes it out, and some of it must be lost.  Were all of it
+        kept, the step could not tell a flush from the host's own writeback,
+        and it fails."""
         host, board = self.vms["host"], self.vms["board"]
         host.start()
         self.load("host", wait_peer=False)
@@ -1178,8 +1228,10 @@ class Run:
         disk = (f"d=$(grep -l {HOST_DISK} /sys/block/vd*/serial); "
                 "d=${d%/serial}; d=/dev/${d##*/}")
         host.sh(f"{disk}; mkfs.ext4 -q -F $d && mkdir -p /mnt/host && "
-                "mount -t ext4 $d /mnt/host && dd if=/dev/zero "
-                "of=/mnt/host/disk.img bs=1M count=8 2>/dev/null && sync")
+                "mount -t ext4 -o commit=600 $d /mnt/host && dd if=/dev/zero "
+                "of=/mnt/host/disk.img bs=1M count=8 2>/dev/null && sync && "
+                "echo 0 > /proc/sys/vm/dirty_writeback_centisecs && "
+                "echo 360000 > /proc/sys/vm/dirty_expire_centisecs")
         host.sh("iobondctl board0 add-blk --file /mnt/host/disk.img --serial durable "
                 "&& iobondctl board0 start")
         dev = self.board_disk("durable")
@@ -1210,6 +1262,31 @@ class Run:
         print(f"# durability: {kept[0]} of {n} flushed 4 KiB blocks survived killing "
               f"the host VM's QEMU; {kept[1]} of {n} written without a flush did",
               flush=True)
+        self.check("host.unflushed_data_was_at_risk", kept[1] < n,
+                   f"all {n} blocks written without a flush survived too: the "
+                   "host wrote them back on its own")
+
+    def still_well(self):
+        """At the end of a plan: each VM the plan did not take down still
+        runs (one that died after its last command would go unnoticed),
+        and on the debug tier lockdep is still on (a report switches it
+        off, and every later lock bug with it)."""
+        for side, vm in self.vms.items():
+            if vm.expect_death:
+                continue
+            if not vm.alive():
+                with open(vm.console + ".qemu", errors="replace") as f:
+                    qemu = f.read()[-2000:]
+                self.check(f"{side}.still_running", False,
+                           f"QEMU exited ({vm.proc.returncode}): {qemu}\n"
+                           f"console tail:\n{vm.tail()}")
+                continue
+            self.check(f"{side}.still_running", True)
+            if self.debug:
+                rc, _ = vm.sh("grep -Eq '^ *debug_locks: +1$' /proc/lockdep_stats",
+                              check=False)
+                self.check(f"{side}.lockdep_still_on", rc == 0,
+                           "debug_locks is 0: a lock report switched lockdep off")
 
     def plan_demo(self):
         host, board = self.vms["host"], self.vms["board"]

@@ -23,6 +23,7 @@ does not take its resend down with it.  Nothing is lost, and
 whatever had to be resent is counted for the run's summary.
 """
 
+import random
 import socket
 import struct
 import time
@@ -33,6 +34,9 @@ HDR = struct.Struct("<4sBBHII")        # magic, type, flags, len, seq, hcrc
 HDR_LEN = 20
 MAX_PAYLOAD = 8192
 RESEND_S = 5.0
+# No ack for this long: the VM is wedged (its kernel, or the agent in D
+# state) though QEMU runs.  A resend loop must not outlive the run.
+GIVE_UP_S = 300.0
 SEND_TIMEOUT_S = 60.0      # QEMU not taking our bytes for this long: dead
 
 
@@ -40,7 +44,69 @@ class ChannelError(Exception):
     """The VM's end is gone (its QEMU exited or closed the socket)."""
 
 
+class Damage:
+    """Harm done to a channel on purpose, so that a test sees the channel
+    repair what a real loss would do (stress.py).  Of every EVERY data
+    frames the runner sends, one is dropped, cut short or has a bit
+    flipped, in turn; of every EVERY acks, one is dropped, so the agent
+    must resend its frame; of every EVERY reads, one has a bit flipped, so
+    the frame it hit fails its CRC.  Each kind is done BUDGET times; the
+    bytes cut and the bits flipped are the seed's."""
+
+    EVERY = 5
+    BUDGET = 3
+    DATA_KINDS = ("drop", "flip", "cut")
+
+    def __init__(self, seed):
+        self.rng = random.Random(seed)
+        self.left = dict.fromkeys(self.DATA_KINDS + ("ack", "rx"), self.BUDGET)
+        self.seen = {"data": 0, "ack": 0, "rx": 0}
+        self.turn = 0
+
+    def done(self):
+        return not any(self.left.values())
+
+    def _due(self, what):
+        self.seen[what] += 1
+        return self.seen[what] % self.EVERY == 0
+
+    def _flip(self, data):
+        b = bytearray(data)
+        b[self.rng.randrange(len(b))] ^= 1 << self.rng.randrange(8)
+        return bytes(b)
+
+    def outgoing(self, ftype, frame):
+        """The bytes to write in place of @frame (b"": none at all)."""
+        if ftype == "A":
+            if self._due("ack") and self.left["ack"]:
+                self.left["ack"] -= 1
+                return b""
+            return frame
+        if not self._due("data"):
+            return frame
+        kinds = [k for k in self.DATA_KINDS if self.left[k]]
+        if not kinds:
+            return frame
+        kind = kinds[self.turn % len(kinds)]
+        self.turn += 1
+        self.left[kind] -= 1
+        if kind == "drop":
+            return b""
+        if kind == "cut":
+            return frame[:self.rng.randrange(1, len(frame))]
+        return self._flip(frame)
+
+    def incoming(self, data):
+        """The bytes to parse in place of @data, just read."""
+        if self._due("rx") and self.left["rx"]:
+            self.left["rx"] -= 1
+            return self._flip(data)
+        return data
+
+
 class Channel:
+    resend_s_default = RESEND_S
+
     def __init__(self, sock, alive):
         self.sock = sock
         self.alive = alive          # callable: is the VM still running?
@@ -53,6 +119,8 @@ class Channel:
         self.bad = 0                # bytes we dropped
         self.peer_resent = 0        # the agent's counts, from its last exit
         self.peer_bad = 0
+        self.damage = None          # a Damage while a test harms the channel
+        self.resend_s = RESEND_S
 
     # -- frames -----------------------------------------------------------
 
@@ -60,6 +128,8 @@ class Channel:
         hdr = struct.pack("<4sBBHI", MAGIC, ord(ftype), 0, len(payload), seq)
         frame = (hdr + struct.pack("<II", zlib.crc32(hdr), zlib.crc32(payload))
                  + payload)
+        if self.damage:
+            frame = self.damage.outgoing(ftype, frame)
         try:
             # pump() may have left a short receive timeout on the socket.
             self.sock.settimeout(SEND_TIMEOUT_S)
@@ -123,6 +193,8 @@ class Channel:
             raise ChannelError(f"receive: {e}") from e
         if not data:
             raise ChannelError("the VM closed its end")
+        if self.damage:
+            data = self.damage.incoming(data)
         self.rx += data
         self._parse()
 
@@ -133,12 +205,16 @@ class Channel:
         self.tx_seq += 1
         seq = self.tx_seq
         first = True
+        give_up = time.time() + GIVE_UP_S
         while self.acked < seq:
             if not first:
                 self.resent += 1
+                if time.time() > give_up:
+                    raise ChannelError(f"no ack for {GIVE_UP_S:.0f}s: the VM "
+                                       "runs but does not answer")
             first = False
             self._send_raw(ftype, seq, payload)
-            end = time.time() + RESEND_S
+            end = time.time() + self.resend_s
             while self.acked < seq and time.time() < end:
                 self.pump(end - time.time())
 

@@ -37,10 +37,10 @@ EXPECTED = {
     "board.mq.global.discard_and_write_zeroes",
     "board.readonly.global.throttled_iops",
     "board.readonly.global.discard_and_write_zeroes",
-    "board.readonly.global.fio_verify",
+    "board.readonly.fio.verify",
     "board.throttle.global.readonly",
     "board.throttle.global.discard_and_write_zeroes",
-    "board.throttle.global.fio_verify",
+    "board.throttle.fio.verify",
     # blkraw_test: a writable disk has no read-only refusal to show; on a
     # read-only one, writes fail for being writes, and there is no discard.
     "board.raw_disk.blkraw.readonly_writes_fail",

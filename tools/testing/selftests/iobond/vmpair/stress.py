@@ -10,6 +10,8 @@ cooked mode or a shell in the path would garble them.
 
 import random
 
+from channel import Damage
+
 # Payloads the first commands carry, before the random ones.
 SPECIAL = [
     bytes(range(256)),
@@ -43,3 +45,33 @@ def echo(vm, n, seed):
         if rc or out != data:
             garbled += 1
     return garbled, chan.resent + chan.peer_resent - before, moved
+
+
+def damaged(vm, seed, limit=1000):
+    """Echo commands over a channel that Damage harms, until it has done
+    all its harm (at most @limit commands).  Returns (commands, garbled,
+    whether all the harm was done, and the four repair counts' growth:
+    runner resent, agent resent, runner bytes dropped, agent bytes
+    dropped)."""
+    chan = vm.chan
+    before = (chan.resent, chan.peer_resent, chan.bad, chan.peer_bad)
+    chan.damage = Damage(seed)
+    # A dropped frame waits out a resend: a short one keeps this quick.
+    chan.resend_s = 1.0
+    garbled = n = 0
+    try:
+        for data in payloads(limit, seed + 1):
+            if chan.damage.done():
+                break
+            n += 1
+            rc, out = vm.sh("cat", timeout=60, check=False, stdin=data, raw=True)
+            if rc or out != data:
+                garbled += 1
+        done = chan.damage.done()
+    finally:
+        chan.damage = None
+        chan.resend_s = type(chan).resend_s_default
+    # One clean command, so the agent's counts arrive with its exit frame.
+    vm.sh("true")
+    after = (chan.resent, chan.peer_resent, chan.bad, chan.peer_bad)
+    return (n, garbled, done) + tuple(a - b for a, b in zip(after, before))
