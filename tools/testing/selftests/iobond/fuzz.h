@@ -127,7 +127,12 @@ static inline __u64 fz_env_u64(const char *name, __u64 dflt)
 		return dflt;
 	errno = 0;
 	v = strtoull(s, &end, 0);
-	return errno || *end ? dflt : v;
+	/* A typo must not run (and pass) with another value than asked. */
+	if (errno || *end || *s == '-') {
+		printf("Bail out! %s=%s is no unsigned 64-bit number\n", name, s);
+		exit(1);
+	}
+	return v;
 }
 
 /* IOBOND_SEED, or a new seed; printed either way, so a run can be replayed. */
