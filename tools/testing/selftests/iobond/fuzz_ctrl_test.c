@@ -1131,14 +1131,25 @@ static bool touch(volatile __u8 *p, bool write, __u32 v)
 static void sigbus_taken(struct th *t, struct fz_map *m, size_t off)
 {
 	struct fuzz *z = t->z;
+	__u64 wo = m->off + off, zone = IOBOND_ZONE_SIZE(z->window_size);
 
+	if (m->kind == M_VFIO_INFLIGHT) {
+		fz_violation(&z->st, "thread %u: SIGBUS at offset %#zx of an inflight mapping",
+			     t->id, off);
+		return;
+	}
 	if (m->moved) {
 		__atomic_fetch_add(&z->sigbus_moved, 1, __ATOMIC_RELAXED);
 		return;
 	}
-	if (m->kind == M_VFIO_INFLIGHT) {
-		fz_violation(&z->st, "thread %u: SIGBUS at offset %#zx of an inflight mapping",
-			     t->id, off);
+	/*
+	 * Only our own slot is removed and reset while we run, so only its
+	 * zone may be revoked: a fault anywhere else (dev0's zone, the tail
+	 * past the last zone) is a revocation that reached too far.
+	 */
+	if (wo / zone != z->own_index) {
+		fz_violation(&z->st, "thread %u: SIGBUS at window offset %#llx, outside dev%u's zone",
+			     t->id, (unsigned long long)wo, z->own_index);
 		return;
 	}
 	if (m->tainted || __atomic_load_n(&z->removing, __ATOMIC_SEQ_CST) ||

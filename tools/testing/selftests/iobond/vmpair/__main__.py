@@ -1012,8 +1012,9 @@ class Run:
         self.wait_peer("board")
 
         # Fault injection (the debug tier's kernel): every slab allocation in
-        # board add, device add and remove, start and stop, mdev create
-        # and open fails once in turn, unwinds, and the next try works.
+        # board add, a call eventfd, a window mmap, mdev create and open
+        # fails once in turn, unwinds, and the next try works; device add
+        # and remove, start and stop must allocate nothing.
         # Two WARNs of 6.1's own error paths are expected there: an
         # injected failure in register_irq_proc() leaves an irq's proc
         # entry missing, and free_irq() WARNs removing it; and
