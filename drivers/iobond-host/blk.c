@@ -15,6 +15,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/blk_types.h>
+#include <linux/cache.h>
 #include <linux/log2.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
@@ -43,12 +44,13 @@
  * @b: the board, locked
  * @add: the request; config.blk.size_max and seg_max are filled in
  *
- * Return: 0 or -EINVAL, with a dev_err saying why.
+ * Return: 0, -EINVAL, or -ENOSPC if the disk's zone cannot hold its rings
+ * and a request, with a dev_err saying why.
  */
 int ibh_blk_check(struct ibh_board *b, struct iobond_device_add *add)
 {
 	struct iobond_blk_config *blk = &add->config.blk;
-	u64 seg_max;
+	u64 seg_max, rings, free;
 
 	if (add->features & ~IBH_BLK_OPTIONAL) {
 		dev_err(&b->dev, "blk: features %#llx are not offered\n",
@@ -84,16 +86,24 @@ int ibh_blk_check(struct ibh_board *b, struct iobond_device_add *add)
 		return -EINVAL;
 	}
 	/*
-	 * A request and its header and status fit the ring, unchained, and
-	 * its bounce buffers half of the disk's zone of the window.  A small
-	 * zone (64 KiB, from a 1 MiB region) takes smaller segments: one the
-	 * board cannot bounce would be requeued for ever.  (No zone at all
-	 * is refused with ENOSPC once the input is checked.)
+	 * The board makes the disk's rings in its zone (and zone 0 also
+	 * holds the header page); what is left is @free.  A request and its
+	 * header and status fit the ring, unchained, and its bounce buffers
+	 * half of @free: a request the board could not bounce would be
+	 * requeued for ever.  Small zones take smaller segments.  (No zone
+	 * at all is refused with ENOSPC once the input is checked.)
 	 */
+	rings = PAGE_SIZE + add->num_queues *
+		PAGE_ALIGN(vring_size(add->queue_size, SMP_CACHE_BYTES));
+	free = b->zone_size > rings ? b->zone_size - rings : 0;
+	if (b->zone_size && free < 4 * PAGE_SIZE) {
+		dev_err(&b->dev, "blk: a %llu-byte zone cannot hold %u rings of %u and their requests\n",
+			b->zone_size, add->num_queues, add->queue_size);
+		return -ENOSPC;
+	}
 	blk->size_max = min_t(u64, IBH_BLK_SIZE_MAX,
-			      rounddown_pow_of_two(max_t(u64, b->zone_size / 4,
-							 PAGE_SIZE)));
-	seg_max = b->zone_size / 2 / blk->size_max;
+			      rounddown_pow_of_two(max_t(u64, free / 4, PAGE_SIZE)));
+	seg_max = free / 2 / blk->size_max;
 	blk->seg_max = clamp_t(u64, seg_max, 1, add->queue_size - 2);
 	return 0;
 }

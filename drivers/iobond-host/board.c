@@ -449,11 +449,12 @@ void ibh_board_reset(struct ibh_board *b)
 /*
  * The status moves as virtio says it may: never to 0 (a reset is its own
  * op), DRIVER_OK only with FEATURES_OK, and FEATURES_OK, once set, only
- * cleared by a reset.  The features are taken once, as FEATURES_OK is
- * set, and hold only for a subset of what was offered, with v1 and
- * ACCESS_PLATFORM: a board that bypassed the DMA window would hand the
- * host addresses it cannot use.  So d->driver_features is always a
- * checked value, whatever the board writes to its slot afterwards.
+ * cleared by a reset.  The features are taken each time FEATURES_OK is
+ * written before DRIVER_OK (virtio probes again without a reset after a
+ * failed probe), and hold only for a subset of what was offered, with v1
+ * and ACCESS_PLATFORM: a board that bypassed the DMA window would hand
+ * the host addresses it cannot use.  So d->driver_features is always a
+ * checked value, and from DRIVER_OK on, what the backend was started with.
  */
 static int ibh_op_status(struct ibh_board *b, unsigned int index,
 			 struct iobond_dev_slot *slot)
@@ -472,7 +473,7 @@ static int ibh_op_status(struct ibh_board *b, unsigned int index,
 				    index, status, d->status);
 		return -EINVAL;
 	}
-	if (ok && !had_ok) {
+	if (ok && !(d->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
 		if ((feat & ~d->features) || (feat & need) != need) {
 			dev_err_ratelimited(ibh_dev_of(b), "dev%u: refusing features %#llx (offered %#llx)\n",
 					    index, feat, d->features);
@@ -697,7 +698,8 @@ void ibh_board_attach(struct ibh_board *b)
 
 /**
  * ibh_board_stop_work() - no handshake runs after this returns
- * @b: the board; its link's vectors are already freed
+ * @b: the board; its link's vectors are already freed, or it was never
+ *	attached to them
  */
 void ibh_board_stop_work(struct ibh_board *b)
 {

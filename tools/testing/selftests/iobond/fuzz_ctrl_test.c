@@ -1132,6 +1132,8 @@ static void sigbus_taken(struct th *t, struct fz_map *m, size_t off)
 {
 	struct fuzz *z = t->z;
 	__u64 wo = m->off + off, zone = IOBOND_ZONE_SIZE(z->window_size);
+	/* As ibh_zone_of(): the tail past the last zone goes with it. */
+	__u64 zi = zone ? wo / zone : 0;
 
 	if (m->kind == M_VFIO_INFLIGHT) {
 		fz_violation(&z->st, "thread %u: SIGBUS at offset %#zx of an inflight mapping",
@@ -1144,10 +1146,12 @@ static void sigbus_taken(struct th *t, struct fz_map *m, size_t off)
 	}
 	/*
 	 * Only our own slot is removed and reset while we run, so only its
-	 * zone may be revoked: a fault anywhere else (dev0's zone, the tail
-	 * past the last zone) is a revocation that reached too far.
+	 * zone may be revoked: a fault anywhere else (dev0's zone) is a
+	 * revocation that reached too far.
 	 */
-	if (wo / zone != z->own_index) {
+	if (zi > IOBOND_MAX_DEVICES - 1)
+		zi = IOBOND_MAX_DEVICES - 1;
+	if (zone && zi != z->own_index) {
 		fz_violation(&z->st, "thread %u: SIGBUS at window offset %#llx, outside dev%u's zone",
 			     t->id, (unsigned long long)wo, z->own_index);
 		return;

@@ -953,7 +953,22 @@ class Run:
         loss_test counts only what this loss logged.  @side must have seen
         its peer come up first: a loss it never saw start is no loss."""
         self.wait_peer(side)
+        # The peer's boot may end here: what it ran is judged now.
+        self.lockdep_on(label)
         self.vms[side].sh(f"echo iobond-mark loss-{label} > /dev/kmsg")
+
+    def lockdep_on(self, when):
+        """On the debug tier, lockdep is still on in both VMs: some of its
+        reports switch it off for the rest of the boot, and every later
+        lock bug with it.  Judged before each loss ends a boot, and at
+        the end."""
+        if not self.debug:
+            return
+        for side, vm in self.vms.items():
+            rc, _ = vm.sh("grep -Eq '^ *debug_locks: +1$' /proc/lockdep_stats",
+                          check=False)
+            self.check(f"{side}.lockdep_on_{when}", rc == 0,
+                       "debug_locks is 0: a lock report switched lockdep off")
 
     def loss_test(self, side, label, how):
         self.test(side, "loss_test", label,
@@ -1278,8 +1293,7 @@ class Run:
     def still_well(self):
         """At the end of a plan: each VM the plan did not take down still
         runs (one that died after its last command would go unnoticed),
-        and on the debug tier lockdep is still on (a report switches it
-        off, and every later lock bug with it)."""
+        and on the debug tier lockdep is still on."""
         for side, vm in self.vms.items():
             if vm.expect_death:
                 continue
@@ -1291,11 +1305,8 @@ class Run:
                            f"console tail:\n{vm.tail()}")
                 continue
             self.check(f"{side}.still_running", True)
-            if self.debug:
-                rc, _ = vm.sh("grep -Eq '^ *debug_locks: +1$' /proc/lockdep_stats",
-                              check=False)
-                self.check(f"{side}.lockdep_still_on", rc == 0,
-                           "debug_locks is 0: a lock report switched lockdep off")
+        if all(vm.alive() for vm in self.vms.values()):
+            self.lockdep_on("at_the_end")
 
     def plan_demo(self):
         host, board = self.vms["host"], self.vms["board"]
