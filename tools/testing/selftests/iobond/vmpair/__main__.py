@@ -867,21 +867,14 @@ class Run:
             f"/sys/kernel/debug/{mod}/*/status && exit 0; sleep 0.1; done; "
             f"cat /sys/kernel/debug/{mod}/*/status; exit 1")
 
-    def channel_stress(self):
-        """Every command's random payload comes back byte for byte, from
-        both VMs at once (stress.py); resends are allowed, and reported."""
-        # The channel is the same on either kernel; the debug tier's
-        # slower fork and exec make 2,000 take half an hour there.
-        n = int(os.environ.get("IOBOND_CHANNEL_CMDS", "200" if self.debug else "2000"))
-        seed = self.seed
-        print(f"# channel stress: {n} commands per VM, seed {seed}", flush=True)
+    def on_both(self, fn):
+        """fn(vm) for both VMs at once; their results by side.  A Failure
+        in either is raised once both are done."""
         results = {}
 
         def one(side):
-            start = time.time()
             try:
-                results[side] = stress.echo(self.vms[side], n, seed) + \
-                    (time.time() - start,)
+                results[side] = fn(self.vms[side])
             except Failure as e:
                 results[side] = e
 
@@ -890,9 +883,25 @@ class Run:
             t.start()
         for t in threads:
             t.join()
+        for r in results.values():
+            if isinstance(r, Failure):
+                raise r
+        return results
+
+    def channel_stress(self):
+        """Every command's random payload comes back byte for byte, from
+        both VMs at once (stress.py); resends are allowed, and reported."""
+        # The channel is the same on either kernel; the debug tier's
+        # slower fork and exec make 2,000 take half an hour there.
+        n = int(os.environ.get("IOBOND_CHANNEL_CMDS", "200" if self.debug else "2000"))
+        seed = self.seed
+        print(f"# channel stress: {n} commands per VM, seed {seed}", flush=True)
+        def one(vm):
+            start = time.time()
+            return stress.echo(vm, n, seed) + (time.time() - start,)
+
+        results = self.on_both(one)
         for side in self.vms:
-            if isinstance(results[side], Failure):
-                raise results[side]
             garbled, resent, moved, took = results[side]
             print(f"# {side}: {n} commands, {moved / 1e6:.1f} MB echoed in "
                   f"{took:.0f}s, {garbled} garbled, {resent} frames resent",
@@ -905,23 +914,9 @@ class Run:
         """The channel repairs what it is meant to: frames dropped, cut
         short or with a bit flipped, both ways (channel.Damage), on both
         VMs at once.  Each harm forces a repair that the counts show."""
-        results = {}
-
-        def one(side):
-            try:
-                results[side] = stress.damaged(self.vms[side], seed)
-            except Failure as e:
-                results[side] = e
-
-        threads = [threading.Thread(target=one, args=(side,)) for side in self.vms]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = self.on_both(lambda vm: stress.damaged(vm, seed))
         budget = Damage.BUDGET
         for side, vm in self.vms.items():
-            if isinstance(results[side], Failure):
-                raise results[side]
             n, garbled, done, resent, peer_resent, bad, peer_bad = results[side]
             vm.harm_resent += resent
             vm.harm_peer_resent += peer_resent
