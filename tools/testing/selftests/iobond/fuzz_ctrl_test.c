@@ -1145,15 +1145,16 @@ static void sigbus_taken(struct th *t, struct fz_map *m, size_t off)
 		return;
 	}
 	/*
-	 * Only our own slot is removed and reset while we run, so only its
-	 * zone may be revoked: a fault anywhere else (dev0's zone) is a
-	 * revocation that reached too far.
+	 * The devices provisioned before (dev0) are never removed or reset
+	 * while we run, so their zones are never revoked: a fault there is a
+	 * revocation that reached too far.  The other zones are ours to
+	 * empty, and their faults are judged below.
 	 */
 	if (zi > IOBOND_MAX_DEVICES - 1)
 		zi = IOBOND_MAX_DEVICES - 1;
-	if (zone && zi != z->own_index) {
-		fz_violation(&z->st, "thread %u: SIGBUS at window offset %#llx, outside dev%u's zone",
-			     t->id, (unsigned long long)wo, z->own_index);
+	if (zone && z->foreign[zi]) {
+		fz_violation(&z->st, "thread %u: SIGBUS at window offset %#llx, in dev%llu's zone, which no one reset",
+			     t->id, (unsigned long long)wo, (unsigned long long)zi);
 		return;
 	}
 	if (m->tainted || __atomic_load_n(&z->removing, __ATOMIC_SEQ_CST) ||
