@@ -158,13 +158,17 @@ FIXTURE_TEARDOWN(module)
 
 TEST_F_TIMEOUT(module, load_unload_cycles, 300)
 {
-	struct footprint before, after;
+	struct footprint before, mid, after;
+	long long grew;
 	int i;
 
 	IOB_RETURN_IF_SKIPPED();
 	/* One cycle first: a first load allocates things a leak is not. */
 	cycle(_metadata, &self->t, self->nvec, self->peer_up);
 	footprint(&self->t, &before);
+	for (i = 0; i < CYCLES; i++)
+		cycle(_metadata, &self->t, self->nvec, self->peer_up);
+	footprint(&self->t, &mid);
 	for (i = 0; i < CYCLES; i++)
 		cycle(_metadata, &self->t, self->nvec, self->peer_up);
 	footprint(&self->t, &after);
@@ -174,19 +178,26 @@ TEST_F_TIMEOUT(module, load_unload_cycles, 300)
 	EXPECT_EQ(before.ioremaps, after.ioremaps);
 	/*
 	 * A link costs dozens of kmalloc objects (its state, irq actions,
-	 * MSI descriptors, devres, debugfs); leaking any one of them ten
-	 * times shows.  Other tasks of the idle VM stay well below that.
+	 * MSI descriptors, devres, debugfs); leaking any one of them grows
+	 * each run of CYCLES cycles by CYCLES or more.  The rest of the VM
+	 * moves the count too (objects freed after an RCU grace period are
+	 * still counted, the runner's shells come and go): a make check run
+	 * once saw +10 over ten cycles with no leak.  Such noise does not
+	 * repeat in step, so the smaller growth of two runs is judged.
 	 * Not under KASAN (IOBOND_KASAN, the debug tier): its quarantine
 	 * keeps thousands of freed objects counted as active.
 	 */
+	grew = mid.slab_objs - before.slab_objs;
+	if (after.slab_objs - mid.slab_objs < grew)
+		grew = after.slab_objs - mid.slab_objs;
 	if (getenv("IOBOND_KASAN")) {
-		TH_LOG("kmalloc objects %lld -> %lld over %d cycles: not judged under KASAN",
-		       before.slab_objs, after.slab_objs, CYCLES);
+		TH_LOG("kmalloc objects %lld -> %lld -> %lld over 2 x %d cycles: not judged under KASAN",
+		       before.slab_objs, mid.slab_objs, after.slab_objs, CYCLES);
 		return;
 	}
-	EXPECT_GT(CYCLES, after.slab_objs - before.slab_objs)
-		TH_LOG("kmalloc objects %lld -> %lld over %d cycles",
-		       before.slab_objs, after.slab_objs, CYCLES);
+	EXPECT_GT(CYCLES, grew)
+		TH_LOG("kmalloc objects %lld -> %lld -> %lld over 2 x %d cycles",
+		       before.slab_objs, mid.slab_objs, after.slab_objs, CYCLES);
 }
 
 /* driver_override matches any device: the driver must refuse non-links. */
