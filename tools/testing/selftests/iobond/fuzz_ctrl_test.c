@@ -22,10 +22,12 @@
  * device's zone once that zone was revoked after it was made: the device
  * removed, or reset with queues enabled, or the board stopped (devices.rst,
  * vfio.rst).  The fuzzer causes only removals of its own devices, and
- * tracks them; a window mapping that faults with no removal since it was
- * made, or an inflight mapping that faults at all, is a violation, and at
- * the end a removal must revoke the device's own zone and not dev0's.  A mapping mremap() moved is counted
- * apart: the kernel should have refused the move.
+ * tracks them; a window mapping that faults in the zone of a device
+ * provisioned before (dev0), or with no removal since it was made, or an
+ * inflight mapping that faults at all, is a violation, and at the end a
+ * removal must revoke the device's own zone and not dev0's.  A mapping
+ * mremap() moved is counted apart: the kernel should have refused the
+ * move.
  *
  * Environment: IOBOND_SEED, IOBOND_FUZZ_OPS (default 10000, shared by the
  * two threads), IOBOND_FUZZ_SKIP (fuzz.h).  Operation kinds: ioctl, badptr,
