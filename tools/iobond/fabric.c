@@ -39,12 +39,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FABRIC_MAX_LINKS	64
 #define FABRIC_MAX_VECTORS	64
 #define FABRIC_MAX_PEERS	16
 #define FABRIC_MAX_ID		0xffff
+#define FABRIC_ACCEPT_PAUSE_MS	100
 
 struct peer {
 	int fd;			/* connection; -1 when the slot is free */
@@ -55,6 +57,8 @@ struct peer {
 struct link {
 	unsigned int index;
 	int listen_fd;
+	uint64_t paused_until;	/* ms: no accept() before, out of resources;
+				 * 0 once one works again */
 	int shm_fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	unsigned int next_id;
@@ -196,6 +200,30 @@ static struct peer *peer_alloc(struct link *l, unsigned int *id)
 	return NULL;
 }
 
+/* A peer's socket that shows its close (or data) is dealt with now. */
+static void peer_readable(struct link *l, struct peer *p);
+
+static void reap_closed(struct link *l)
+{
+	unsigned int i;
+
+	for (i = 0; i < fab.max_peers; i++) {
+		struct peer *p = &l->peer[i];
+		struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+
+		if (p->fd >= 0 && poll(&pfd, 1, 0) == 1)
+			peer_readable(l, p);
+	}
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
 static void peer_join(struct link *l)
 {
 	struct peer *p;
@@ -203,9 +231,30 @@ static void peer_join(struct link *l)
 	int fd;
 
 	fd = accept4(l->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+			return;
+		/*
+		 * Out of file descriptors or memory: the connection waits in
+		 * the backlog, and the listening socket stays readable.  Look
+		 * again in a while rather than spin on it.
+		 */
+		if (!l->paused_until)
+			say("board%u: accept: %s; trying again every %u ms",
+			    l->index, strerror(errno), FABRIC_ACCEPT_PAUSE_MS);
+		l->paused_until = now_ms() + FABRIC_ACCEPT_PAUSE_MS;
 		return;
+	}
+	l->paused_until = 0;
 	p = peer_alloc(l, &id);
+	if (!p) {
+		/*
+		 * A VM that restarted at once: its old connection's close
+		 * may wait in the same poll round as its new one.
+		 */
+		reap_closed(l);
+		p = peer_alloc(l, &id);
+	}
 	if (!p) {
 		say("board%u: link full (%u peers), refusing a peer",
 		    l->index, fab.max_peers);
@@ -342,16 +391,25 @@ static void serve(int sigfd)
 	struct link *pl[FABRIC_MAX_POLL];
 	struct peer *pp[FABRIC_MAX_POLL];
 	unsigned int i, j, n;
+	uint64_t now;
+	int timeout;
 
 	for (;;) {
 		n = 0;
+		now = now_ms();
+		timeout = -1;
 		pfd[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
 		for (i = 0; i < fab.nlinks; i++) {
 			struct link *l = &fab.link[i];
+			bool paused = l->paused_until > now;
 
+			if (paused && (timeout < 0 ||
+				       l->paused_until - now < (uint64_t)timeout))
+				timeout = l->paused_until - now;
 			pl[n] = l;
 			pp[n] = NULL;
-			pfd[n++] = (struct pollfd){ .fd = l->listen_fd,
+			/* A negative fd is left out of the poll. */
+			pfd[n++] = (struct pollfd){ .fd = paused ? -1 : l->listen_fd,
 						    .events = POLLIN };
 			for (j = 0; j < fab.max_peers; j++) {
 				if (l->peer[j].fd < 0)
@@ -362,7 +420,7 @@ static void serve(int sigfd)
 							    .events = POLLIN };
 			}
 		}
-		if (poll(pfd, n, -1) < 0) {
+		if (poll(pfd, n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			die("poll: %s", strerror(errno));

@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <dirent.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -200,15 +202,12 @@ struct client {
 	int own[NVEC];
 };
 
-/* Connect and check the whole greeting up to the region fd. */
-static int client_greet(const char *dir, int board, struct client *c)
+/* The greeting of an already connected @c, up to the region fd. */
+static int recv_greeting(struct client *c)
 {
 	int64_t v;
 	int fd;
 
-	c->sock = client_connect(dir, board);
-	if (c->sock < 0)
-		return -1;
 	if (recv_msg(c->sock, &v, &fd, TIMEOUT_MS) != 1 || v != 0 || fd >= 0)
 		return -2;
 	if (recv_msg(c->sock, &v, &fd, TIMEOUT_MS) != 1 || v < 0 || fd >= 0)
@@ -218,6 +217,15 @@ static int client_greet(const char *dir, int board, struct client *c)
 	    c->shm < 0)
 		return -4;
 	return 0;
+}
+
+/* Connect and check the whole greeting up to the region fd. */
+static int client_greet(const char *dir, int board, struct client *c)
+{
+	c->sock = client_connect(dir, board);
+	if (c->sock < 0)
+		return -1;
+	return recv_greeting(c);
 }
 
 /* Expect @n vectors' worth of (@id, eventfd) messages into @fds. */
@@ -414,6 +422,143 @@ TEST_F(fabric, full_link_refuses)
 	ASSERT_GE(extra, 0);
 	EXPECT_EQ(0, recv_msg(extra, &v, &fd, TIMEOUT_MS));
 	close(extra);
+}
+
+/* Read and close whatever @sock was sent, until it is quiet. */
+static void drain(int sock)
+{
+	int64_t v;
+	int fd;
+
+	while (recv_msg(sock, &v, &fd, 200) == 1)
+		if (fd >= 0)
+			close(fd);
+}
+
+/* Wait until @pid is stopped (kill() only sends SIGSTOP). */
+static int wait_stopped(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	int i;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	for (i = 0; i < 300; i++) {
+		f = fopen(path, "r");
+		if (!f)
+			return -1;
+		p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+		fclose(f);
+		if (p && p[2] == 'T')
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/*
+ * A VM that restarts at once: its old connection's close and its new
+ * connection wait in the same poll round.  The fabric is stopped while
+ * both happen, so that they do.
+ */
+TEST_F(fabric, fast_restart_finds_room)
+{
+	struct client c[3], again;
+	int i, j;
+
+	/* Each reads what it is sent, so none is dropped as deaf. */
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, client_greet(self->dir, 0, &c[i]));
+		for (j = 0; j <= i; j++)
+			drain(c[j].sock);
+	}
+	ASSERT_EQ(0, kill(self->pid, SIGSTOP));
+	ASSERT_EQ(0, wait_stopped(self->pid));
+	close(c[0].sock);
+	again.sock = client_connect(self->dir, 0);
+	ASSERT_EQ(0, kill(self->pid, SIGCONT));
+	ASSERT_GE(again.sock, 0);
+	EXPECT_EQ(0, recv_greeting(&again));
+	close(again.sock);
+	close(c[1].sock);
+	close(c[2].sock);
+}
+
+/* The fabric's CPU time so far, in clock ticks. */
+static long long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	/* After the name: state and 11 more fields, then utime and stime. */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &ut, &st) != 2)
+		return -1;
+	return ut + st;
+}
+
+/* The lowest file descriptor number @pid has free. */
+static int lowest_free_fd(pid_t pid)
+{
+	char path[64];
+	bool used[1024] = { false };
+	struct dirent *e;
+	DIR *d;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && (fd = atoi(e->d_name)) < 1024)
+			used[fd] = true;
+	closedir(d);
+	for (fd = 0; fd < 1024 && used[fd]; fd++)
+		;
+	return fd;
+}
+
+/*
+ * Out of file descriptors, accept() fails and the connection stays in the
+ * backlog: the fabric must not spin on its readable socket, and takes the
+ * client once descriptors are free again.
+ */
+TEST_F(fabric, accept_failure_does_not_spin)
+{
+	struct client c, late;
+	struct rlimit old, low;
+	long long before, after;
+
+	ASSERT_EQ(0, client_greet(self->dir, 0, &c));
+	ASSERT_EQ(0, client_own(&c));
+	ASSERT_EQ(0, prlimit(self->pid, RLIMIT_NOFILE, NULL, &old));
+	low = old;
+	low.rlim_cur = lowest_free_fd(self->pid);
+	ASSERT_LT(0, (int)low.rlim_cur);
+	ASSERT_EQ(0, prlimit(self->pid, RLIMIT_NOFILE, &low, NULL));
+	late.sock = client_connect(self->dir, 0);
+	ASSERT_GE(late.sock, 0);
+	usleep(200000);
+	before = cpu_ticks(self->pid);
+	usleep(1000000);
+	after = cpu_ticks(self->pid);
+	ASSERT_LE(0, before);
+	/* A spinning loop takes a whole second; waiting takes next to none. */
+	EXPECT_GT(sysconf(_SC_CLK_TCK) / 5, after - before)
+		TH_LOG("%lld ticks of CPU in a second", after - before);
+	EXPECT_TRUE(quiet_for(late.sock, 300));
+	ASSERT_EQ(0, prlimit(self->pid, RLIMIT_NOFILE, &old, NULL));
+	EXPECT_EQ(0, recv_greeting(&late));
+	close(late.sock);
+	close(c.sock);
 }
 
 TEST(sigterm_removes_sockets)
