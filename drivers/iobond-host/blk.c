@@ -11,6 +11,11 @@
  * every one waiting in the driver ring with VIRTIO_BLK_S_IOERR, and sets
  * VIRTIO_CONFIG_S_NEEDS_RESET.  From then on it fails new requests at once,
  * until the board resets the device.
+ *
+ * A backend that holds the disk but neither took nor completed a request
+ * for as long, while requests waited (stopped, or stuck), is as good as
+ * gone: the same clock cuts it off.  Its zone of the window is revoked, so
+ * that it faults should it wake, and its requests fail as a dead one's.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -277,26 +282,66 @@ bool ibh_blk_served(struct ibh_board *b, unsigned int index)
 	struct ibh_dev *d = &b->devs[index];
 
 	return !(d->device_status & VIRTIO_CONFIG_S_NEEDS_RESET) &&
+	       !d->cut_off &&
 	       (ibh_vfio_open(b, index) || ibh_vhost_claimed(d));
 }
 
+/**
+ * ibh_blk_backend_left() - disk @index's backend went away; its grace begins
+ * @b: the board, locked
+ * @index: the slot
+ *
+ * A backend that comes back within IOBOND_BLK_GRACE_MS takes over what
+ * this one took; until then the kernel leaves the disk's requests alone.
+ * One that was cut off lets go here.
+ */
+void ibh_blk_backend_left(struct ibh_board *b, unsigned int index)
+{
+	struct ibh_dev *d = &b->devs[index];
+	unsigned long grace = msecs_to_jiffies(IOBOND_BLK_GRACE_MS);
+
+	lockdep_assert_held(&b->lock);
+	if (d->type != IOBOND_DEV_BLK)
+		return;
+	d->cut_off = false;
+	WRITE_ONCE(d->orphan_since, jiffies ?: 1);
+	/* Queued earlier, the work finds the grace running and comes back. */
+	queue_delayed_work(system_wq, &b->orphan_work, grace);
+}
+
 /*
- * Queued IOBOND_BLK_GRACE_MS after a kick nothing took or a backend
- * closed, at once while a device needs a reset.
+ * Queued IOBOND_BLK_GRACE_MS after a kick nothing took or a backend left,
+ * at once while a device needs a reset.  A disk is failed a grace period
+ * after the first of those, not before, whenever the work runs.
  */
 void ibh_blk_orphan_work(struct work_struct *work)
 {
 	struct ibh_board *b = container_of(to_delayed_work(work),
 					   struct ibh_board, orphan_work);
+	unsigned long grace = msecs_to_jiffies(IOBOND_BLK_GRACE_MS);
+	unsigned long again = 0, end;
 	unsigned int i, q, n, failed;
 
 	mutex_lock(&b->lock);
 	for (i = 0; i < IOBOND_MAX_DEVICES && b->running && !b->gone; i++) {
 		struct ibh_dev *d = &b->devs[i];
 
-		if (d->type != IOBOND_DEV_BLK || ibh_blk_served(b, i) ||
+		if (d->type != IOBOND_DEV_BLK ||
 		    !(d->status & VIRTIO_CONFIG_S_DRIVER_OK))
 			continue;
+		if (ibh_blk_served(b, i)) {
+			WRITE_ONCE(d->orphan_since, 0);
+			continue;
+		}
+		/* Nothing serves it, since not long ago: one may yet come. */
+		cmpxchg(&d->orphan_since, 0, jiffies ?: 1);
+		end = READ_ONCE(d->orphan_since) + grace;
+		if (!(d->device_status & VIRTIO_CONFIG_S_NEEDS_RESET) &&
+		    time_before(jiffies, end)) {
+			if (!again || time_before(end, again))
+				again = end;
+			continue;
+		}
 		failed = 0;
 		for (q = 0; q < d->num_queues; q++) {
 			if (!(d->queues_enabled & BIT(q)))
@@ -316,5 +361,98 @@ void ibh_blk_orphan_work(struct work_struct *work)
 		ibh_config_changed(b, i);
 		ibh_vfio_changed(b, i);
 	}
+	if (again)
+		queue_delayed_work(system_wq, &b->orphan_work,
+				   max_t(long, (long)(again - jiffies), 0));
+	mutex_unlock(&b->lock);
+}
+
+/*
+ * Whether the backend serving disk @index is hung: a queue had requests
+ * waiting at the last look, a grace period ago or more, and has them
+ * still, with none of the used index, the backend's taken index and its
+ * alive count moved since.  A hung backend is cut off: it cannot touch the
+ * zone again, serves the disk no more until it lets go, and the disk
+ * needs a reset.  The counts are the board's and the backend's to write;
+ * each is read once, and only compared.  A board that fakes a stall cuts
+ * off its own disk, and nothing else.
+ */
+static bool ibh_blk_hung(struct ibh_board *b, unsigned int index)
+{
+	struct ibh_dev *d = &b->devs[index];
+	void *win = iobond_link_window(b->link);
+	u32 busy = 0, stuck = 0;
+	unsigned int q;
+
+	/* Too soon to judge: the last look stands. */
+	if (d->watch_busy && time_before(jiffies, d->watch_at +
+					 msecs_to_jiffies(IOBOND_BLK_GRACE_MS)))
+		return false;
+	for (q = 0; q < d->num_queues; q++) {
+		struct iobond_inflight *r = ibh_inflight(b, index, q);
+		struct vring_avail *avail = win + d->vring[q].avail;
+		struct vring_used *used = win + d->vring[q].used;
+		u16 uidx, taken;
+		u32 alive;
+
+		if (!(d->queues_enabled & BIT(q)))
+			continue;
+		uidx = vrd16(used->idx);
+		taken = READ_ONCE(r->last_avail);
+		alive = READ_ONCE(r->alive);
+		if (vrd16(avail->idx) == uidx)
+			continue;
+		busy |= BIT(q);
+		if (d->watch_busy & BIT(q) && d->watch_used[q] == uidx &&
+		    d->watch_taken[q] == taken && d->watch_alive[q] == alive)
+			stuck |= BIT(q);
+		d->watch_used[q] = uidx;
+		d->watch_taken[q] = taken;
+		d->watch_alive[q] = alive;
+	}
+	d->watch_busy = busy;
+	d->watch_at = jiffies;
+	if (!stuck)
+		return false;
+	dev_warn_ratelimited(&b->dev, "dev%u: its backend served nothing on queues %#x for %u ms: cut off until the board resets the disk\n",
+			     index, stuck, IOBOND_BLK_GRACE_MS);
+	ibh_zone_revoke(b, index);
+	d->device_status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	d->cut_off = true;
+	d->watch_busy = 0;
+	ibh_config_changed(b, index);
+	ibh_vfio_changed(b, index);
+	return true;
+}
+
+/*
+ * Queued IOBOND_BLK_GRACE_MS after a kick a backend took, and again each
+ * grace period while a served disk has requests waiting.
+ */
+void ibh_blk_watch_work(struct work_struct *work)
+{
+	struct ibh_board *b = container_of(to_delayed_work(work),
+					   struct ibh_board, watch_work);
+	bool busy = false, cut = false;
+	unsigned int i;
+
+	mutex_lock(&b->lock);
+	for (i = 0; i < IOBOND_MAX_DEVICES && b->running && !b->gone; i++) {
+		struct ibh_dev *d = &b->devs[i];
+
+		if (d->type != IOBOND_DEV_BLK ||
+		    !(d->status & VIRTIO_CONFIG_S_DRIVER_OK) ||
+		    !ibh_blk_served(b, i))
+			continue;
+		if (ibh_blk_hung(b, i))
+			cut = true;
+		busy |= !!d->watch_busy;
+	}
+	/* What the cut-off backend took fails now, as a dead one's would. */
+	if (cut)
+		mod_delayed_work(system_wq, &b->orphan_work, 0);
+	if (busy)
+		queue_delayed_work(system_wq, &b->watch_work,
+				   msecs_to_jiffies(IOBOND_BLK_GRACE_MS));
 	mutex_unlock(&b->lock);
 }

@@ -92,6 +92,8 @@ static void ibh_dev_forget(struct ibh_dev *d)
 	d->status = 0;
 	d->driver_features = 0;
 	d->queues_enabled = 0;
+	WRITE_ONCE(d->orphan_since, 0);
+	d->watch_busy = 0;
 	for (q = 0; q < IOBOND_MAX_QUEUES; q++)
 		WRITE_ONCE(d->vring[q].size, 0);
 }
@@ -284,6 +286,7 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 {
 	struct ibh_dev *d;
 	unsigned int i;
+	u32 gen;
 	int ret;
 
 	lockdep_assert_held(&b->lock);
@@ -323,7 +326,10 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 	}
 
 	d = &b->devs[i];
+	gen = d->generation;
 	memset(d, 0, sizeof(*d));
+	/* A backend of the slot's last device must not take this one for it. */
+	d->generation = gen + 1;
 	d->type = add->type;
 	d->num_queues = add->num_queues;
 	d->queue_size = add->queue_size;
@@ -367,6 +373,8 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
  */
 int ibh_dev_remove(struct ibh_board *b, unsigned int index)
 {
+	u32 gen;
+
 	lockdep_assert_held(&b->lock);
 	if (index >= IOBOND_MAX_DEVICES)
 		return -EINVAL;
@@ -374,7 +382,9 @@ int ibh_dev_remove(struct ibh_board *b, unsigned int index)
 		return -ENOENT;
 	ibh_vring_detach(b, index);
 	ibh_zone_revoke(b, index);
+	gen = b->devs[index].generation;
 	memset(&b->devs[index], 0, sizeof(b->devs[index]));
+	b->devs[index].generation = gen;
 	if (b->running) {
 		ibh_publish(b, index);
 		ibh_table_changed(b);
@@ -679,6 +689,7 @@ void ibh_board_init(struct ibh_board *b, struct iobond_link *link)
 	init_waitqueue_head(&b->ev_wq);
 	INIT_WORK(&b->ctrl_work, ibh_ctrl_work);
 	INIT_DELAYED_WORK(&b->orphan_work, ibh_blk_orphan_work);
+	INIT_DELAYED_WORK(&b->watch_work, ibh_blk_watch_work);
 }
 
 /**
@@ -704,5 +715,6 @@ void ibh_board_attach(struct ibh_board *b)
 void ibh_board_stop_work(struct ibh_board *b)
 {
 	cancel_work_sync(&b->ctrl_work);
+	cancel_delayed_work_sync(&b->watch_work);
 	cancel_delayed_work_sync(&b->orphan_work);
 }

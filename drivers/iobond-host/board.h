@@ -58,6 +58,22 @@ struct ibh_dev {
 	u64 interrupts[IOBOND_MAX_QUEUES];
 	u64 bytes[IOBOND_MAX_QUEUES];
 	u16 last_used[IOBOND_MAX_QUEUES];	/* used index counted to */
+	/*
+	 * A disk's grace clocks (blk.c).  @orphan_since: when it was first
+	 * kicked with nothing serving it, or its backend left; 0 while
+	 * served.  Set from the doorbell (cmpxchg), else WRITE_ONCE.  The
+	 * rest under the board's lock: its backend was cut off (it serves
+	 * the disk no more until it lets go), and the last look at its
+	 * queues while served: when, which had requests waiting, and the
+	 * used, taken and alive counts then.
+	 */
+	unsigned long orphan_since;
+	bool cut_off;
+	unsigned long watch_at;
+	u32 watch_busy;
+	u16 watch_used[IOBOND_MAX_QUEUES];
+	u16 watch_taken[IOBOND_MAX_QUEUES];
+	u32 watch_alive[IOBOND_MAX_QUEUES];
 	/* The host vector the board rings for each queue, as published. */
 	u16 notify[IOBOND_MAX_QUEUES];
 	/*
@@ -73,6 +89,12 @@ struct ibh_dev {
 	/* The vhost face (vhost.c); the pointers change under vq_lock. */
 	struct eventfd_ctx *kick[IOBOND_MAX_QUEUES];
 	struct ibh_call *call[IOBOND_MAX_QUEUES];
+	/*
+	 * The file that set them, or NULL while there are none; under the
+	 * board's lock.  No reference: the file's release clears it first.
+	 */
+	struct file *vhost_owner;
+	u32 generation;		/* eventfd detaches, under the board's lock */
 };
 
 /**
@@ -113,6 +135,7 @@ struct ibh_dev {
  * @inflight: each device's struct iobond_inflight records, one page per
  *	queue, shared with its VFIO backend (vmalloc_user)
  * @orphan_work: fails virtio-blk requests nothing serves (blk.c)
+ * @watch_work: cuts off a disk's backend that serves nothing (blk.c)
  * @ev_lock: protects @events and @ev_lost
  * @events: queued for read()
  * @ev_lost: events dropped since the last read
@@ -144,6 +167,7 @@ struct ibh_board {
 	struct mdev_type *type_ptrs[IOBOND_MAX_DEVICES];
 	void *inflight;
 	struct delayed_work orphan_work;
+	struct delayed_work watch_work;
 
 	spinlock_t ev_lock;	/* see above */
 	DECLARE_KFIFO(events, struct iobond_event, IBH_EVENTS);
@@ -177,13 +201,17 @@ struct iobond_inflight *ibh_inflight(struct ibh_board *b, unsigned int index,
 				     unsigned int q);
 bool ibh_blk_served(struct ibh_board *b, unsigned int index);
 void ibh_blk_orphan_work(struct work_struct *work);
+void ibh_blk_watch_work(struct work_struct *work);
+void ibh_blk_backend_left(struct ibh_board *b, unsigned int index);
 
 /* vhost.c */
 void ibh_vring_detach(struct ibh_board *b, unsigned int index);
 void ibh_zone_revoke(struct ibh_board *b, unsigned int index);
 void ibh_window_revoke(struct ibh_board *b);
 bool ibh_zones_current(struct ibh_board *b, const u64 *gen, u64 off, u64 len);
-int ibh_ioctl_vring_eventfd(struct ibh_board *b, void __user *uarg);
+int ibh_ioctl_vring_eventfd(struct ibh_board *b, struct file *file,
+			    void __user *uarg);
+void ibh_vhost_release(struct ibh_board *b, struct file *file);
 int ibh_ioctl_get_vring(struct ibh_board *b, void __user *uarg);
 void ibh_data_doorbell(struct iobond_link *link, unsigned int vector);
 void ibh_dev_interrupt(struct ibh_board *b, struct ibh_dev *d, unsigned int q);

@@ -49,8 +49,8 @@ static int ibh_ioctl_info(struct ibh_board *b, void __user *uarg)
 	unsigned int i;
 	int ret;
 
-	/* flags are output here: whatever came in is not looked at. */
-	ret = ibh_copy_in(&info, uarg, minsz, U32_MAX);
+	/* flags are output here, and go in as 0 (room for future inputs). */
+	ret = ibh_copy_in(&info, uarg, minsz, 0);
 	if (ret)
 		return ret;
 	info = (struct iobond_board_info){ .argsz = minsz };
@@ -174,7 +174,8 @@ static int ibh_ioctl_remove(struct ibh_board *b, void __user *uarg)
 	return ret;
 }
 
-static int ibh_ioctl_get_dev(struct ibh_board *b, void __user *uarg)
+static int ibh_ioctl_get_dev(struct ibh_board *b, struct file *file,
+			     void __user *uarg)
 {
 	size_t minsz = offsetofend(struct iobond_device_info, reserved);
 	struct iobond_device_info info;
@@ -182,7 +183,8 @@ static int ibh_ioctl_get_dev(struct ibh_board *b, void __user *uarg)
 	u32 index;
 	int ret;
 
-	ret = ibh_copy_in(&info, uarg, minsz, U32_MAX);
+	/* flags are output here, and go in as 0 (room for future inputs). */
+	ret = ibh_copy_in(&info, uarg, minsz, 0);
 	if (ret)
 		return ret;
 	index = info.index;
@@ -203,6 +205,10 @@ static int ibh_ioctl_get_dev(struct ibh_board *b, void __user *uarg)
 	info.num_queues = d->num_queues;
 	info.queue_size = d->queue_size;
 	info.queues_enabled = d->queues_enabled;
+	info.generation = d->generation;
+	info.instance = d->added;
+	if (d->type && d->vhost_owner == file)
+		info.flags |= IOBOND_DEVICE_OWNED;
 	if (d->type == IOBOND_DEV_BLK)
 		info.config.blk = d->blk;
 	else
@@ -271,13 +277,13 @@ static long ibh_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case IOBOND_REMOVE_DEVICE:
 		return ibh_ioctl_remove(b, uarg);
 	case IOBOND_GET_DEVICE:
-		return ibh_ioctl_get_dev(b, uarg);
+		return ibh_ioctl_get_dev(b, file, uarg);
 	case IOBOND_GET_QUEUE_STATS:
 		return ibh_ioctl_stats(b, uarg);
 	case IOBOND_GET_VRING:
 		return ibh_ioctl_get_vring(b, uarg);
 	case IOBOND_SET_VRING_EVENTFD:
-		return ibh_ioctl_vring_eventfd(b, uarg);
+		return ibh_ioctl_vring_eventfd(b, file, uarg);
 	case IOBOND_SET_NET_LINK:
 		return ibh_ioctl_net_link(b, uarg);
 	default:
@@ -365,6 +371,7 @@ static int ibh_release(struct inode *inode, struct file *file)
 {
 	struct ibh_board *b = file->private_data;
 
+	ibh_vhost_release(b, file);
 	put_device(&b->dev);
 	return 0;
 }

@@ -157,10 +157,7 @@ static void ibh_vfio_close_device(struct vfio_device *vdev)
 		eventfd_ctx_put(v->state_trigger);
 	v->state_trigger = NULL;
 	v->open = false;
-	/* What it took and did not complete waits out the grace period. */
-	if (b->devs[v->index].type == IOBOND_DEV_BLK)
-		queue_delayed_work(system_wq, &b->orphan_work,
-				   msecs_to_jiffies(IOBOND_BLK_GRACE_MS));
+	ibh_blk_backend_left(b, v->index);
 	mutex_unlock(&b->lock);
 }
 

@@ -10,6 +10,12 @@
  * KVM's irqfd does) to ring the queue's vector on the board.  Once wired,
  * no userspace runs per packet.
  *
+ * The eventfds of a device belong to the file that set them, until it
+ * detaches them all or closes: another file is refused with EBUSY, so a
+ * second backend never silently takes a queue from the first.  A backend
+ * that dies (its file closes) leaves a NIC without carrier, so the board
+ * stops queueing packets nothing will send.
+ *
  * A device reset or removal detaches its eventfds and revokes its zone of
  * the window (IOBOND_ZONE_SIZE) in every mapping made before it: the
  * backend's next access there faults, so a backend that missed the reset
@@ -188,6 +194,9 @@ void ibh_vring_detach(struct ibh_board *b, unsigned int index)
 	unsigned int q;
 
 	lockdep_assert_held(&b->lock);
+	d->vhost_owner = NULL;
+	d->generation++;
+	d->watch_busy = 0;
 	spin_lock_irq(&b->vq_lock);
 	for (q = 0; q < IOBOND_MAX_QUEUES; q++) {
 		kick[q] = d->kick[q];
@@ -202,6 +211,37 @@ void ibh_vring_detach(struct ibh_board *b, unsigned int index)
 		if (call[q])
 			ibh_call_free(call[q]);
 	}
+}
+
+/**
+ * ibh_vhost_release() - a file of the board's node closes
+ * @b: the board
+ * @file: the file
+ *
+ * The devices whose eventfds @file set lose them, and a NIC among them its
+ * carrier: its backend is gone.  Their zones are revoked: the backend's
+ * vhost-net may have mapped the window through another file, and must not
+ * write the rings beside the next one's.  A disk's grace begins.
+ */
+void ibh_vhost_release(struct ibh_board *b, struct file *file)
+{
+	unsigned int i;
+
+	mutex_lock(&b->lock);
+	for (i = 0; i < IOBOND_MAX_DEVICES && !b->gone; i++) {
+		struct ibh_dev *d = &b->devs[i];
+
+		if (d->vhost_owner != file)
+			continue;
+		ibh_vring_detach(b, i);
+		ibh_zone_revoke(b, i);
+		dev_info_ratelimited(&b->dev, "dev%u: its backend closed its file\n",
+				     i);
+		if (d->type == IOBOND_DEV_NET && !d->link_down)
+			ibh_dev_set_link(b, i, false);
+		ibh_blk_backend_left(b, i);
+	}
+	mutex_unlock(&b->lock);
 }
 
 /**
@@ -274,7 +314,8 @@ bool ibh_zones_current(struct ibh_board *b, const u64 *gen, u64 off, u64 len)
 	return true;
 }
 
-int ibh_ioctl_vring_eventfd(struct ibh_board *b, void __user *uarg)
+int ibh_ioctl_vring_eventfd(struct ibh_board *b, struct file *file,
+			    void __user *uarg)
 {
 	size_t minsz = offsetofend(struct iobond_vring_eventfd, reserved);
 	struct iobond_vring_eventfd ve;
@@ -302,6 +343,13 @@ int ibh_ioctl_vring_eventfd(struct ibh_board *b, void __user *uarg)
 		ret = -EBUSY;
 		goto out;
 	}
+	if (d->vhost_owner && d->vhost_owner != file) {
+		dev_err_ratelimited(&b->dev,
+				    "dev%u: served through another file\n",
+				    ve.index);
+		ret = -EBUSY;
+		goto out;
+	}
 	if (ve.fd >= 0 && ve.flags & IOBOND_VRING_KICK) {
 		kick = eventfd_ctx_fdget(ve.fd);
 		if (IS_ERR(kick)) {
@@ -323,6 +371,7 @@ int ibh_ioctl_vring_eventfd(struct ibh_board *b, void __user *uarg)
 		d->call[ve.queue] = call;
 	}
 	spin_unlock_irq(&b->vq_lock);
+	d->vhost_owner = ibh_vhost_claimed(d) ? file : NULL;
 	if (old_kick)
 		eventfd_ctx_put(old_kick);
 	if (old_call)
@@ -340,8 +389,8 @@ int ibh_ioctl_get_vring(struct ibh_board *b, void __user *uarg)
 	struct ibh_dev *d;
 	int ret;
 
-	/* flags are output here: whatever came in is not looked at. */
-	ret = ibh_copy_in(&vi, uarg, minsz, U32_MAX);
+	/* flags are output here, and go in as 0 (room for future inputs). */
+	ret = ibh_copy_in(&vi, uarg, minsz, 0);
 	if (ret)
 		return ret;
 	if (vi.index >= IOBOND_MAX_DEVICES)
@@ -349,14 +398,23 @@ int ibh_ioctl_get_vring(struct ibh_board *b, void __user *uarg)
 	vi = (struct iobond_vring_info){ .argsz = minsz, .index = vi.index,
 					 .queue = vi.queue };
 
+	/*
+	 * A stopped board's rings are on their way out: nothing is to serve
+	 * them, whatever the board had enabled.
+	 */
 	mutex_lock(&b->lock);
 	ret = ibh_dev_queue(b, vi.index, vi.queue, &d);
-	if (!ret && d->queues_enabled & BIT(vi.queue)) {
+	if (!ret && b->running && d->queues_enabled & BIT(vi.queue)) {
+		struct vring_used *used = iobond_link_window(b->link) +
+					  d->vring[vi.queue].used;
+
 		vi.flags = IOBOND_VRING_ENABLED;
 		vi.size = d->vring[vi.queue].size;
 		vi.desc = d->vring[vi.queue].desc;
 		vi.avail = d->vring[vi.queue].avail;
 		vi.used = d->vring[vi.queue].used;
+		/* Checked in the window at enable; read once, handed on. */
+		vi.used_idx = vrd16(used->idx);
 	}
 	mutex_unlock(&b->lock);
 	if (ret)
@@ -368,7 +426,7 @@ int ibh_ioctl_get_vring(struct ibh_board *b, void __user *uarg)
 void ibh_data_doorbell(struct iobond_link *link, unsigned int vector)
 {
 	struct ibh_board *b = link->owner;
-	bool orphans = false, failing = false;
+	bool orphans = false, disk = false, failing = false;
 	unsigned int i, q;
 
 	spin_lock(&b->vq_lock);
@@ -385,18 +443,31 @@ void ibh_data_doorbell(struct iobond_link *link, unsigned int vector)
 			if (READ_ONCE(d->type) != IOBOND_DEV_BLK)
 				continue;
 			if (READ_ONCE(d->device_status) &
-			    VIRTIO_CONFIG_S_NEEDS_RESET)
+			    VIRTIO_CONFIG_S_NEEDS_RESET) {
 				failing = true;
-			else if (!d->kick[q])
+				continue;
+			}
+			disk = true;
+			if (!d->kick[q]) {
+				/* The first such kick starts its grace. */
+				cmpxchg(&d->orphan_since, 0, jiffies ?: 1);
 				orphans = true;
+			}
 		}
 	}
 	spin_unlock(&b->vq_lock);
-	/* A disk request nothing will serve: start the clock (blk.c). */
+	/*
+	 * Disk requests start the grace clocks: one fails what nothing
+	 * serves, the other cuts off a backend that holds the disk and
+	 * serves nothing, kick eventfd or none (blk.c).
+	 */
 	if (failing)
 		mod_delayed_work(system_wq, &b->orphan_work, 0);
 	else if (orphans)
 		queue_delayed_work(system_wq, &b->orphan_work,
+				   msecs_to_jiffies(IOBOND_BLK_GRACE_MS));
+	if (disk)
+		queue_delayed_work(system_wq, &b->watch_work,
 				   msecs_to_jiffies(IOBOND_BLK_GRACE_MS));
 }
 

@@ -35,13 +35,6 @@
 
 #define READY_MS	30000
 
-static const char *board_base(void)
-{
-	const char *s = strrchr(board_name, '/');
-
-	return s ? s + 1 : board_name;
-}
-
 static void types_dir(char *buf, size_t len, unsigned int index)
 {
 	snprintf(buf, len, "/sys/class/iobond/%s/mdev_supported_types/iobond-dev%u",
@@ -233,18 +226,6 @@ static int spawn_backend(unsigned int index, const char *uuid, char **extra,
 	return n > 0 ? 0 : -EIO;
 }
 
-static void tail_log(const char *log)
-{
-	char line[512];
-	FILE *f = fopen(log, "r");
-
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f))
-		fprintf(stderr, "  %s", line);
-	fclose(f);
-}
-
 /**
  * blk_release() - remove slot @index's mdevs, waiting for their backends
  * @index: the slot
@@ -301,8 +282,12 @@ int cmd_add_blk(int fd, int argc, char **argv)
 	int opt, n = 0, ret;
 	unsigned long v;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	/*
+	 * "+": the words stay in order, for provision_record().  optind 0
+	 * has glibc read each parser's optstring afresh.
+	 */
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
 			file = optarg;
@@ -360,14 +345,18 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		tail_log(log);
 		goto undo_mdev;
 	}
-	if (json)
-		printf("{\"index\":%u,\"mdev\":\"%s\",\"capacity\":%llu,\"log\":\"%s\"}\n",
+	provision_record(fd, add.index, argc, argv);
+	if (json) {
+		printf("{\"index\":%u,\"mdev\":\"%s\",\"capacity\":%llu,\"log\":",
 		       add.index, uuid,
-		       (unsigned long long)add.config.blk.capacity, log);
-	else
+		       (unsigned long long)add.config.blk.capacity);
+		json_str(log);
+		printf("}\n");
+	} else {
 		printf("%s: dev%u added: %s, %llu sectors of 512, served by iobond-blk on mdev %s (log %s)\n",
 		       board_name, add.index, file,
 		       (unsigned long long)add.config.blk.capacity, uuid, log);
+	}
 	return 0;
 
 undo_mdev:

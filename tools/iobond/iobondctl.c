@@ -12,19 +12,23 @@
  *   iobondctl [--json] BOARD start | stop | reset
  *
  * add-net offers mergeable rx buffers unless --features says otherwise.
- * With --tap it also starts "serve" for the new NIC in the background.
+ * With --tap it also starts "serve" for the new NIC in the background, and
+ * takes the NIC away again if serve could not start.
  * add-blk sizes a disk from PATH, creates its mdev and starts iobond-blk
  * on it in the background (blkctl.c).
  *   iobondctl [--json] BOARD stats DEV
  *   iobondctl [--json] BOARD events [--count N] [--timeout MS]
  *   iobondctl [--json] BOARD link DEV up|down
  *   iobondctl BOARD serve DEV --tap NAME
+ *   iobondctl BOARD save > TABLE; iobondctl BOARD restore < TABLE
  *
- * BOARD is board0, board1, ... or a path.  Every failure prints what was
- * refused and why, and exits 1; bad usage exits 2.
+ * BOARD is board0, board1, ... or a path.  --json may come anywhere.
+ * Every failure prints what was refused and why, and exits 1; bad usage
+ * (an unknown command among them) exits 2.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -71,7 +75,26 @@ static void usage(FILE *f)
 "       iobondctl [--json] BOARD events [--count N] [--timeout MS]\n"
 "       iobondctl [--json] BOARD link DEV up|down\n"
 "       iobondctl BOARD serve DEV --tap NAME\n"
-"BOARD is board0, board1, ... (in " DEV_DIR ") or a path.\n");
+"       iobondctl BOARD save > TABLE\n"
+"       iobondctl BOARD restore < TABLE\n"
+"BOARD is board0, board1, ... (in " DEV_DIR ") or a path; --json may come anywhere.\n");
+}
+
+/* @s as a JSON string: quoted, with quotes, backslashes and controls escaped. */
+void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
 }
 
 /* Why the kernel said no, in the words of the command that was refused. */
@@ -88,6 +111,27 @@ int usage_error(const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fputc('\n', stderr);
 	return 2;
+}
+
+/* The board's name without its directory: for log and sysfs names. */
+const char *board_base(void)
+{
+	const char *s = strrchr(board_name, '/');
+
+	return s ? s + 1 : board_name;
+}
+
+/* Show what a daemon logged before it gave up. */
+void tail_log(const char *log)
+{
+	char line[512];
+	FILE *f = fopen(log, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		fprintf(stderr, "  %s", line);
+	fclose(f);
 }
 
 int open_board(const char *name)
@@ -158,6 +202,13 @@ static int get_info(int fd, struct iobond_board_info *info)
 	memset(info, 0, sizeof(*info));
 	info->argsz = sizeof(*info);
 	return ioctl(fd, IOBOND_GET_BOARD_INFO, info) ? -errno : 0;
+}
+
+int num_devices(int fd)
+{
+	struct iobond_board_info info;
+
+	return get_info(fd, &info) ? -1 : (int)info.num_devices;
 }
 
 int get_dev(int fd, __u32 index, struct iobond_device_info *d)
@@ -302,47 +353,71 @@ static int cmd_list(void)
 }
 
 static int cmd_serve(int fd, int argc, char **argv);
+static int serve_ready = -1;	/* add-net --tap waits on it */
 
 /*
  * add-net --tap: run "serve" for the new NIC as a daemon, logging to
  * /run/iobond/BOARD-devN.log; it stops with SIGTERM or the device.
+ *
+ * Return: 0 once it said it serves (its tap and the board are open),
+ * else an errno.
  */
-static int spawn_serve(__u32 index, const char *tap)
+static int spawn_serve(__u32 index, const char *tap, char *log, size_t loglen)
 {
-	char log[128], dev[16];
+	char dev[16], buf[8];
 	char *argv[] = { "serve", dev, "--tap", (char *)tap, NULL };
-	int fd, status;
+	struct pollfd pfd;
+	int fd, p[2], n;
 	pid_t pid;
 
 	snprintf(dev, sizeof(dev), "%u", index);
 	mkdir("/run/iobond", 0755);
-	snprintf(log, sizeof(log), "/run/iobond/%s-dev%u.log",
-		 strrchr(board_name, '/') ? strrchr(board_name, '/') + 1 :
-		 board_name, index);
+	snprintf(log, loglen, "/run/iobond/%s-dev%u.log", board_base(), index);
+	if (pipe2(p, O_CLOEXEC))
+		return errno;
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0)
-		return fail("add-net: serve", errno, NULL);
-	if (pid) {
-		/* The child daemonizes; its exit says whether it could. */
-		if (waitpid(pid, &status, 0) < 0 || WEXITSTATUS(status))
-			return fail("add-net: serve", EIO, log);
-		printf("%s: dev%u served on %s (log %s)\n", board_name, index,
-		       tap, log);
-		return 0;
+		return errno;
+	if (!pid) {
+		close(p[0]);
+		if (setsid() < 0 || fork())
+			_exit(0);
+		/* The daemon keeps no file of ours but the pipe. */
+		for (fd = 3; fd < 1024; fd++)
+			if (fd != p[1])
+				close(fd);
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd < 0)
+			fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			close(fd);
+		}
+		serve_ready = p[1];
+		fd = open_board(board_name);
+		_exit(fd < 0 ? 1 : cmd_serve(fd, 4, argv));
 	}
-	if (setsid() < 0 || fork())
-		_exit(0);
-	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	fd = open_board(board_name);
-	_exit(fd < 0 ? 1 : cmd_serve(fd, 4, argv));
+	close(p[1]);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	/* The pipe closes unanswered if serve gave up. */
+	pfd = (struct pollfd){ .fd = p[0], .events = POLLIN };
+	do
+		n = poll(&pfd, 1, 30000);
+	while (n < 0 && errno == EINTR);
+	n = n == 1 ? read(p[0], buf, sizeof(buf)) : 0;
+	close(p[0]);
+	return n > 0 ? 0 : EIO;
 }
 
-static int cmd_add_net(int fd, int argc, char **argv)
+int cmd_add_net(int fd, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "mac", required_argument, NULL, 'm' },
@@ -354,6 +429,7 @@ static int cmd_add_net(int fd, int argc, char **argv)
 		{ }
 	};
 	const char *tap = NULL;
+	char log[PATH_MAX];
 	/* Mergeable rx buffers by default: vhost-net serves them. */
 	struct iobond_device_add add = {
 		.argsz = sizeof(add), .type = IOBOND_DEV_NET,
@@ -362,10 +438,15 @@ static int cmd_add_net(int fd, int argc, char **argv)
 	};
 	unsigned long v;
 	bool mac = false;
-	int opt;
+	char *end;
+	int opt, ret;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	/*
+	 * "+": the words stay in order, for provision_record().  optind 0
+	 * has glibc read each parser's optstring afresh.
+	 */
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
 			if (parse_mac(optarg, add.config.net.mac))
@@ -392,8 +473,8 @@ static int cmd_add_net(int fd, int argc, char **argv)
 			break;
 		case 'f':
 			errno = 0;
-			add.features = strtoull(optarg, NULL, 16);
-			if (errno)
+			add.features = strtoull(optarg, &end, 16);
+			if (errno || end == optarg || *end || *optarg == '-')
 				return usage_error("--features %s: expected hex", optarg);
 			break;
 		default:
@@ -412,11 +493,35 @@ static int cmd_add_net(int fd, int argc, char **argv)
 			    err == EINVAL ? "the kernel log (dmesg) names the field" :
 			    NULL);
 	}
-	if (json)
-		printf("{\"index\":%u}\n", add.index);
-	else
+	if (tap) {
+		ret = spawn_serve(add.index, tap, log, sizeof(log));
+		if (ret) {
+			struct iobond_device_ref ref = { .argsz = sizeof(ref),
+							 .index = add.index };
+
+			fail("add-net: serve did not start", ret, log);
+			tail_log(log);
+			ioctl(fd, IOBOND_REMOVE_DEVICE, &ref);
+			return 1;
+		}
+	}
+	provision_record(fd, add.index, argc, argv);
+	if (json) {
+		printf("{\"index\":%u", add.index);
+		if (tap) {
+			printf(",\"tap\":");
+			json_str(tap);
+			printf(",\"log\":");
+			json_str(log);
+		}
+		printf("}\n");
+	} else if (tap) {
+		printf("%s: dev%u added, served on %s (log %s)\n", board_name,
+		       add.index, tap, log);
+	} else {
 		printf("%s: dev%u added\n", board_name, add.index);
-	return tap ? spawn_serve(add.index, tap) : 0;
+	}
+	return 0;
 }
 
 static int cmd_remove(int fd, int argc, char **argv)
@@ -435,6 +540,7 @@ static int cmd_remove(int fd, int argc, char **argv)
 	if (ioctl(fd, IOBOND_REMOVE_DEVICE, &ref))
 		return fail("remove", errno,
 			    errno == ENOENT ? "that slot is empty" : NULL);
+	provision_forget(ref.index);
 	if (json)
 		printf("{\"removed\":%lu}\n", v);
 	else
@@ -442,15 +548,17 @@ static int cmd_remove(int fd, int argc, char **argv)
 	return 0;
 }
 
-static int cmd_ctrl(int fd, const char *cmd, __u32 flag)
+int cmd_ctrl(int fd, const char *cmd, __u32 flag)
 {
 	struct iobond_board_ctrl ctrl = { .argsz = sizeof(ctrl), .flags = flag };
 
 	if (ioctl(fd, IOBOND_BOARD_CTRL, &ctrl))
 		return fail(cmd, errno, NULL);
-	if (json)
-		printf("{\"board\":\"%s\",\"done\":\"%s\"}\n", board_name, cmd);
-	else
+	if (json) {
+		printf("{\"board\":");
+		json_str(board_name);
+		printf(",\"done\":\"%s\"}\n", cmd);
+	} else
 		printf("%s: %s\n", board_name, cmd);
 	return 0;
 }
@@ -542,7 +650,7 @@ static int cmd_events(int fd, int argc, char **argv)
 	int opt, n, i;
 	ssize_t len;
 
-	optind = 1;
+	optind = 0;	/* glibc reads the optstring afresh */
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt == 'c' && !parse_uint(optarg, ~0UL, &count))
 			continue;
@@ -584,10 +692,14 @@ struct served {
 	size_t window_size;
 	int tap;
 	int vhost;		/* -1 while not wired */
+	__u32 generation;	/* the device's, when wired */
 	int kick[IOBOND_MAX_QUEUES];
 	int call[IOBOND_MAX_QUEUES];
 	__u16 nq;
 };
+
+#define SERVE_POLL_MS	100
+#define SERVE_BUSY_TRIES	5
 
 static volatile sig_atomic_t serve_stop;
 
@@ -675,15 +787,24 @@ static int serve_wire(struct served *sv, const struct iobond_device_info *d)
 		struct vhost_memory_region region;
 	} mem = { .mem.nregions = 1 };
 	__u64 vfeat, feat, zone;
+	int ret = EIO;
 	__u16 q;
 
+	/* Rings of a later generation than @d's are not these: see the loop. */
+	sv->generation = d->generation;
 	sv->window = mmap(NULL, sv->window_size, PROT_READ | PROT_WRITE,
 			  MAP_SHARED, sv->board, 0);
-	if (sv->window == MAP_FAILED)
-		return fail("serve: mmap", errno, NULL);
+	if (sv->window == MAP_FAILED) {
+		fail("serve: mmap", errno, NULL);
+		return EIO;
+	}
 	sv->vhost = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
-	if (sv->vhost < 0)
-		return fail("serve: /dev/vhost-net", errno, "is vhost_net loaded?");
+	if (sv->vhost < 0) {
+		fail("serve: /dev/vhost-net", errno, "is vhost_net loaded?");
+		munmap(sv->window, sv->window_size);
+		sv->window = MAP_FAILED;
+		return EIO;
+	}
 	sv->nq = 0;
 	VHOST(VHOST_SET_OWNER, NULL);
 	VHOST(VHOST_GET_FEATURES, &vfeat);
@@ -735,6 +856,12 @@ static int serve_wire(struct served *sv, const struct iobond_device_info *d)
 		sv->nq = q + 1;
 		num.num = vi.size;
 		VHOST(VHOST_SET_VRING_NUM, &num);
+		/*
+		 * Resume where the ring is: a backend before us (killed, say)
+		 * may have served part of it.  What it took and never
+		 * completed is taken again, as QEMU restarts a vhost ring.
+		 */
+		base.num = vi.used_idx & 0xffff;
 		VHOST(VHOST_SET_VRING_BASE, &base);
 		addr.desc_user_addr = (unsigned long)(w + vi.desc);
 		addr.avail_user_addr = (unsigned long)(w + vi.avail);
@@ -755,17 +882,24 @@ static int serve_wire(struct served *sv, const struct iobond_device_info *d)
 		file.fd = sv->tap;
 		VHOST(VHOST_NET_SET_BACKEND, &file);
 	}
+	/*
+	 * The board rang before anyone listened, and with EVENT_IDX it may
+	 * not ring again: look at each ring once.
+	 */
+	for (q = 0; q < sv->nq; q++)
+		eventfd_write(sv->kick[q], 1);
 	set_carrier(sv, true);
 	fprintf(stderr, "iobondctl: %s: dev%u wired to vhost-net, features %#llx\n",
 		board_name, sv->index, (unsigned long long)feat);
 	return 0;
 
 err_board:
-	fprintf(stderr, "iobondctl: %s: attaching eventfds: %s\n", board_name,
-		strerror(errno));
+	ret = errno;
+	fprintf(stderr, "iobondctl: %s: attaching eventfds: %s%s\n", board_name,
+		strerror(ret), ret == EBUSY ? " (another process serves it)" : "");
 err:
 	serve_unwire(sv);
-	return 1;
+	return ret;
 }
 
 static int cmd_serve(int fd, int argc, char **argv)
@@ -777,14 +911,15 @@ static int cmd_serve(int fd, int argc, char **argv)
 	struct served sv = { .board = fd, .vhost = -1, .window = MAP_FAILED };
 	struct iobond_board_info info;
 	struct iobond_device_info d;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct iobond_event ev[16];
+	/* HUP only: the events are for the operator's readers, not ours. */
+	struct pollfd pfd = { .fd = fd };
 	const char *tap = NULL;
 	unsigned long v;
-	int opt, ret;
+	int opt, ret, wait, busy = 0;
 	__u32 ok = VIRTIO_CONFIG_S_DRIVER_OK;
+	__u8 mac[6];
 
-	optind = 1;
+	optind = 0;	/* glibc reads the optstring afresh */
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt != 't')
 			return 2;
@@ -795,18 +930,34 @@ static int cmd_serve(int fd, int argc, char **argv)
 		return usage_error("%s", "serve needs DEV and --tap NAME");
 	sv.index = v;
 	ret = get_info(fd, &info);
+	if (!ret)
+		ret = get_dev(fd, sv.index, &d);
 	if (ret)
 		return fail("serve", -ret, NULL);
+	if (d.type != IOBOND_DEV_NET)
+		return fail("serve", ENODEV, "that slot holds no NIC");
+	/* The NIC we serve: another one in its slot is not ours. */
+	memcpy(mac, d.config.net.mac, sizeof(mac));
 	sv.window_size = info.window_size;
 	sv.tap = tap_open(tap);
 	if (sv.tap < 0)
 		return 1;
 	signal(SIGTERM, serve_signal);
 	signal(SIGINT, serve_signal);
+	if (serve_ready >= 0) {
+		if (write(serve_ready, "ready\n", 6) < 0)
+			return fail("serve", errno, NULL);
+		close(serve_ready);
+		serve_ready = -1;
+	}
 	fprintf(stderr, "iobondctl: %s: serving dev%u on %s\n", board_name,
 		sv.index, tap);
 
-	/* Wire at DRIVER_OK; unwire at reset, removal or stop; repeat. */
+	/*
+	 * Wire at DRIVER_OK; unwire at reset, removal or stop; repeat.  The
+	 * state is looked at every SERVE_POLL_MS; a reset in between revoked
+	 * the device's zone, so vhost-net cannot touch the memory meanwhile.
+	 */
 	while (!serve_stop) {
 		ret = get_dev(fd, sv.index, &d);
 		if (ret)
@@ -815,21 +966,42 @@ static int cmd_serve(int fd, int argc, char **argv)
 			serve_unwire(&sv);
 			return fail("serve", ENOENT, "the device was removed");
 		}
-		if (sv.vhost >= 0 && !(d.status & ok))
+		if (d.type != IOBOND_DEV_NET || memcmp(mac, d.config.net.mac, 6)) {
 			serve_unwire(&sv);
+			return fail("serve", ENOENT, "the device was replaced");
+		}
+		/*
+		 * A reset, stop or removal detached our eventfds, however
+		 * quickly the board came back to DRIVER_OK: wire anew.
+		 */
+		if (sv.vhost >= 0 && (!(d.status & ok) ||
+				      d.generation != sv.generation ||
+				      !(d.flags & IOBOND_DEVICE_OWNED)))
+			serve_unwire(&sv);
+		wait = SERVE_POLL_MS;
+		/* A stopped board's rings are on their way out. */
 		if (sv.vhost < 0 && (d.status & ok) &&
-		    d.queues_enabled == (1u << d.num_queues) - 1)
-			serve_wire(&sv, &d);
-		if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+		    d.queues_enabled == (1u << d.num_queues) - 1 &&
+		    !get_info(fd, &info) && info.flags & IOBOND_BOARD_RUNNING) {
+			ret = serve_wire(&sv, &d);
+			/*
+			 * Another serve holds it: give a killed one's release
+			 * a few seconds to come, then leave it the NIC.
+			 */
+			if (ret == EBUSY && ++busy == SERVE_BUSY_TRIES)
+				return 1;
+			if (!ret)
+				busy = 0;
+			/* Said why; try again in a while. */
+			if (ret)
+				wait = 1000;
+		}
+		if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
 			return fail("serve", errno, NULL);
 		if (pfd.revents & (POLLHUP | POLLERR)) {
 			serve_unwire(&sv);
 			return fail("serve", ENODEV, "the board went away");
 		}
-		if (pfd.revents & POLLIN &&
-		    read(fd, ev, sizeof(ev)) > 0 && sv.vhost >= 0)
-			/* A reset revoked the mapping; status tells the rest. */
-			continue;
 	}
 	serve_unwire(&sv);
 	set_carrier(&sv, false);
@@ -837,16 +1009,41 @@ static int cmd_serve(int fd, int argc, char **argv)
 	return 0;
 }
 
+/* The commands that take a board, and how many words each takes alone. */
+static const struct {
+	const char *name;
+	int alone;		/* argc for a command of fixed form, else 0 */
+} board_cmds[] = {
+	{ "status", 1 }, { "add-net", 0 }, { "add-blk", 0 }, { "remove", 0 },
+	{ "start", 1 }, { "stop", 1 }, { "reset", 1 }, { "stats", 0 },
+	{ "events", 0 }, { "serve", 0 }, { "link", 0 }, { "save", 1 },
+	{ "restore", 1 },
+};
+
+static bool known_cmd(const char *cmd, int argc)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(board_cmds) / sizeof(board_cmds[0]); i++)
+		if (!strcmp(cmd, board_cmds[i].name))
+			return !board_cmds[i].alone || argc == board_cmds[i].alone;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
-	int fd, ret;
+	int fd, ret, i, n;
 
-	if (argc > 1 && !strcmp(argv[1], "--json")) {
-		json = true;
-		argv++;
-		argc--;
+	/* --json may come anywhere among the words. */
+	for (i = n = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else
+			argv[n++] = argv[i];
 	}
+	argv[n] = NULL;
+	argc = n;
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
@@ -859,12 +1056,16 @@ int main(int argc, char **argv)
 	}
 	board_name = argv[1];
 	cmd = argv[2];
+	/* A mistyped command is a usage error, whichever board it names. */
+	if (!known_cmd(cmd, argc - 2))
+		return usage_error("unknown command or arguments: %s (see iobondctl --help)",
+				   cmd);
 	fd = open_board(board_name);
 	if (fd < 0)
 		return 1;
 	argc -= 2;
 	argv += 2;
-	if (!strcmp(cmd, "status") && argc == 1)
+	if (!strcmp(cmd, "status"))
 		ret = cmd_status(fd);
 	else if (!strcmp(cmd, "add-net"))
 		ret = cmd_add_net(fd, argc, argv);
@@ -872,11 +1073,11 @@ int main(int argc, char **argv)
 		ret = cmd_add_blk(fd, argc, argv);
 	else if (!strcmp(cmd, "remove"))
 		ret = cmd_remove(fd, argc, argv);
-	else if (!strcmp(cmd, "start") && argc == 1)
+	else if (!strcmp(cmd, "start"))
 		ret = cmd_ctrl(fd, cmd, IOBOND_BOARD_START);
-	else if (!strcmp(cmd, "stop") && argc == 1)
+	else if (!strcmp(cmd, "stop"))
 		ret = cmd_ctrl(fd, cmd, IOBOND_BOARD_STOP);
-	else if (!strcmp(cmd, "reset") && argc == 1)
+	else if (!strcmp(cmd, "reset"))
 		ret = cmd_ctrl(fd, cmd, IOBOND_BOARD_RESET);
 	else if (!strcmp(cmd, "stats"))
 		ret = cmd_stats(fd, argc, argv);
@@ -884,10 +1085,12 @@ int main(int argc, char **argv)
 		ret = cmd_events(fd, argc, argv);
 	else if (!strcmp(cmd, "serve"))
 		ret = cmd_serve(fd, argc, argv);
-	else if (!strcmp(cmd, "link"))
-		ret = cmd_link(fd, argc, argv);
+	else if (!strcmp(cmd, "save"))
+		ret = cmd_save(fd, argc);
+	else if (!strcmp(cmd, "restore"))
+		ret = cmd_restore(fd, argc);
 	else
-		ret = usage_error("unknown command or arguments: %s", cmd);
+		ret = cmd_link(fd, argc, argv);
 	close(fd);
 	return ret;
 }

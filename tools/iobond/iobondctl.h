@@ -12,9 +12,22 @@ extern const char *board_name;	/* as the user named it */
 int fail(const char *what, int err, const char *hint);
 int usage_error(const char *fmt, const char *arg);
 int open_board(const char *name);
+const char *board_base(void);
+void tail_log(const char *log);
+void json_str(const char *s);
 int parse_uint(const char *s, unsigned long max, unsigned long *v);
 int parse_dev(const char *s, unsigned long *v);
 int get_dev(int fd, __u32 index, struct iobond_device_info *d);
+
+int num_devices(int fd);
+int cmd_add_net(int fd, int argc, char **argv);
+int cmd_ctrl(int fd, const char *cmd, __u32 flag);
+
+/* provision.c */
+void provision_record(int fd, unsigned int index, int argc, char **argv);
+void provision_forget(unsigned int index);
+int cmd_save(int fd, int argc);
+int cmd_restore(int fd, int argc);
 
 /* blkctl.c */
 int cmd_add_blk(int fd, int argc, char **argv);

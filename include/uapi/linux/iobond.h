@@ -251,7 +251,8 @@ struct iobond_dev_slot {
  * Every ioctl takes a struct that starts with argsz (the size userspace
  * knows) and flags, as in vfio.h.  argsz below the first version of the
  * struct is EINVAL; unknown input flags are EINVAL; reserved fields must be
- * zero.  The kernel writes back at most argsz bytes.
+ * zero.  The kernel writes back at most argsz bytes.  Where @flags is
+ * output (the GET ioctls), it goes in as 0: no input flag is defined yet.
  */
 #define IOBOND_TYPE		0xB8
 
@@ -262,7 +263,7 @@ struct iobond_dev_slot {
 /*
  * IOBOND_GET_BOARD_INFO - _IO(IOBOND_TYPE, 0), struct iobond_board_info
  *
- * The board's link and its provisioning state.  @flags is output only.
+ * The board's link and its provisioning state.  @flags is output.
  */
 struct iobond_board_info {
 	__u32 argsz;
@@ -396,12 +397,17 @@ struct iobond_device_ref {
 /*
  * IOBOND_GET_DEVICE - _IO(IOBOND_TYPE, 4), struct iobond_device_info
  *
- * One slot, with what the board's driver made of it.  @flags is output
- * only, and none are defined yet.
+ * One slot, with what the board's driver made of it.  @flags is output:
+ * OWNED says that the file asking holds the device's vring eventfds (it
+ * set them, and no reset, stop or removal has detached them since).
+ * @generation moves each time the host detaches the device's eventfds (a
+ * reset, stop or removal, or their owner's close): a backend wired in one
+ * generation serves the device no more in the next, and wires it anew.
  */
 struct iobond_device_info {
 	__u32 argsz;
 	__u32 flags;
+#define IOBOND_DEVICE_OWNED	(1 << 0)
 	__u32 index;
 	__u32 type;		/* 0 for an empty slot */
 	__aligned_u64 features;		/* offered */
@@ -410,9 +416,10 @@ struct iobond_device_info {
 	__u16 num_queues;
 	__u16 queue_size;
 	__u32 queues_enabled;		/* bit per queue */
-	__u32 reserved0;
+	__u32 generation;
 	union iobond_dev_config config;
-	__u32 reserved[8];
+	__u32 instance;		/* this device: one added later differs */
+	__u32 reserved[7];
 };
 #define IOBOND_GET_DEVICE	_IO(IOBOND_TYPE, 4)
 
@@ -441,7 +448,10 @@ struct iobond_queue_stats {
  *
  * Where the board put a queue's ring, for a backend to wire it: offsets in
  * the window, which mmap() of the board's device maps from offset 0.
- * EINVAL for no such queue; @flags says whether the host enabled it.
+ * EINVAL for no such queue; @flags (output) says whether the host
+ * enabled it and the board is running.  @used_idx is the device ring's
+ * index as the window held it then (the board and the backend write it):
+ * where a backend that takes over a ring served before starts.
  */
 struct iobond_vring_info {
 	__u32 argsz;
@@ -450,7 +460,7 @@ struct iobond_vring_info {
 	__u32 index;
 	__u32 queue;
 	__u32 size;
-	__u32 reserved0;
+	__u32 used_idx;
 	__aligned_u64 desc;
 	__aligned_u64 avail;
 	__aligned_u64 used;
@@ -604,7 +614,8 @@ struct iobond_vfio_state {
  * @last_avail: the driver-ring index the backend has taken requests up to
  * @used_idx: the used-ring index whose entries the backend has cleared
  *	from @head
- * @reserved: zero
+ * @alive: bumped by the backend at least once a second while it holds
+ *	requests it has not completed (a long flush, a throttle)
  * @head: non-zero for each descriptor head taken and not yet completed
  *
  * The backend sets head[h] before it moves @last_avail past h, and clears
@@ -617,11 +628,17 @@ struct iobond_vfio_state {
  * record over and runs again what it names (vhost-user's inflight I/O
  * tracking, for the same reason).  Each queue's record is zeroed when the
  * board enables the queue.
+ *
+ * A backend that holds the device but, while the board has requests
+ * waiting, neither takes nor completes one nor moves @alive for
+ * IOBOND_BLK_GRACE_MS (it was stopped, or is stuck) is cut off: its zone
+ * of the window is revoked and its requests fail as a dead one's, and it
+ * serves the device no more until it closes it.
  */
 struct iobond_inflight {
 	__u16 last_avail;
 	__u16 used_idx;
-	__u32 reserved;
+	__u32 alive;
 	__u8 head[IOBOND_BLK_QUEUE_MAX];
 };
 #define IOBOND_INFLIGHT_STRIDE	4096

@@ -30,6 +30,7 @@ enum blk_tag {
 	TAG_STATE = 1,
 	TAG_SIGNAL,
 	TAG_TIMER,
+	TAG_ALIVE,
 	TAG_KICK,		/* + queue number */
 	TAG_END = TAG_KICK + IOBOND_MAX_QUEUES,
 };
@@ -59,6 +60,7 @@ struct blk_req {
 	uint32_t in_len;	/* bytes the board gets back, status included */
 	uint64_t bytes;		/* data bytes, for the throttle */
 	uint64_t expect;	/* what the file operation must return */
+	uint64_t done;		/* of it, by earlier short transfers */
 	int falloc_mode;
 	bool misshapen;		/* buffers where the type has none */
 	struct blk_req *next;	/* the throttle's queue */
@@ -101,6 +103,9 @@ struct blk {
 	struct blk_vq vq[IOBOND_MAX_QUEUES];
 	unsigned int nvq;
 	unsigned int io_inflight;	/* requests at io_uring or throttled */
+	/* While any is, the inflight records' alive counts move (main.c). */
+	bool alive_armed;
+	struct __kernel_timespec alive_ts;
 	bool stopping;
 	struct blk_throttle th;
 	uint64_t done, errors;

@@ -54,8 +54,15 @@ struct io_uring_sqe *blk_sqe(struct blk *b)
 {
 	struct io_uring_sqe *sqe;
 
-	while (!(sqe = io_uring_get_sqe(&b->ring)))
-		io_uring_submit(&b->ring);
+	while (!(sqe = io_uring_get_sqe(&b->ring))) {
+		int ret = io_uring_submit(&b->ring);
+
+		/* Going on would spin: the kernel fails the disk's requests. */
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN) {
+			blk_log("io_uring submit: %s", strerror(-ret));
+			exit(1);
+		}
+	}
 	return sqe;
 }
 
@@ -117,6 +124,35 @@ static void on_state(struct blk *b)
 	}
 }
 
+/*
+ * While requests wait on the file or the throttle, tell the kernel every
+ * half second that we live: it cuts off a backend that shows no sign of
+ * it for IOBOND_BLK_GRACE_MS while the board waits (a stopped one).
+ */
+static void arm_alive(struct blk *b)
+{
+	struct io_uring_sqe *sqe;
+
+	if (b->alive_armed || !b->io_inflight)
+		return;
+	b->alive_ts = (struct __kernel_timespec){ .tv_nsec = 500000000 };
+	sqe = blk_sqe(b);
+	io_uring_prep_timeout(sqe, &b->alive_ts, 0, 0);
+	io_uring_sqe_set_data(sqe, (void *)(uintptr_t)TAG_ALIVE);
+	b->alive_armed = true;
+}
+
+static void on_alive(struct blk *b)
+{
+	unsigned int q;
+
+	b->alive_armed = false;
+	for (q = 0; q < b->nvq; q++)
+		if (b->vq[q].live)
+			__atomic_fetch_add(&b->vq[q].rec->alive, 1,
+					   __ATOMIC_RELAXED);
+}
+
 static void on_event(struct blk *b, uint64_t tag, int res)
 {
 	struct signalfd_siginfo si;
@@ -136,6 +172,9 @@ static void on_event(struct blk *b, uint64_t tag, int res)
 		break;
 	case TAG_TIMER:
 		blk_throttle_timer(b);
+		break;
+	case TAG_ALIVE:
+		on_alive(b);
 		break;
 	default:
 		tag -= TAG_KICK;
@@ -179,6 +218,7 @@ static void run(struct blk *b)
 		if (b->stopping && !b->io_inflight)
 			return;
 		arm_kicks(b);
+		arm_alive(b);
 		res = io_uring_submit_and_wait(&b->ring, 1);
 		if (res < 0 && res != -EINTR && res != -EAGAIN) {
 			blk_log("io_uring: %s", strerror(-res));

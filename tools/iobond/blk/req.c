@@ -149,7 +149,7 @@ void blk_req_start(struct blk *b, struct blk_req *r)
 void blk_req_submit(struct blk *b, struct blk_req *r)
 {
 	struct io_uring_sqe *sqe = blk_sqe(b);
-	off_t off = r->sector * SECTOR;
+	off_t off = r->sector * SECTOR + r->done;
 
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:
@@ -167,6 +167,24 @@ void blk_req_submit(struct blk *b, struct blk_req *r)
 		break;
 	}
 	io_uring_sqe_set_data(sqe, r);
+}
+
+/* Drop @n bytes from the front of @r's buffers: a short transfer's part. */
+static void iov_advance(struct blk_req *r, size_t n)
+{
+	unsigned int i = 0;
+
+	while (n && i < r->niov) {
+		size_t k = n < r->iov[i].iov_len ? n : r->iov[i].iov_len;
+
+		r->iov[i].iov_base = (uint8_t *)r->iov[i].iov_base + k;
+		r->iov[i].iov_len -= k;
+		n -= k;
+		if (!r->iov[i].iov_len)
+			i++;
+	}
+	memmove(r->iov, r->iov + i, (r->niov - i) * sizeof(r->iov[0]));
+	r->niov -= i;
 }
 
 /**
@@ -187,9 +205,20 @@ void blk_req_done(struct blk *b, struct blk_req *r, int res)
 		blk_req_submit(b, r);
 		return;
 	}
+	/*
+	 * A short read or write did part of it (a signal, a full pipe of a
+	 * block device): the rest goes again, unless the queues stopped.
+	 */
+	if (io && res > 0 && r->done + res < r->expect && r->gen == b->gen) {
+		r->done += res;
+		iov_advance(r, res);
+		blk_req_submit(b, r);
+		return;
+	}
 	b->io_inflight--;
-	if (res < 0 || (io && (uint64_t)res != r->expect)) {
-		if (b->errors++ < 20)
+	if (res < 0 || (io && r->done + (uint64_t)res != r->expect)) {
+		/* Of a ring gone since: dropped, and nothing to say. */
+		if (r->gen == b->gen && b->errors++ < 20)
 			blk_log("type %u at sector %llu: %s", r->type,
 				(unsigned long long)r->sector,
 				res < 0 ? strerror(-res) : "short transfer");

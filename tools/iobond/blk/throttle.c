@@ -124,10 +124,19 @@ void blk_throttle_timer(struct blk *b)
 
 	t->timer_armed = false;
 	refill(b);
-	while ((r = t->head) && take(b, r)) {
+	while ((r = t->head) && (r->gen != b->gen || take(b, r))) {
 		t->head = r->next;
 		if (!t->head)
 			t->tail = &t->head;
+		/*
+		 * Taken before the queues last stopped (a reset): its buffers
+		 * are no longer the board's, and its write must not land.
+		 */
+		if (r->gen != b->gen) {
+			b->io_inflight--;
+			blk_queue_complete(b, r, VIRTIO_BLK_S_IOERR);
+			continue;
+		}
 		blk_req_submit(b, r);
 	}
 	arm(b);

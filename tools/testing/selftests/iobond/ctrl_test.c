@@ -7,6 +7,7 @@
  * the board as it found it (stopped, no devices).
  */
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 
 #include <linux/virtio_blk.h>
@@ -43,6 +44,14 @@ static int num_devices(int fd)
 	if (ioctl(fd, IOBOND_GET_BOARD_INFO, &info))
 		return -1;
 	return info.num_devices;
+}
+
+/* The board's flags, or -1: each GET goes in with flags 0. */
+static long board_flags(int fd)
+{
+	struct iobond_board_info info = { .argsz = sizeof(info) };
+
+	return ioctl(fd, IOBOND_GET_BOARD_INFO, &info) ? -1 : info.flags;
 }
 
 FIXTURE(ctrl) {
@@ -285,7 +294,6 @@ TEST_F(ctrl, slots_run_out)
 TEST_F(ctrl, start_stop_reset)
 {
 	struct iobond_board_ctrl c = { .argsz = sizeof(c) };
-	struct iobond_board_info info = { .argsz = sizeof(info) };
 
 	IOB_RETURN_IF_SKIPPED();
 	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_BOARD_CTRL, &c));
@@ -296,16 +304,125 @@ TEST_F(ctrl, start_stop_reset)
 
 	c.flags = IOBOND_BOARD_START;
 	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_BOARD_CTRL, &c));
-	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_GET_BOARD_INFO, &info));
-	EXPECT_TRUE(info.flags & IOBOND_BOARD_RUNNING);
+	EXPECT_EQ(IOBOND_BOARD_RUNNING,
+		  board_flags(self->fd) & IOBOND_BOARD_RUNNING);
 	/* Again: nothing changes (the runner checks the board's side). */
 	EXPECT_EQ(0, ioctl_err(self->fd, IOBOND_BOARD_CTRL, &c));
-	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_GET_BOARD_INFO, &info));
-	EXPECT_TRUE(info.flags & IOBOND_BOARD_RUNNING);
+	EXPECT_EQ(IOBOND_BOARD_RUNNING,
+		  board_flags(self->fd) & IOBOND_BOARD_RUNNING);
 	c.flags = IOBOND_BOARD_RESET;
 	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_BOARD_CTRL, &c));
-	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_GET_BOARD_INFO, &info));
-	EXPECT_FALSE(info.flags & IOBOND_BOARD_RUNNING);
+	EXPECT_EQ(0, board_flags(self->fd) & IOBOND_BOARD_RUNNING);
+}
+
+/* The GET ioctls' flags are output: one going in is refused. */
+TEST_F(ctrl, get_refuses_input_flags)
+{
+	struct iobond_board_info info = { .argsz = sizeof(info), .flags = 1 };
+	struct iobond_device_info d = { .argsz = sizeof(d), .flags = 1U << 31 };
+	struct iobond_vring_info vi = { .argsz = sizeof(vi),
+					.flags = IOBOND_VRING_ENABLED };
+	struct iobond_device_add add = net_add(mac1);
+
+	IOB_RETURN_IF_SKIPPED();
+	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &add));
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_GET_BOARD_INFO, &info));
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_GET_DEVICE, &d));
+	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_GET_VRING, &vi));
+	info.flags = d.flags = vi.flags = 0;
+	EXPECT_EQ(0, ioctl_err(self->fd, IOBOND_GET_BOARD_INFO, &info));
+	EXPECT_EQ(0, ioctl_err(self->fd, IOBOND_GET_DEVICE, &d));
+	EXPECT_EQ(0, ioctl_err(self->fd, IOBOND_GET_VRING, &vi));
+	EXPECT_EQ(0, vi.flags);	/* the board enabled nothing */
+}
+
+static int board_ctrl(int fd, __u32 flag)
+{
+	struct iobond_board_ctrl c = { .argsz = sizeof(c), .flags = flag };
+
+	return ioctl_err(fd, IOBOND_BOARD_CTRL, &c);
+}
+
+static long dev_flags(int fd)
+{
+	struct iobond_device_info d = { .argsz = sizeof(d) };
+
+	return ioctl(fd, IOBOND_GET_DEVICE, &d) ? -1 : d.flags;
+}
+
+static long long dev_generation(int fd)
+{
+	struct iobond_device_info d = { .argsz = sizeof(d) };
+
+	return ioctl(fd, IOBOND_GET_DEVICE, &d) ? -1 : d.generation;
+}
+
+static int set_eventfd(int fd, __u32 flag, int efd)
+{
+	struct iobond_vring_eventfd ve = { .argsz = sizeof(ve), .flags = flag,
+					   .fd = efd };
+
+	return ioctl_err(fd, IOBOND_SET_VRING_EVENTFD, &ve);
+}
+
+/*
+ * A device's eventfds belong to the file that set them: another file is
+ * refused until the owner lets go of all of them, or closes.  A NIC whose
+ * backend closed its file loses its carrier.
+ */
+TEST_F(ctrl, vhost_face_has_one_owner)
+{
+	struct iobond_device_add add = net_add(mac1);
+	int a, b, kick = eventfd(0, EFD_CLOEXEC), call = eventfd(0, EFD_CLOEXEC);
+	int closed = iob_dmesg_count("dev0: its backend closed its file");
+	long long gen;
+	int down = iob_dmesg_count("dev0: link down");
+
+	IOB_RETURN_IF_SKIPPED();
+	ASSERT_LE(0, kick);
+	ASSERT_LE(0, call);
+	ASSERT_EQ(0, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &add));
+	ASSERT_EQ(0, add.index);
+	a = open(BOARD, O_RDWR | O_CLOEXEC);
+	b = open(BOARD, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, b);
+
+	EXPECT_EQ(0, dev_flags(a));
+	ASSERT_EQ(0, set_eventfd(a, IOBOND_VRING_KICK, kick));
+	ASSERT_EQ(0, set_eventfd(a, IOBOND_VRING_CALL, call));
+	EXPECT_EQ(IOBOND_DEVICE_OWNED, dev_flags(a));
+	EXPECT_EQ(0, dev_flags(b));
+	EXPECT_EQ(EBUSY, set_eventfd(b, IOBOND_VRING_KICK, kick));
+	EXPECT_EQ(EBUSY, set_eventfd(b, IOBOND_VRING_CALL, -1));
+	/* Letting go of one is not letting go. */
+	EXPECT_EQ(0, set_eventfd(a, IOBOND_VRING_KICK, -1));
+	EXPECT_EQ(EBUSY, set_eventfd(b, IOBOND_VRING_KICK, kick));
+	EXPECT_EQ(0, set_eventfd(a, IOBOND_VRING_CALL, -1));
+	EXPECT_EQ(0, dev_flags(a));
+	EXPECT_EQ(0, set_eventfd(b, IOBOND_VRING_KICK, kick));
+	EXPECT_EQ(EBUSY, set_eventfd(a, IOBOND_VRING_CALL, call));
+	EXPECT_EQ(IOBOND_DEVICE_OWNED, dev_flags(b));
+
+	/* The operator's reset of the board detaches them too, in public. */
+	gen = dev_generation(b);
+	EXPECT_EQ(0, board_ctrl(self->fd, IOBOND_BOARD_RESET));
+	EXPECT_EQ(0, dev_flags(b));
+	EXPECT_NE(gen, dev_generation(b));
+	EXPECT_EQ(0, set_eventfd(b, IOBOND_VRING_KICK, kick));
+	EXPECT_EQ(IOBOND_DEVICE_OWNED, dev_flags(b));
+
+	/* The owner closes: the device is free, and its carrier is off. */
+	close(b);
+	EXPECT_EQ(closed + 1, iob_dmesg_count("dev0: its backend closed its file"));
+	EXPECT_EQ(down + 1, iob_dmesg_count("dev0: link down"));
+	EXPECT_EQ(0, set_eventfd(a, IOBOND_VRING_CALL, call));
+	/* A file that holds nothing closes without a word. */
+	EXPECT_EQ(0, set_eventfd(a, IOBOND_VRING_CALL, -1));
+	close(a);
+	EXPECT_EQ(closed + 1, iob_dmesg_count("dev0: its backend closed its file"));
+	close(kick);
+	close(call);
 }
 
 TEST_F(ctrl, stats_refuse_bad_queues)

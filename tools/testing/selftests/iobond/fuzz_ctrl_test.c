@@ -538,8 +538,9 @@ static void check_dev(struct th *t, const struct iobond_device_info *d,
 	check(t, d->argsz == minsz && d->index == index,
 	      "argsz %u index %u", d->argsz, d->index);
 	check(t, d->type <= IOBOND_DEV_BLK, "type %u", d->type);
-	check(t, all_zero(d->reserved, sizeof(d->reserved)) && !d->reserved0,
-	      "reserved fields set");
+	check(t, !(d->flags & ~IOBOND_DEVICE_OWNED) &&
+	      !(z->foreign[index] && d->flags), "flags %#x", d->flags);
+	check(t, all_zero(d->reserved, sizeof(d->reserved)), "reserved fields set");
 	if (d->type) {
 		check(t, d->num_queues >= 1 && d->num_queues <= IOBOND_MAX_QUEUES &&
 		      is_pow2(d->queue_size) && d->queue_size >= 2,
@@ -576,13 +577,15 @@ static void ioctl_info(struct th *t, const struct call *k)
 	struct iobond_board_info *info = (void *)k->arg;
 	struct fuzz *z = t->z;
 	int mode, fd, err;
+	__u32 in;
 
 	info->argsz = k->argsz;
-	info->flags = fz_u64(k->o);	/* output only: ignored */
+	/* Output flags go in as 0. */
+	info->flags = in = k->defect && fz_chance(k->o, 50) ? 1U << fz_below(k->o, 32) : 0;
 	fd = board_get(t, k->o, &mode);
 	err = xioctl(fd, cmds[k->c].cmd, info);
 	board_put(t);
-	expect(t, err, k->short_argsz ? E(EINVAL) : OK);
+	expect(t, err, k->short_argsz || in ? E(EINVAL) : OK);
 	if (err)
 		return;
 	check(t, info->argsz == cmds[k->c].minsz && info->index == 0 &&
@@ -680,15 +683,16 @@ static void ioctl_get_device(struct th *t, const struct call *k)
 {
 	struct iobond_device_info *d = (void *)k->arg;
 	int mode, fd, err;
+	__u32 in;
 
 	d->argsz = k->argsz;
 	d->index = k->index;
-	d->flags = fz_u64(k->o);		/* output only */
+	d->flags = in = k->defect && fz_chance(k->o, 50) ? 1U << fz_below(k->o, 32) : 0;
 	fd = board_get(t, k->o, &mode);
 	err = xioctl(fd, cmds[k->c].cmd, d);
 	board_put(t);
-	expect(t, err, k->short_argsz || k->index >= IOBOND_MAX_DEVICES ?
-		       E(EINVAL) : OK);
+	expect(t, err, k->short_argsz || in ||
+		       k->index >= IOBOND_MAX_DEVICES ? E(EINVAL) : OK);
 	if (!err)
 		check_dev(t, d, k->index, cmds[k->c].minsz);
 }
@@ -730,8 +734,8 @@ static void ioctl_get_vring(struct th *t, const struct call *k)
 	vi->argsz = k->argsz;
 	vi->index = k->index;
 	vi->queue = k->queue;
-	vi->flags = fz_u64(k->o);		/* output only */
-	if (k->short_argsz || k->index >= IOBOND_MAX_DEVICES)
+	vi->flags = k->defect && fz_chance(k->o, 50) ? 1U << fz_below(k->o, 32) : 0;
+	if (k->short_argsz || vi->flags || k->index >= IOBOND_MAX_DEVICES)
 		allowed = E(EINVAL);
 	else if (k->foreign)
 		allowed = k->queue < z->finfo[k->index].num_queues ? OK : E(EINVAL);
@@ -2319,6 +2323,7 @@ TEST_F_TIMEOUT(fuzz, two_threads, 3600)
 		end = iob_now_ms() + IOBOND_PEER_TIMEOUT_MS + 2 * IOBOND_HEARTBEAT_MS;
 		while (!(info.flags & IOBOND_BOARD_LINK_UP) && iob_now_ms() < end) {
 			usleep(100000);
+			info.flags = 0;
 			ioctl(fd, IOBOND_GET_BOARD_INFO, &info);
 		}
 		EXPECT_TRUE(info.flags & IOBOND_BOARD_LINK_UP);
@@ -2351,13 +2356,18 @@ TEST_F_TIMEOUT(fuzz, two_threads, 3600)
 		remove_ours(z, fd);
 		ASSERT_EQ(0, add_own_nic(z, fd, NULL));
 	} else {
+		/* Through whichever file of ours holds them: only it may. */
+		int files[] = { z->board[0], z->board[1], fd };
+
 		ve = (struct iobond_vring_eventfd){ .argsz = sizeof(ve),
 						    .index = z->own_index, .fd = -1 };
-		for (ve.queue = 0; ve.queue < IOBOND_MAX_QUEUES; ve.queue++) {
-			ve.flags = IOBOND_VRING_KICK;
-			ioctl(fd, IOBOND_SET_VRING_EVENTFD, &ve);
-			ve.flags = IOBOND_VRING_CALL;
-			ioctl(fd, IOBOND_SET_VRING_EVENTFD, &ve);
+		for (i = 0; i < 3; i++) {
+			for (ve.queue = 0; ve.queue < IOBOND_MAX_QUEUES; ve.queue++) {
+				ve.flags = IOBOND_VRING_KICK;
+				ioctl(files[i], IOBOND_SET_VRING_EVENTFD, &ve);
+				ve.flags = IOBOND_VRING_CALL;
+				ioctl(files[i], IOBOND_SET_VRING_EVENTFD, &ve);
+			}
 		}
 	}
 	err = mdev_create(z);

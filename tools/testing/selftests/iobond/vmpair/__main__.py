@@ -40,7 +40,7 @@ AGENT = os.path.join(TESTS, "vm/iobond-agent")
 VM_PROGS = ["module_test", "link_test", "loss_test", "testbed_test",
             "ctrl_test", "slot_test", "events_test", "vnet_test", "net_test",
             "window_test", "blk_test", "blkkill_test", "blkraw_test", "vfio_test",
-            "fault_test", "fuzz_ctrl_test", "scribble_test"]
+            "fault_test", "fuzz_ctrl_test", "scribble_test", "cli_test"]
 HOST_IP, BOARD_IP = "169.254.77.1", "169.254.77.2"   # link-local, VM-internal
 # The benchmark's comparison NICs: QEMU's virtio-net-pci in each VM.
 QEMU_MAC = {"host": "52:54:00:99:00:01", "board": "52:54:00:99:00:02"}
@@ -80,7 +80,9 @@ SPLAT = re.compile(r"\bBUG\b|WARNING:|Oops|general protection|KASAN|UBSAN|"
                    r"blocked for more than|Disabling lock debugging|"
                    # lockdep's reports that also switch it off for good
                    r"non-static key|locking correctness validator|"
-                   r"detected stall|printk messages dropped")
+                   r"detected stall|printk messages dropped|"
+                   # virtio's ring checks: a device replayed or forged a used id
+                   r"is not a head!")
 SPLAT_CONTEXT = 60     # console lines shown of the first splat
 
 # Not a splat: with slub_debug, each virtio_blk disk's bio slab asks for a
@@ -727,6 +729,21 @@ class Run:
             "sleep 0.1; done; exit 1", timeout + 30, check=False)
         return None if rc else time.time() - start
 
+    def fio_until_backend_lost(self, dev, sig, how, bound):
+        """Run fio on the board's disk @dev; once it is busy, send
+        iobond-blk SIG@sig; fio must end by itself within @bound s."""
+        board = self.vms["board"]
+        self.board_fio_bg(dev, "--rw=randwrite --iodepth=16 --offset=4M "
+                               "--runtime=60 --time_based")
+        self.wait_disk_busy(0)
+        self.vms["host"].sh(f"killall -{sig} iobond-blk")
+        took = self.board_fio_wait(bound)
+        self.check(f"board.fio_ends_after_backend_{how}", took is not None,
+                   board.sh("cat /tmp/fio.log", check=False)[1])
+        if took is not None:
+            print(f"# fio ended {took:.1f}s after SIG{sig} to the backend "
+                  f"(grace {IOBOND_BLK_GRACE_S}s)")
+
     def plan_disks(self):
         """Disks over the VFIO face, served by iobond-blk from the host's
         tmpfs: geometry, fio verify, discard, a killed backend, queues,
@@ -748,20 +765,30 @@ class Run:
         # virtio_blk bring the disk back with the flushed data.
         step = {"IOBOND_BLK_DEV": dev}
         self.test("board", "blkkill_test", "kill_seed", dict(step, IOBOND_BLK_STEP="seed"))
-        self.board_fio_bg(dev, "--rw=randwrite --iodepth=16 --offset=4M "
-                               "--runtime=60 --time_based")
-        self.wait_disk_busy(0)
-        host.sh("killall -9 iobond-blk")
-        took = self.board_fio_wait(IOBOND_BLK_GRACE_S + 10)
-        self.check("board.fio_ends_after_backend_kill", took is not None,
-                   board.sh("cat /tmp/fio.log", check=False)[1])
-        if took is not None:
-            print(f"# fio ended {took:.1f}s after the backend was killed "
-                  f"(grace {IOBOND_BLK_GRACE_S}s)")
+        self.fio_until_backend_lost(dev, "KILL", "kill", IOBOND_BLK_GRACE_S + 10)
         self.test("board", "blkkill_test", "kill_failed", dict(step, IOBOND_BLK_STEP="failed"))
         self.restart_backend("/tmp/disk1.img", "/run/iobond/restart1.log")
         dev = step["IOBOND_BLK_DEV"] = self.rebind_disk(dev, "disk1.img")
         self.test("board", "blkkill_test", "kill_recovered", dict(step, IOBOND_BLK_STEP="seeded"))
+
+        # The backend alive but stopped (SIGSTOP) under fio: the same clock
+        # cuts it off once it served nothing for a grace period, and fio
+        # ends with errors as for a dead one.  Woken, it finds its zone
+        # revoked; a new backend and a rebind bring the disk back.
+        cuts = int(host.sh("dmesg | grep -c 'served nothing'; true")[1].split()[0])
+        self.fio_until_backend_lost(dev, "STOP", "stop", 2 * IOBOND_BLK_GRACE_S + 10)
+        self.test("board", "blkkill_test", "stop_failed", dict(step, IOBOND_BLK_STEP="failed"))
+        log = host.sh("dmesg | grep 'served nothing'; true")[1]
+        self.check("host.stopped_backend_cut_off",
+                   len(log.splitlines()) == cuts + 1, log)
+        # Woken, it finds its zone revoked and waits for a reset; killed,
+        # it lets go of the mdev for the next one.
+        host.sh("killall -CONT iobond-blk; sleep 1; killall -9 iobond-blk; "
+                "for i in $(seq 100); do pidof iobond-blk > /dev/null || exit 0; "
+                "sleep 0.1; done; exit 1")
+        self.restart_backend("/tmp/disk1.img", "/run/iobond/restart4.log")
+        dev = step["IOBOND_BLK_DEV"] = self.rebind_disk(dev, "disk1.img")
+        self.test("board", "blkkill_test", "stop_recovered", dict(step, IOBOND_BLK_STEP="seeded"))
 
         # Killed and restarted within the grace period: the new backend
         # runs again what the old one took, and fio sees no error.  The
@@ -820,6 +847,72 @@ class Run:
                       {"IOBOND_BLK_RO": 1})
         self.load("board")
         host.sh("iobondctl board0 stop; rm -f /tmp/*.img")
+
+    def host_reload_under_traffic(self):
+        """rmmod iobond_host with a NIC pinging and a disk under fio: while
+        their services hold it, it is refused at once and the traffic goes
+        on.  Once they stop it goes, and the board's I/O fails rather than
+        hangs.  Loaded again, and the board's saved table restored, the
+        same NIC and disk come back to the board without a reboot, with
+        the disk's data."""
+        host, board = self.vms["host"], self.vms["board"]
+        mac, img, serial = "52:54:00:ab:cd:03", "/tmp/reload.img", "reload.img"
+
+        host.sh(f"iobondctl board0 add-net --mac {mac} --tap tap0 && "
+                f"iobondctl board0 start && {tap_up()}")
+        self.wait_board_nic(mac)
+        self.board_ip(mac)
+        dev = self.add_disk(img, 16)
+        host.sh("iobondctl board0 save > /tmp/reload.table")
+        host.sh(f"(ping -q -i 0.1 {BOARD_IP} > /tmp/reloadping.log 2>&1 &)")
+        self.board_fio_bg(dev, "--rw=randwrite --iodepth=16 --runtime=600 --time_based")
+        self.wait_disk_busy(1)
+        start = time.time()
+        rc, out = host.sh("rmmod iobond_host", check=False)
+        took = time.time() - start
+        held = host.sh("grep -c '^iobond_host ' /proc/modules", check=False)[1].strip()
+        self.check("host.rmmod_refused_while_served",
+                   rc != 0 and held == "1" and took < 10,
+                   f"rc {rc} after {took:.1f}s, loaded: {held}: {out}")
+        rc, out = host.sh(f"ping -c 3 -W 2 {BOARD_IP}", check=False)
+        self.check("host.nic_serves_after_refused_rmmod", rc == 0, out)
+        rc, out = board.sh("[ ! -e /tmp/fio.rc ]", check=False)
+        self.check("board.fio_runs_after_refused_rmmod", rc == 0,
+                   board.sh("cat /tmp/fio.log", check=False)[1])
+
+        # The services stop (SIGTERM); then the module goes.
+        host.sh("killall ping iobondctl iobond-blk; for i in $(seq 100); do "
+                "pidof iobondctl iobond-blk > /dev/null || exit 0; sleep 0.1; "
+                "done; ps; exit 1")
+        rc, out = host.sh("rmmod iobond_host", check=False)
+        self.check("host.rmmod_once_services_stop", rc == 0, out)
+        took = self.board_fio_wait(30)
+        self.check("board.fio_ends_when_host_unloads", took is not None,
+                   board.sh("cat /tmp/fio.log", check=False)[1])
+        if took is not None:
+            print(f"# the board's fio ended {took:.1f}s after the host unloaded")
+        rc, out = board.sh(f"for i in $(seq 100); do grep -qi {mac} "
+                           "/sys/class/net/*/address || exit 0; sleep 0.1; "
+                           "done; ls /sys/class/net; exit 1", check=False)
+        self.check("board.nic_gone_when_host_unloads", rc == 0, out)
+
+        # Back, from the saved table: the same devices, no board reboot,
+        # the disk's data intact.
+        self.load("host")
+        self.wait_peer("board")
+        host.sh(f"iobondctl board0 restore < /tmp/reload.table && {tap_up()}")
+        self.wait_board_nic(mac)
+        self.board_ip(mac)
+        dev = self.board_disk(serial)
+        rc, out = host.sh(f"ping -c 3 -W 2 {BOARD_IP}", check=False)
+        self.check("host.nic_back_after_reload", rc == 0, out)
+        want = self.md5(img)
+        got = board.sh(f"md5sum /dev/{dev}")[1].split()[0]
+        self.check("board.disk_back_after_reload", got == want,
+                   f"board {got}, host file {want}")
+        host.sh("killall iobondctl iobond-blk; sleep 1; iobondctl board0 remove 1; "
+                f"iobondctl board0 remove 0; iobondctl board0 stop; rm -f {img} "
+                "/tmp/reload.table")
 
     def raw_disk(self, step, img, serial, sectors, opts="", env=None):
         """blkraw_test, with iobond_guest unloaded, on @img as dev0: the
@@ -1018,6 +1111,7 @@ class Run:
         # drives its device slot raw, well and badly, and what the host
         # made of it.
         self.test("host", "ctrl_test", "ctrl")
+        self.test("host", "cli_test", "cli")
         self.wait_peer("host")
         self.wait_peer("board")
 
@@ -1074,6 +1168,12 @@ class Run:
         self.test("board", "vnet_test", "carrier_up",
                   {"IOBOND_NETS": mac, "IOBOND_CARRIER": 1})
 
+        # The NIC's backend dies under traffic (SIGKILL): its file closes,
+        # and the host drops the carrier for it.  A new serve takes up
+        # where the rings are: no replayed descriptor ("is not a head" is a
+        # splat), no transmit timeout, and packets flow again.
+        self.serve_killed(mac)
+
         self.fuzz_ctrl()
         self.scribble(mac)
 
@@ -1101,6 +1201,7 @@ class Run:
         host.sh("iobondctl board0 reset && iobondctl board0 remove 0")
 
         self.plan_disks()
+        self.host_reload_under_traffic()
 
         # Clean detach: the peer's module goes away.
         self.loss_mark("host", "board_unloaded")
@@ -1137,6 +1238,23 @@ class Run:
 
         self.durability()
         self.still_well()
+
+    def serve_killed(self, mac):
+        host = self.vms["host"]
+        host.sh(f"(ping -q -i 0.05 {BOARD_IP} > /tmp/killping.log 2>&1 &); "
+                "sleep 1; killall -9 iobondctl")
+        self.test("board", "vnet_test", "serve_killed",
+                  {"IOBOND_NETS": mac, "IOBOND_CARRIER": 0})
+        host.sh("(iobondctl board0 serve 0 --tap tap0 >> /tmp/serve.log 2>&1 &); "
+                f"{tap_up()}")
+        self.test("board", "vnet_test", "serve_restarted",
+                  {"IOBOND_NETS": mac, "IOBOND_CARRIER": 1})
+        self.test("board", "net_test", "after_serve_killed",
+                  {"IOBOND_PEER_IP": HOST_IP, "IOBOND_ECHO_PORT": 5001})
+        # The host reaches the board again, through the new backend.
+        host.sh("killall ping; cat /tmp/killping.log", check=False)
+        rc, out = host.sh(f"ping -c 5 -i 0.2 -W 2 {BOARD_IP}", check=False)
+        self.check("host.serve_killed.pings_answered", rc == 0, out)
 
     def fuzz_args(self):
         """The fuzzers' length and seed: short in check, full in the debug
