@@ -858,11 +858,7 @@ class Run:
         host, board = self.vms["host"], self.vms["board"]
         mac, img, serial = "52:54:00:ab:cd:03", "/tmp/reload.img", "reload.img"
 
-        host.sh(f"iobondctl board0 add-net --mac {mac} --tap tap0 && "
-                f"iobondctl board0 start && {tap_up()}")
-        self.wait_board_nic(mac)
-        self.board_ip(mac)
-        dev = self.add_disk(img, 16)
+        dev = self.serve_nic_and_disk(mac, img, serial)
         host.sh("iobondctl board0 save > /tmp/reload.table")
         host.sh(f"(ping -q -i 0.1 {BOARD_IP} > /tmp/reloadping.log 2>&1 &)")
         self.board_fio_bg(dev, "--rw=randwrite --iodepth=16 --runtime=600 --time_based")
@@ -913,6 +909,85 @@ class Run:
         host.sh("killall iobondctl iobond-blk; sleep 1; iobondctl board0 remove 1; "
                 f"iobondctl board0 remove 0; iobondctl board0 stop; rm -f {img} "
                 "/tmp/reload.table")
+
+    def serve_nic_and_disk(self, mac, img, serial):
+        """Provision a NIC served on tap0 and a 16 MiB disk, start the
+        board, address both ends; the board's name for the disk."""
+        host = self.vms["host"]
+        host.sh(f"iobondctl board0 add-net --mac {mac} --tap tap0 && "
+                f"iobondctl board0 start && {tap_up()}")
+        self.wait_board_nic(mac)
+        self.board_ip(mac)
+        return self.add_disk(img, 16, serial=serial)
+
+    def hot_unplug_under_traffic(self):
+        """The NIC removed under iperf3, then the disk under fio: the
+        board's iperf3 and fio end with errors rather than hang, both
+        devices go from the board, and added again both work."""
+        host, board = self.vms["host"], self.vms["board"]
+        mac, img, serial = "52:54:00:ab:cd:04", "/tmp/unplug.img", "unplug.img"
+        dev = self.serve_nic_and_disk(mac, img, serial)
+        host.sh("iperf3 -s -D > /dev/null")
+        # TCP gives up on unacknowledged data after 3 s, not minutes.
+        board.sh("rm -f /tmp/iperf.rc; (iperf3 -c " + HOST_IP + " -t 60 "
+                 "--snd-timeout 3000 > /tmp/iperf.log 2>&1; "
+                 "echo $? > /tmp/iperf.rc) &")
+        self.board_fio_bg(dev, "--rw=randrw --iodepth=16 --runtime=60 --time_based")
+        self.wait_disk_busy(0)
+        self.wait_disk_busy(1)
+
+        host.sh("iobondctl board0 remove 0")
+        rc, _ = board.sh("for i in $(seq 300); do [ -e /tmp/iperf.rc ] && exit 0; "
+                         "sleep 0.1; done; exit 1", check=False)
+        self.check("board.iperf3_ends_when_nic_removed", rc == 0,
+                   board.sh("cat /tmp/iperf.log", check=False)[1])
+        host.sh("iobondctl board0 remove 1")
+        took = self.board_fio_wait(30)
+        self.check("board.fio_ends_when_disk_removed", took is not None,
+                   board.sh("cat /tmp/fio.log", check=False)[1])
+        rc, out = board.sh(f"for i in $(seq 100); do if ! grep -qi {mac} "
+                           f"/sys/class/net/*/address && [ ! -e /sys/block/{dev} ]; "
+                           "then exit 0; fi; sleep 0.1; done; "
+                           "ls /sys/class/net /sys/block; exit 1", check=False)
+        self.check("board.unplugged_devices_gone", rc == 0, out)
+
+        # Added again, both carry traffic.
+        dev = self.serve_nic_and_disk(mac, img, serial)
+        rc, out = host.sh(f"ping -c 3 -W 2 {BOARD_IP}", check=False)
+        self.check("host.nic_back_after_unplug", rc == 0, out)
+        rc, out = board.sh(f"dd if=/dev/{dev} of=/dev/null bs=64k count=64 "
+                           "iflag=direct 2>&1", check=False)
+        self.check("board.disk_back_after_unplug", rc == 0, out)
+        host.sh("killall iperf3 iobondctl iobond-blk; sleep 1; "
+                "iobondctl board0 remove 1; iobondctl board0 remove 0; "
+                f"iobondctl board0 stop; rm -f {img}", check=False)
+
+    def board_reboot_keeps_devices(self):
+        """The board VM powered off and booted again with a NIC and a
+        disk provisioned and served: the same MAC and serial come back,
+        with the data written before, and the NIC carries traffic."""
+        host, board = self.vms["host"], self.vms["board"]
+        mac, img, serial = "52:54:00:ab:cd:05", "/tmp/reboot.img", "reboot.img"
+        dev = self.serve_nic_and_disk(mac, img, serial)
+        board.sh(f"dd if=/dev/urandom of=/tmp/pattern bs=64k count=16 2>/dev/null && "
+                 f"dd if=/tmp/pattern of=/dev/{dev} bs=64k oflag=direct 2>/dev/null && "
+                 "sync && md5sum < /tmp/pattern > /tmp/pattern.md5")
+        want = board.sh("cat /tmp/pattern.md5")[1].split()[0]
+        board.poweroff()
+        board.start()
+        self.load("board")
+        self.wait_board_nic(mac)
+        self.board_ip(mac)
+        dev = self.board_disk(serial)
+        got = board.sh(f"dd if=/dev/{dev} bs=64k count=16 iflag=direct "
+                       "2>/dev/null | md5sum")[1].split()[0]
+        self.check("board.disk_data_after_reboot", got == want,
+                   f"read {got}, wrote {want}")
+        rc, out = host.sh(f"ping -c 3 -W 2 {BOARD_IP}", check=False)
+        self.check("host.nic_back_after_board_reboot", rc == 0, out)
+        host.sh("killall iobondctl iobond-blk; sleep 1; "
+                "iobondctl board0 remove 1; iobondctl board0 remove 0; "
+                f"iobondctl board0 stop; rm -f {img}", check=False)
 
     def raw_disk(self, step, img, serial, sectors, opts="", env=None):
         """blkraw_test, with iobond_guest unloaded, on @img as dev0: the
@@ -1202,6 +1277,8 @@ class Run:
 
         self.plan_disks()
         self.host_reload_under_traffic()
+        self.hot_unplug_under_traffic()
+        self.board_reboot_keeps_devices()
 
         # Clean detach: the peer's module goes away.
         self.loss_mark("host", "board_unloaded")
