@@ -20,9 +20,10 @@
  *
  * SIGBUS is caught and counted.  A mapping of the window may fault in a
  * device's zone once that zone was revoked after it was made: the device
- * removed, or reset with queues enabled, or the board stopped (devices.rst,
- * vfio.rst).  The fuzzer causes only removals of its own devices, and
- * tracks them; a window mapping that faults in the zone of a device
+ * removed, or reset with queues enabled, or the board stopped, or the file
+ * that held its eventfds closed (devices.rst, vfio.rst).  The fuzzer causes
+ * only removals of its own devices and closes of its own files, and
+ * tracks both; a window mapping that faults in the zone of a device
  * provisioned before (dev0), or with no removal since it was made, or an
  * inflight mapping that faults at all, is a violation, and at the end a
  * removal must revoke the device's own zone and not dev0's.  A mapping
@@ -1002,6 +1003,22 @@ static void map_drop(struct th *t, unsigned int i)
 	t->map[i] = t->map[--t->nmaps];
 }
 
+/*
+ * A board file's last close (or the munmap of the last mapping that holds
+ * a closed one) releases it; if it held its device's eventfds, the kernel
+ * revokes the device's zone (vhost.c).  It counts as a removal.
+ */
+static void release_begin(struct fuzz *z)
+{
+	__atomic_fetch_add(&z->removing, 1, __ATOMIC_SEQ_CST);
+}
+
+static void release_end(struct fuzz *z)
+{
+	__atomic_fetch_add(&z->removed, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_sub(&z->removing, 1, __ATOMIC_SEQ_CST);
+}
+
 static void do_mmap(struct th *t, struct fz_op *o)
 {
 	struct fuzz *z = t->z;
@@ -1096,9 +1113,12 @@ static void do_mmap(struct th *t, struct fz_op *o)
 	pthread_rwlock_unlock(&z->vm_lock);
 	if (p == MAP_FAILED)
 		err = errno;
-	else if (want)
+	else if (want) {
 		/* Mapped what must be refused: out of the way, still locked. */
+		release_begin(z);
 		munmap(p, len);
+		release_end(z);
+	}
 	else if (kind != M_BOARD)
 		__atomic_fetch_add(&z->vfio_maps, 1, __ATOMIC_SEQ_CST);
 	if (kind == M_BOARD)
@@ -1365,7 +1385,9 @@ static void do_munmap_locked(struct th *t, struct fz_op *o, unsigned int i)
 	snprintf(t->what, sizeof(t->what), "munmap of a whole %s mapping%s",
 		 map_is_window(m) ? "window" : "inflight",
 		 m->moved ? " that mremap moved" : "");
+	release_begin(t->z);
 	err = munmap(m->addr, m->len) ? errno : 0;
+	release_end(t->z);
 	expect(t, err, OK);
 	map_drop(t, i);
 }
@@ -1541,7 +1563,9 @@ static void do_reopen(struct th *t, struct fz_op *o)
 	int mode = fz_pick(o, modes), fd;
 
 	pthread_rwlock_wrlock(&z->board_lock);
+	release_begin(z);
 	close(z->board[i]);
+	release_end(z);
 	fd = open(BOARD, mode | O_CLOEXEC);
 	snprintf(t->what, sizeof(t->what), "open %s mode %#x", BOARD, mode);
 	expect(t, fd < 0 ? errno : 0, OK);
@@ -2006,7 +2030,9 @@ static void th_fini(struct th *t)
 	while (t->nmaps) {
 		bool locked = unmap_lock(t, &t->map[0]);
 
+		release_begin(t->z);
 		munmap(t->map[0].addr, t->map[0].len);
+		release_end(t->z);
 		map_drop(t, 0);
 		unmap_unlock(t, locked);
 	}
