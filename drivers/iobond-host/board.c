@@ -92,7 +92,6 @@ static void ibh_dev_forget(struct ibh_dev *d)
 	d->status = 0;
 	d->driver_features = 0;
 	d->queues_enabled = 0;
-	WRITE_ONCE(d->orphan_since, 0);
 	d->watch_busy = 0;
 	for (q = 0; q < IOBOND_MAX_QUEUES; q++)
 		WRITE_ONCE(d->vring[q].size, 0);

@@ -60,8 +60,10 @@ struct ibh_dev {
 	u16 last_used[IOBOND_MAX_QUEUES];	/* used index counted to */
 	/*
 	 * A disk's grace clocks (blk.c).  @orphan_since: when it was first
-	 * kicked with nothing serving it, or its backend left; 0 while
-	 * served.  Set from the doorbell (cmpxchg), else WRITE_ONCE.  The
+	 * kicked with nothing serving it, or its backend left; 0 once the
+	 * grace clock saw it served (a reset of the board's driver brings no
+	 * backend, and leaves it).  Set from the doorbell (cmpxchg), else
+	 * WRITE_ONCE.  The
 	 * rest under the board's lock: its backend was cut off (it serves
 	 * the disk no more until it lets go), and the last look at its
 	 * queues while served: when, which had requests waiting, and the

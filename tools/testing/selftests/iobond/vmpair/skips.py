@@ -30,6 +30,8 @@ EXPECTED = {
     "board.carrier_*.vnet.rebind_virtio_net": "IOBOND_REBIND not set",
     "board.hot_*.vnet.rebind_virtio_net": "IOBOND_REBIND not set",
     "board.serve_stopped.vnet.rebind_virtio_net": "IOBOND_REBIND not set",
+    "board.serve_killed.vnet.rebind_virtio_net": "IOBOND_REBIND not set",
+    "board.serve_restarted.vnet.rebind_virtio_net": "IOBOND_REBIND not set",
     # blk_test checks what its disk was given: one disk is read-only, one
     # throttled, one discards.
     "board.disk.global.readonly": "needs IOBOND_BLK_RO=1",
