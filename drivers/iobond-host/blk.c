@@ -326,10 +326,11 @@ void ibh_blk_orphan_work(struct work_struct *work)
 	for (i = 0; i < IOBOND_MAX_DEVICES && b->running && !b->gone; i++) {
 		struct ibh_dev *d = &b->devs[i];
 
-		if (d->type != IOBOND_DEV_BLK ||
-		    !(d->status & VIRTIO_CONFIG_S_DRIVER_OK))
+		if (d->type != IOBOND_DEV_BLK)
 			continue;
-		if (ibh_blk_served(b, i)) {
+		/* No driver, or a backend: no request waits in vain. */
+		if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) ||
+		    ibh_blk_served(b, i)) {
 			WRITE_ONCE(d->orphan_since, 0);
 			continue;
 		}
@@ -353,6 +354,9 @@ void ibh_blk_orphan_work(struct work_struct *work)
 			/* A hostile board's rings cost work: share the CPU. */
 			cond_resched();
 		}
+		/* Nothing waited: the next request's grace starts anew. */
+		if (!failed && !(d->device_status & VIRTIO_CONFIG_S_NEEDS_RESET))
+			WRITE_ONCE(d->orphan_since, 0);
 		if (!failed || d->device_status & VIRTIO_CONFIG_S_NEEDS_RESET)
 			continue;
 		dev_warn_ratelimited(&b->dev, "dev%u: nothing served its requests for %u ms: failed %u, and fail the rest until the board resets it\n",

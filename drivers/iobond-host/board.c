@@ -92,6 +92,8 @@ static void ibh_dev_forget(struct ibh_dev *d)
 	d->status = 0;
 	d->driver_features = 0;
 	d->queues_enabled = 0;
+	/* Its zone was revoked: whoever serves it next starts clean. */
+	d->cut_off = false;
 	d->watch_busy = 0;
 	for (q = 0; q < IOBOND_MAX_QUEUES; q++)
 		WRITE_ONCE(d->vring[q].size, 0);
@@ -431,8 +433,11 @@ void ibh_board_set_running(struct ibh_board *b, bool running)
 	lockdep_assert_held(&b->lock);
 	b->running = running;
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
-		if (!running)
+		if (!running) {
 			ibh_vring_detach(b, i);
+			/* The disks' grace clocks start again with the board. */
+			WRITE_ONCE(b->devs[i].orphan_since, 0);
+		}
 		ibh_publish(b, i);
 	}
 	if (!running)

@@ -61,11 +61,11 @@ struct ibh_dev {
 	/*
 	 * A disk's grace clocks (blk.c).  @orphan_since: when it was first
 	 * kicked with nothing serving it, or its backend left; 0 once the
-	 * grace clock saw it served (a reset of the board's driver brings no
-	 * backend, and leaves it).  Set from the doorbell (cmpxchg), else
-	 * WRITE_ONCE.  The
-	 * rest under the board's lock: its backend was cut off (it serves
-	 * the disk no more until it lets go), and the last look at its
+	 * clock saw it served, idle or without a driver (a reset of the
+	 * board's driver brings no backend, and leaves it).  Set from the
+	 * doorbell (cmpxchg), else WRITE_ONCE.  The rest under the board's
+	 * lock: its backend was cut off (it serves the disk no more until
+	 * it lets go or the board resets the disk), and the last look at its
 	 * queues while served: when, which had requests waiting, and the
 	 * used, taken and alive counts then.
 	 */

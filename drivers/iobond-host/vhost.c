@@ -371,6 +371,11 @@ int ibh_ioctl_vring_eventfd(struct ibh_board *b, struct file *file,
 		d->call[ve.queue] = call;
 	}
 	spin_unlock_irq(&b->vq_lock);
+	/* Its owner let go of the last: as when a backend leaves. */
+	if (d->vhost_owner && !ibh_vhost_claimed(d)) {
+		d->watch_busy = 0;
+		ibh_blk_backend_left(b, ve.index);
+	}
 	d->vhost_owner = ibh_vhost_claimed(d) ? file : NULL;
 	if (old_kick)
 		eventfd_ctx_put(old_kick);

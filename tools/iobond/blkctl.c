@@ -34,6 +34,7 @@
 #include "iobondctl.h"
 
 #define READY_MS	30000
+#define OPTS_ONCE	"frqsibS"	/* add-blk's options, by getopt value */
 
 static void types_dir(char *buf, size_t len, unsigned int index)
 {
@@ -278,6 +279,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 	struct iobond_device_ref ref = { .argsz = sizeof(ref) };
 	char *extra[12] = { NULL }, uuid[37], log[256];
 	const char *file = NULL;
+	unsigned int seen = 0;
 	bool readonly = false;
 	int opt, n = 0, ret;
 	unsigned long v;
@@ -288,6 +290,13 @@ int cmd_add_blk(int fd, int argc, char **argv)
 	 */
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		const char *o = strchr(OPTS_ONCE, opt);
+
+		/* Each once: extra[] holds one of each, and a second is a typo. */
+		if (o && seen & 1u << (o - OPTS_ONCE))
+			return usage_error("%s", "add-blk takes each option once");
+		if (o)
+			seen |= 1u << (o - OPTS_ONCE);
 		switch (opt) {
 		case 'f':
 			file = optarg;

@@ -5,8 +5,9 @@
  * The kernel knows what each device is, not how it was made: a disk's
  * backing file, its limits and a NIC's tap live in the command that added
  * it.  So add-net and add-blk record their words, once the device is in,
- * in /run/iobond/BOARD-devN.args, with the device's instance; remove
- * forgets them, and a record of another instance is of a device gone.  "save" prints, in
+ * in /run/iobond/BOARD-devN.args, with the device's instance, type and
+ * MAC or capacity; remove forgets them, and a record that names another
+ * device is of a device gone.  "save" prints, in
  * slot order, one line per device, its words separated by tabs, and
  * "start" if the board runs; "restore" reads such lines and runs them.
  * Saved to a file that outlives the host (/run does not), the table comes
@@ -36,6 +37,21 @@
 static void record_path(char *buf, size_t len, unsigned int index)
 {
 	snprintf(buf, len, "/run/iobond/%s-dev%u.args", board_base(), index);
+}
+
+/*
+ * What tells device @d from another beside its instance, which starts
+ * again at 1 when iobond_host is loaded again while /run keeps the
+ * records: a NIC's MAC, a disk's capacity.
+ */
+static unsigned long long record_key(const struct iobond_device_info *d)
+{
+	const __u8 *m = d->config.net.mac;
+
+	if (d->type == IOBOND_DEV_BLK)
+		return d->config.blk.capacity;
+	return (unsigned long long)m[0] << 40 | (unsigned long long)m[1] << 32 |
+	       (unsigned long long)m[2] << 24 | m[3] << 16 | m[4] << 8 | m[5];
 }
 
 /**
@@ -76,7 +92,8 @@ void provision_record(int fd, unsigned int index, int argc, char **argv)
 	}
 	for (i = 0; i < argc; i++)
 		fprintf(f, "%s%s", i ? "\t" : "", argv[i]);
-	fprintf(f, "\ninstance %u\n", d.instance);
+	fprintf(f, "\ninstance %u type %u key %llx\n", d.instance, d.type,
+		record_key(&d));
 	if (fclose(f))
 		fprintf(stderr, "iobondctl: %s: %s\n", path, strerror(errno));
 }
@@ -97,8 +114,9 @@ void provision_forget(unsigned int index)
 static bool record_of(const struct iobond_device_info *d, char *line,
 		      size_t len)
 {
-	char path[256], tail[32];
-	unsigned int instance;
+	char path[256], tail[64];
+	unsigned int instance, type;
+	unsigned long long key;
 	FILE *f;
 	bool ok;
 
@@ -108,9 +126,11 @@ static bool record_of(const struct iobond_device_info *d, char *line,
 		return false;
 	ok = fgets(line, len, f) && strchr(line, '\n') &&
 	     fgets(tail, sizeof(tail), f) &&
-	     sscanf(tail, "instance %u", &instance) == 1;
+	     sscanf(tail, "instance %u type %u key %llx", &instance, &type,
+		    &key) == 3;
 	fclose(f);
-	if (!ok || instance != d->instance)
+	if (!ok || instance != d->instance || type != d->type ||
+	    key != record_key(d))
 		return false;
 	*strchr(line, '\n') = '\0';
 	return !strncmp(line, d->type == IOBOND_DEV_BLK ? "add-blk\t" :

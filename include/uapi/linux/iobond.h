@@ -633,7 +633,7 @@ struct iobond_vfio_state {
  * waiting, neither takes nor completes one nor moves @alive for
  * IOBOND_BLK_GRACE_MS (it was stopped, or is stuck) is cut off: its zone
  * of the window is revoked and its requests fail as a dead one's, and it
- * serves the device no more until it closes it.
+ * serves the device no more until it closes it or the board resets it.
  */
 struct iobond_inflight {
 	__u16 last_avail;

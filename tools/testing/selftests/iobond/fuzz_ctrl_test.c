@@ -1113,12 +1113,9 @@ static void do_mmap(struct th *t, struct fz_op *o)
 	pthread_rwlock_unlock(&z->vm_lock);
 	if (p == MAP_FAILED)
 		err = errno;
-	else if (want) {
+	else if (want)
 		/* Mapped what must be refused: out of the way, still locked. */
-		release_begin(z);
 		munmap(p, len);
-		release_end(z);
-	}
 	else if (kind != M_BOARD)
 		__atomic_fetch_add(&z->vfio_maps, 1, __ATOMIC_SEQ_CST);
 	if (kind == M_BOARD)
@@ -1385,9 +1382,12 @@ static void do_munmap_locked(struct th *t, struct fz_op *o, unsigned int i)
 	snprintf(t->what, sizeof(t->what), "munmap of a whole %s mapping%s",
 		 map_is_window(m) ? "window" : "inflight",
 		 m->moved ? " that mremap moved" : "");
-	release_begin(t->z);
+	/* Only a board mapping holds a board file. */
+	if (m->kind == M_BOARD)
+		release_begin(t->z);
 	err = munmap(m->addr, m->len) ? errno : 0;
-	release_end(t->z);
+	if (m->kind == M_BOARD)
+		release_end(t->z);
 	expect(t, err, OK);
 	map_drop(t, i);
 }
@@ -2030,9 +2030,11 @@ static void th_fini(struct th *t)
 	while (t->nmaps) {
 		bool locked = unmap_lock(t, &t->map[0]);
 
-		release_begin(t->z);
+		if (t->map[0].kind == M_BOARD)
+			release_begin(t->z);
 		munmap(t->map[0].addr, t->map[0].len);
-		release_end(t->z);
+		if (t->map[0].kind == M_BOARD)
+			release_end(t->z);
 		map_drop(t, 0);
 		unmap_unlock(t, locked);
 	}
