@@ -941,8 +941,9 @@ class Run:
         dev = self.serve_nic_and_disk(mac, img, serial)
         host.sh(iperf3_server())
         # TCP gives up on unacknowledged data after 3 s, not minutes.
+        # --forceflush: each second's line reaches the log as it ends.
         board.sh("rm -f /tmp/iperf.rc; (iperf3 -c " + HOST_IP + " -t 60 "
-                 "--snd-timeout 3000 > /tmp/iperf.log 2>&1; "
+                 "--snd-timeout 3000 --forceflush > /tmp/iperf.log 2>&1; "
                  "echo $? > /tmp/iperf.rc) &")
         self.board_fio_bg(dev, "--rw=randrw --iodepth=16 --runtime=5 --time_based")
         self.wait_disk_busy(1)
