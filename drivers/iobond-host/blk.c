@@ -14,8 +14,9 @@
  *
  * A backend that holds the disk but neither took nor completed a request
  * for as long, while requests waited (stopped, or stuck), is as good as
- * gone: the same clock cuts it off.  Its zone of the window is revoked, so
- * that it faults should it wake, and its requests fail as a dead one's.
+ * gone: a clock of the same period cuts it off.  Its zone of the window is
+ * revoked, so that it faults should it wake, and its requests fail as a
+ * dead one's.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -430,8 +431,8 @@ static bool ibh_blk_hung(struct ibh_board *b, unsigned int index)
 }
 
 /*
- * Queued IOBOND_BLK_GRACE_MS after a kick a backend took, and again each
- * grace period while a served disk has requests waiting.
+ * Queued IOBOND_BLK_GRACE_MS after a disk's kick, and again each grace
+ * period while a served disk has requests waiting.
  */
 void ibh_blk_watch_work(struct work_struct *work)
 {
