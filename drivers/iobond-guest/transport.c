@@ -27,6 +27,18 @@
 /* ---- requests to the host ------------------------------------------ */
 
 /*
+ * The slot still holds this device: present, or leaving (the host fails
+ * its requests until its driver let go, and answers it meanwhile).
+ */
+static bool ibg_slot_held(struct ibg_vdev *vd)
+{
+	u32 state = rd32(vd->slot->state);
+
+	return (state == IOBOND_SLOT_PRESENT || state == IOBOND_SLOT_LEAVING) &&
+	       rd32(vd->slot->instance) == vd->instance;
+}
+
+/*
  * Ask the host and wait for its answer, at most IOBOND_HANDSHAKE_MS.
  * Return: 0, the host's refusal as a negative errno, -ETIMEDOUT, or at
  * once -ENOLINK (host lost) or -ENODEV (the slot was taken away).
@@ -42,8 +54,7 @@ static int ibg_request(struct ibg_vdev *vd, u32 op, u32 arg)
 	if (vd->broken || !iobond_link_peer_alive(b->link))
 		return -ENOLINK;
 	/* Nor does a slot the host took away: the device is already gone. */
-	if (rd32(vd->slot->state) != IOBOND_SLOT_PRESENT ||
-	    rd32(vd->slot->instance) != vd->instance)
+	if (!ibg_slot_held(vd))
 		return -ENODEV;
 	mutex_lock(&vd->hs_lock);
 	seq = rd32(hs->req_seq) + 1;
@@ -53,13 +64,20 @@ static int ibg_request(struct ibg_vdev *vd, u32 op, u32 arg)
 	wmb();
 	wr32(hs->req_seq, seq);
 	iobond_link_ring_peer(b->link, IOBOND_CTRL_VECTOR);
-	left = wait_event_timeout(b->hs_wq, rd32(hs->ack_seq) == seq,
+	/*
+	 * A leaving disk's slot may be emptied as its reset is answered, and
+	 * the answer with it: an emptied slot ends the wait, as an answer.
+	 */
+	left = wait_event_timeout(b->hs_wq, rd32(hs->ack_seq) == seq ||
+				  !ibg_slot_held(vd),
 				  msecs_to_jiffies(IOBOND_HANDSHAKE_MS));
 	/* The result was written before the answer's sequence number. */
 	rmb();
 	result = rd32(hs->ack_result);
 	mutex_unlock(&vd->hs_lock);
 
+	if (!ibg_slot_held(vd))
+		return -ENODEV;
 	if (!left) {
 		dev_err(&vd->vdev.dev, "host did not answer request %u within %u ms\n",
 			op, IOBOND_HANDSHAKE_MS);
@@ -441,7 +459,9 @@ static void ibg_scan_locked(struct ibg_board *b)
 	/*
 	 * Every device that goes is broken first, all of them before any is
 	 * removed: its I/O fails rather than waits, even while an earlier
-	 * removal blocks.  The host no longer serves its rings.
+	 * removal blocks.  The host no longer serves its rings.  A leaving
+	 * device is not: the host fails its requests itself until its driver
+	 * reset it, and its driver's remove waits for those.
 	 */
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
 		struct iobond_dev_slot *slot = ibg_slot(b, i);
@@ -449,7 +469,7 @@ static void ibg_scan_locked(struct ibg_board *b)
 
 		going[i] = vd && (!up || rd32(slot->state) != IOBOND_SLOT_PRESENT ||
 				  rd32(slot->instance) != vd->instance || vd->broken);
-		if (going[i])
+		if (going[i] && !(up && !vd->broken && ibg_slot_held(vd)))
 			virtio_break_device(&vd->vdev);
 	}
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {

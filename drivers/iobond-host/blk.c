@@ -310,6 +310,30 @@ void ibh_blk_backend_left(struct ibh_board *b, unsigned int index)
 	queue_delayed_work(system_wq, &b->orphan_work, grace);
 }
 
+/**
+ * ibh_blk_leave() - fail every request of a disk that is leaving
+ * @b: the board, locked, running
+ * @index: the slot, a disk with DRIVER_OK, its backend detached
+ *
+ * The driver's remove waits for every request it has out, and 6.1's
+ * virtio_blk has no timeout: a disk taken away at once, its queues
+ * broken, would hang the board's removal for ever.  So a removed disk
+ * leaves (IOBOND_SLOT_LEAVING), and from now on every request fails with
+ * IOERR, those in flight first.  NEEDS_RESET, the host's own status here,
+ * makes the orphan work fail them at once; the board's driver hears
+ * nothing of it.  The work empties the slot if the board has not let go
+ * by @leave_by.
+ */
+void ibh_blk_leave(struct ibh_board *b, unsigned int index)
+{
+	struct ibh_dev *d = &b->devs[index];
+
+	lockdep_assert_held(&b->lock);
+	d->device_status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	d->leave_by = (jiffies + msecs_to_jiffies(IOBOND_LEAVE_MS)) ?: 1;
+	mod_delayed_work(system_wq, &b->orphan_work, 0);
+}
+
 /*
  * Queued IOBOND_BLK_GRACE_MS after a kick nothing took or a backend left,
  * at once while a device needs a reset.  A disk is failed a grace period
@@ -329,6 +353,14 @@ void ibh_blk_orphan_work(struct work_struct *work)
 
 		if (d->type != IOBOND_DEV_BLK)
 			continue;
+		if (d->leave_by && time_after_eq(jiffies, d->leave_by)) {
+			dev_warn_ratelimited(&b->dev, "dev%u: the board did not let go of it within %u ms\n",
+					     i, IOBOND_LEAVE_MS);
+			ibh_dev_clear(b, i);
+			continue;
+		}
+		if (d->leave_by && (!again || time_before(d->leave_by, again)))
+			again = d->leave_by;
 		/* No driver, or a backend: no request waits in vain. */
 		if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) ||
 		    ibh_blk_served(b, i)) {

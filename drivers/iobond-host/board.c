@@ -79,9 +79,21 @@ int ibh_dev_queue(struct ibh_board *b, u32 index, u32 q, struct ibh_dev **d)
 	if (b->gone)
 		return -ENODEV;
 	*d = &b->devs[index];
-	if (!(*d)->type)
+	if (!ibh_dev_present(*d))
 		return -ENOENT;
 	return q < (*d)->num_queues ? 0 : -EINVAL;
+}
+
+/*
+ * Empty a slot's record, all but its generation: a backend of the slot's
+ * last device must not take the next one for it.
+ */
+static void ibh_dev_zero(struct ibh_dev *d)
+{
+	u32 gen = d->generation;
+
+	memset(d, 0, sizeof(*d));
+	d->generation = gen;
 }
 
 /* What the board's driver negotiated is gone: the device was reset. */
@@ -177,7 +189,8 @@ static void ibh_publish(struct ibh_board *b, unsigned int index)
 	/* The board must not see the old state on the new fields. */
 	wmb();
 	memset(slot, 0, sizeof(*slot));
-	if (!d->type || !b->running)
+	/* A leaving disk is never published again: it is gone or going. */
+	if (!ibh_dev_present(d) || !b->running)
 		return;
 
 	if (!++b->instance)
@@ -287,7 +300,6 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 {
 	struct ibh_dev *d;
 	unsigned int i;
-	u32 gen;
 	int ret;
 
 	lockdep_assert_held(&b->lock);
@@ -327,10 +339,8 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 	}
 
 	d = &b->devs[i];
-	gen = d->generation;
-	memset(d, 0, sizeof(*d));
-	/* A backend of the slot's last device must not take this one for it. */
-	d->generation = gen + 1;
+	ibh_dev_zero(d);
+	d->generation++;
 	d->type = add->type;
 	d->num_queues = add->num_queues;
 	d->queue_size = add->queue_size;
@@ -366,32 +376,59 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 }
 
 /**
- * ibh_dev_remove() - empty a slot; the board sees the device go
+ * ibh_dev_clear() - empty a slot now; the board sees the device go
  * @b: the board, locked
- * @index: the slot
- *
- * Return: 0, -EINVAL for no such slot, -ENOENT for an empty one.
+ * @index: the slot, holding a device
  */
-int ibh_dev_remove(struct ibh_board *b, unsigned int index)
+void ibh_dev_clear(struct ibh_board *b, unsigned int index)
 {
-	u32 gen;
-
 	lockdep_assert_held(&b->lock);
-	if (index >= IOBOND_MAX_DEVICES)
-		return -EINVAL;
-	if (!b->devs[index].type)
-		return -ENOENT;
 	ibh_vring_detach(b, index);
 	ibh_zone_revoke(b, index);
-	gen = b->devs[index].generation;
-	memset(&b->devs[index], 0, sizeof(b->devs[index]));
-	b->devs[index].generation = gen;
+	ibh_dev_zero(&b->devs[index]);
 	if (b->running) {
 		ibh_publish(b, index);
 		ibh_table_changed(b);
 	}
 	ibh_vfio_changed(b, index);
 	dev_info(ibh_dev_of(b), "dev%u: removed\n", index);
+}
+
+/**
+ * ibh_dev_remove() - take a device away from the board
+ * @b: the board, locked
+ * @index: the slot
+ *
+ * A disk whose driver runs on the board leaves first (ibh_blk_leave()),
+ * and its slot is empty once the board reset it; any other device goes
+ * at once.  A NIC's driver waits for nothing on
+ * its way out but a control-queue command, which a broken queue ends.
+ *
+ * Return: 0, -EINVAL for no such slot, -ENOENT for an empty one.
+ */
+int ibh_dev_remove(struct ibh_board *b, unsigned int index)
+{
+	struct ibh_dev *d;
+
+	lockdep_assert_held(&b->lock);
+	if (index >= IOBOND_MAX_DEVICES)
+		return -EINVAL;
+	d = &b->devs[index];
+	if (!ibh_dev_present(d))
+		return -ENOENT;
+	if (d->type != IOBOND_DEV_BLK || !b->running ||
+	    !(d->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+		ibh_dev_clear(b, index);
+		return 0;
+	}
+	ibh_vring_detach(b, index);
+	ibh_zone_revoke(b, index);
+	ibh_blk_leave(b, index);
+	wr32(ibh_slot(b, index)->state, IOBOND_SLOT_LEAVING);
+	ibh_table_changed(b);
+	ibh_vfio_changed(b, index);
+	dev_info(ibh_dev_of(b), "dev%u: leaving: its requests fail until the board lets go\n",
+		 index);
 	return 0;
 }
 
@@ -411,7 +448,7 @@ int ibh_dev_set_link(struct ibh_board *b, unsigned int index, bool up)
 	if (index >= IOBOND_MAX_DEVICES)
 		return -EINVAL;
 	d = &b->devs[index];
-	if (!d->type)
+	if (!ibh_dev_present(d))
 		return -ENOENT;
 	if (d->type != IOBOND_DEV_NET)
 		return -EINVAL;
@@ -433,6 +470,9 @@ void ibh_board_set_running(struct ibh_board *b, bool running)
 	lockdep_assert_held(&b->lock);
 	b->running = running;
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		/* A stopped board holds nothing: a leaving disk is gone. */
+		if (!running && b->devs[i].leave_by)
+			ibh_dev_clear(b, i);
 		if (!running) {
 			ibh_vring_detach(b, i);
 			/* The disks' grace clocks start again with the board. */
@@ -634,7 +674,14 @@ static bool ibh_answer(struct ibh_board *b, unsigned int index)
 	wmb();
 	wr32(slot->hs.ack_seq, seq);
 	d->hs_acked = seq;
-	ibh_vfio_changed(b, index);
+	/*
+	 * The board's driver let go of a leaving disk: the slot is free.  A
+	 * board that sees it empty before the answer takes that for one.
+	 */
+	if (op == IOBOND_OP_RESET && d->leave_by)
+		ibh_dev_clear(b, index);
+	else
+		ibh_vfio_changed(b, index);
 	return true;
 }
 

@@ -97,7 +97,19 @@ struct ibh_dev {
 	 */
 	struct file *vhost_owner;
 	u32 generation;		/* eventfd detaches, under the board's lock */
+	/*
+	 * A removed disk the board's driver still holds: the jiffies by
+	 * which the board must let go (IOBOND_SLOT_LEAVING), or 0.  Under the
+	 * board's lock.  To every ioctl the slot is empty meanwhile.
+	 */
+	unsigned long leave_by;
 };
+
+/* A device the operator sees: provisioned, and not on its way out. */
+static inline bool ibh_dev_present(const struct ibh_dev *d)
+{
+	return d->type && !d->leave_by;
+}
 
 /**
  * struct ibh_board - one board: its link, devices and character device
@@ -184,6 +196,7 @@ void ibh_board_stop_work(struct ibh_board *b);
 void ibh_event(struct ibh_board *b, u32 type, u32 index, u32 arg);
 int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add);
 int ibh_dev_remove(struct ibh_board *b, unsigned int index);
+void ibh_dev_clear(struct ibh_board *b, unsigned int index);
 void ibh_board_set_running(struct ibh_board *b, bool running);
 void ibh_board_reset(struct ibh_board *b);
 int ibh_dev_set_link(struct ibh_board *b, unsigned int index, bool up);
@@ -205,6 +218,7 @@ bool ibh_blk_served(struct ibh_board *b, unsigned int index);
 void ibh_blk_orphan_work(struct work_struct *work);
 void ibh_blk_watch_work(struct work_struct *work);
 void ibh_blk_backend_left(struct ibh_board *b, unsigned int index);
+void ibh_blk_leave(struct ibh_board *b, unsigned int index);
 
 /* vhost.c */
 void ibh_vring_detach(struct ibh_board *b, unsigned int index);

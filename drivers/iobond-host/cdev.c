@@ -68,7 +68,7 @@ static int ibh_ioctl_info(struct ibh_board *b, void __user *uarg)
 	if (b->running)
 		info.flags |= IOBOND_BOARD_RUNNING;
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
-		info.num_devices += !!b->devs[i].type;
+		info.num_devices += ibh_dev_present(&b->devs[i]);
 	info.own_id = link->ivs.own_id;
 	info.peer_id = READ_ONCE(link->peer_id);
 	info.nvectors = link->ivs.nvec;
@@ -198,6 +198,12 @@ static int ibh_ioctl_get_dev(struct ibh_board *b, struct file *file,
 		return -ENODEV;
 	}
 	d = &b->devs[index];
+	if (d->leave_by) {
+		/* Empty to the operator; the slot is not free yet. */
+		info.flags = IOBOND_DEVICE_LEAVING;
+		mutex_unlock(&b->lock);
+		return copy_to_user(uarg, &info, minsz) ? -EFAULT : 0;
+	}
 	info.type = d->type;
 	info.features = d->features;
 	info.driver_features = d->driver_features;

@@ -100,7 +100,7 @@ static void ibh_vfio_state(struct ibh_vfio *v, struct iobond_vfio_state *st)
 	unsigned int q;
 
 	memset(st, 0, sizeof(*st));
-	if (b->gone || !d->type || v->going)
+	if (b->gone || !ibh_dev_present(d) || v->going)
 		return;
 	st->type = d->type;
 	st->status = d->status;
@@ -132,7 +132,7 @@ static int ibh_vfio_open_device(struct vfio_device *vdev)
 	int ret = 0;
 
 	mutex_lock(&b->lock);
-	if (b->gone || !d->type) {
+	if (b->gone || !ibh_dev_present(d)) {
 		dev_err(&b->dev, "dev%u: no device to serve\n", v->index);
 		ret = -ENODEV;
 	} else if (ibh_vhost_claimed(d)) {
@@ -278,7 +278,7 @@ static int ibh_vfio_set_irqs(struct ibh_vfio *v, unsigned long arg)
 	}
 
 	mutex_lock(&b->lock);
-	if (b->gone || !b->devs[v->index].type) {
+	if (b->gone || !ibh_dev_present(&b->devs[v->index])) {
 		ret = -ENODEV;
 		goto out;
 	}
@@ -341,7 +341,7 @@ static ssize_t ibh_vfio_notify(struct ibh_vfio *v, u64 off, size_t count)
 		return -EINVAL;
 	q = off / 4;
 	mutex_lock(&b->lock);
-	if (b->gone || !d->type)
+	if (b->gone || !ibh_dev_present(d))
 		ret = -ENODEV;
 	else if (q >= d->num_queues || !(d->queues_enabled & BIT(q)))
 		ret = -EINVAL;
@@ -526,7 +526,7 @@ static int ibh_mdev_probe(struct mdev_device *mdev)
 	v->index = index;
 
 	mutex_lock(&b->lock);
-	if (b->gone || !b->devs[index].type) {
+	if (b->gone || !ibh_dev_present(&b->devs[index])) {
 		dev_err(&b->dev, "dev%u: no device to mediate\n", index);
 		ret = -ENODEV;
 	} else if (b->vfio[index]) {
@@ -576,7 +576,7 @@ static unsigned int ibh_mdev_available(struct mdev_type *mtype)
 	unsigned int n;
 
 	mutex_lock(&b->lock);
-	n = !b->gone && b->devs[index].type && !b->vfio[index];
+	n = !b->gone && ibh_dev_present(&b->devs[index]) && !b->vfio[index];
 	mutex_unlock(&b->lock);
 	return n;
 }
@@ -591,7 +591,8 @@ static ssize_t ibh_mdev_description(struct mdev_type *mtype, char *buf)
 	u32 type;
 
 	mutex_lock(&b->lock);
-	type = b->gone ? 0 : b->devs[index].type;
+	type = b->gone || !ibh_dev_present(&b->devs[index]) ? 0 :
+	       b->devs[index].type;
 	mutex_unlock(&b->lock);
 	return sysfs_emit(buf, "board%u dev%u: %s\n", b->index, index,
 			  type < ARRAY_SIZE(types) && types[type] ?

@@ -524,6 +524,23 @@ int cmd_add_net(int fd, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * A disk that the board's driver holds leaves first: its slot is free
+ * once the board has let go, which the kernel bounds.
+ */
+static int wait_slot_free(int fd, __u32 index)
+{
+	struct iobond_device_info d;
+	int waited;
+
+	for (waited = 0; waited <= IOBOND_LEAVE_MS + 1000; waited += 50) {
+		if (get_dev(fd, index, &d) || !(d.flags & IOBOND_DEVICE_LEAVING))
+			return 0;
+		poll(NULL, 0, 50);
+	}
+	return -1;
+}
+
 static int cmd_remove(int fd, int argc, char **argv)
 {
 	struct iobond_device_ref ref = { .argsz = sizeof(ref) };
@@ -541,6 +558,9 @@ static int cmd_remove(int fd, int argc, char **argv)
 		return fail("remove", errno,
 			    errno == ENOENT ? "that slot is empty" : NULL);
 	provision_forget(ref.index);
+	if (wait_slot_free(fd, ref.index))
+		return fail("remove", ETIMEDOUT,
+			    "the board has not let go of the disk; its slot stays taken");
 	if (json)
 		printf("{\"removed\":%lu}\n", v);
 	else

@@ -138,9 +138,19 @@ struct iobond_link_hdr {
 	(((__u64)(window_size) / IOBOND_MAX_DEVICES) &			\
 	 ~(__u64)(IOBOND_ZONE_ALIGN - 1))
 
-/* iobond_dev_slot.state, written by the host */
+/*
+ * iobond_dev_slot.state, written by the host.  A disk removed while the
+ * board's driver holds it is LEAVING: a driver's remove waits for the
+ * requests it has out, so the host fails each of them with IOERR, and
+ * every new one, until the board resets the device (its driver is gone)
+ * or IOBOND_LEAVE_MS passed.  Then the slot is EMPTY.  A board removes a
+ * LEAVING device as it would an EMPTY one, but leaves its queues whole,
+ * so that the failures reach the driver.
+ */
 #define IOBOND_SLOT_EMPTY	0
 #define IOBOND_SLOT_PRESENT	1
+#define IOBOND_SLOT_LEAVING	2
+#define IOBOND_LEAVE_MS		5000
 
 /**
  * struct iobond_vq - one virtqueue of a device slot
@@ -385,6 +395,9 @@ struct iobond_device_add {
  * IOBOND_REMOVE_DEVICE - _IO(IOBOND_TYPE, 3), struct iobond_device_ref
  *
  * Empty a slot.  The board sees the device go.  ENOENT for an empty slot.
+ * A disk whose driver runs on the board leaves first (IOBOND_SLOT_LEAVING):
+ * its slot is free for a new device once IOBOND_GET_DEVICE no longer says
+ * IOBOND_DEVICE_LEAVING, within IOBOND_LEAVE_MS.
  */
 struct iobond_device_ref {
 	__u32 argsz;
@@ -400,6 +413,8 @@ struct iobond_device_ref {
  * One slot, with what the board's driver made of it.  @flags is output:
  * OWNED says that the file asking holds the device's vring eventfds (it
  * set them, and no reset, stop or removal has detached them since).
+ * LEAVING says that the slot, empty to every ioctl, still waits for the
+ * board to let go of a removed disk (IOBOND_SLOT_LEAVING).
  * @generation moves each time the host detaches the device's eventfds (a
  * reset, stop or removal, or their owner's close): a backend wired in one
  * generation serves the device no more in the next, and wires it anew.
@@ -408,6 +423,7 @@ struct iobond_device_info {
 	__u32 argsz;
 	__u32 flags;
 #define IOBOND_DEVICE_OWNED	(1 << 0)
+#define IOBOND_DEVICE_LEAVING	(1 << 1)
 	__u32 index;
 	__u32 type;		/* 0 for an empty slot */
 	__aligned_u64 features;		/* offered */

@@ -65,6 +65,7 @@ PROGRAMS = {"host": ["/usr/bin/iperf3", "/sbin/mkfs.ext4"],
 RESULTS = os.path.join(ROOT, "build/vmpair")   # each step's raw KTAP
 VECTORS = 8
 IOBOND_BLK_GRACE_S = 5     # IOBOND_BLK_GRACE_MS in the uAPI
+IOBOND_LEAVE_S = 5         # IOBOND_LEAVE_MS in the uAPI
 REGION = "64M"
 # How much slower the debug tier's kernel runs the tests, at most.
 DEBUG_SLOWDOWN = 4
@@ -932,9 +933,10 @@ class Run:
 
     def hot_unplug_under_traffic(self):
         """The NIC removed under iperf3: the board's iperf3 ends with an
-        error rather than hangs, and the NIC goes.  The disk is removed
-        once fio is done with it (a request in flight when its disk goes
-        is never completed on 6.1: testbed.rst, "Known gaps").  Added
+        error rather than hangs, and the NIC goes, while fio on the disk
+        beside it runs on.  Then the disk removed under fio: it leaves
+        (its requests fail until the board's driver let go), fio ends
+        with an error, and the slot is free when `remove` returns.  Added
         again, both work."""
         host, board = self.vms["host"], self.vms["board"]
         mac, img, serial = "52:54:00:ab:cd:04", "/tmp/unplug.img", "unplug.img"
@@ -963,7 +965,22 @@ class Run:
         rc = board.sh("cat /tmp/fio.rc /tmp/fio.log", check=False)[1]
         self.check("board.fio_beside_nic_removal", took is not None and
                    rc.startswith("0\n"), rc)
-        host.sh("iobondctl board0 remove 1")
+        self.board_fio_bg(dev, "--rw=randrw --iodepth=16 --runtime=60 --time_based")
+        self.wait_disk_busy(1)
+        start = time.time()
+        rc, out = host.sh("iobondctl board0 remove 1", check=False)
+        took = time.time() - start
+        print(f"# remove returned {took:.1f}s after the disk was busy")
+        self.check("host.disk_removed_under_fio", rc == 0 and
+                   took < IOBOND_LEAVE_S, out)
+        log = host.sh("dmesg | grep -E 'dev1: (leaving|removed|the board did not)'"
+                      " | tail -2; true")[1]
+        self.check("host.disk_left_when_board_let_go",
+                   "leaving" in log and log.rstrip().endswith("dev1: removed"), log)
+        took = self.board_fio_wait(30)
+        rc = board.sh("cat /tmp/fio.rc /tmp/fio.log", check=False)[1]
+        self.check("board.fio_fails_when_disk_removed", took is not None and
+                   not rc.startswith("0\n"), rc)
         rc, out = board.sh(f"for i in $(seq 100); do if ! grep -qi {mac} "
                            f"/sys/class/net/*/address && [ ! -e /sys/block/{dev} ]; "
                            "then exit 0; fi; sleep 0.1; done; "
