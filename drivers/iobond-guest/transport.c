@@ -26,16 +26,26 @@
 
 /* ---- requests to the host ------------------------------------------ */
 
-/*
- * The slot still holds this device: present, or leaving (the host fails
- * its requests until its driver let go, and answers it meanwhile).
- */
-static bool ibg_slot_held(struct ibg_vdev *vd)
+/* The slot's state, if it still holds this device, else EMPTY. */
+static u32 ibg_slot_state(struct ibg_vdev *vd)
 {
 	u32 state = rd32(vd->slot->state);
 
-	return (state == IOBOND_SLOT_PRESENT || state == IOBOND_SLOT_LEAVING) &&
-	       rd32(vd->slot->instance) == vd->instance;
+	/* The host wrote the instance before the state that vouches for it. */
+	rmb();
+	return rd32(vd->slot->instance) == vd->instance ? state :
+	       IOBOND_SLOT_EMPTY;
+}
+
+/*
+ * The slot still holds this device: present, or leaving (the host fails
+ * its requests until its driver lets go, and answers its reset).
+ */
+static bool ibg_slot_held(struct ibg_vdev *vd)
+{
+	u32 state = ibg_slot_state(vd);
+
+	return state == IOBOND_SLOT_PRESENT || state == IOBOND_SLOT_LEAVING;
 }
 
 /*
@@ -469,7 +479,8 @@ static void ibg_scan_locked(struct ibg_board *b)
 
 		going[i] = vd && (!up || rd32(slot->state) != IOBOND_SLOT_PRESENT ||
 				  rd32(slot->instance) != vd->instance || vd->broken);
-		if (going[i] && !(up && !vd->broken && ibg_slot_held(vd)))
+		if (going[i] && !(up && !vd->broken &&
+				  ibg_slot_state(vd) == IOBOND_SLOT_LEAVING))
 			virtio_break_device(&vd->vdev);
 	}
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {

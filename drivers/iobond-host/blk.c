@@ -321,16 +321,18 @@ void ibh_blk_backend_left(struct ibh_board *b, unsigned int index)
  * leaves (IOBOND_SLOT_LEAVING), and from now on every request fails with
  * IOERR, those in flight first.  NEEDS_RESET, the host's own status here,
  * makes the orphan work fail them at once; the board's driver hears
- * nothing of it.  The work empties the slot if the board has not let go
- * by @leave_by.
+ * nothing of it.  No clock ends it: a slow board that is still removing
+ * the disk must see every request end, or its removal hangs.
  */
 void ibh_blk_leave(struct ibh_board *b, unsigned int index)
 {
 	struct ibh_dev *d = &b->devs[index];
 
 	lockdep_assert_held(&b->lock);
-	d->device_status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-	d->leave_by = (jiffies + msecs_to_jiffies(IOBOND_LEAVE_MS)) ?: 1;
+	/* The doorbell reads it without the lock. */
+	WRITE_ONCE(d->device_status,
+		   d->device_status | VIRTIO_CONFIG_S_NEEDS_RESET);
+	d->leaving = true;
 	mod_delayed_work(system_wq, &b->orphan_work, 0);
 }
 
@@ -353,14 +355,6 @@ void ibh_blk_orphan_work(struct work_struct *work)
 
 		if (d->type != IOBOND_DEV_BLK)
 			continue;
-		if (d->leave_by && time_after_eq(jiffies, d->leave_by)) {
-			dev_warn_ratelimited(&b->dev, "dev%u: the board did not let go of it within %u ms\n",
-					     i, IOBOND_LEAVE_MS);
-			ibh_dev_clear(b, i);
-			continue;
-		}
-		if (d->leave_by && (!again || time_before(d->leave_by, again)))
-			again = d->leave_by;
 		/* No driver, or a backend: no request waits in vain. */
 		if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) ||
 		    ibh_blk_served(b, i)) {

@@ -190,7 +190,7 @@ static void ibh_publish(struct ibh_board *b, unsigned int index)
 	wmb();
 	memset(slot, 0, sizeof(*slot));
 	/* A leaving disk is never published again: it is gone or going. */
-	if (!ibh_dev_present(d) || !b->running)
+	if (WARN_ON_ONCE(d->leaving) || !d->type || !b->running)
 		return;
 
 	if (!++b->instance)
@@ -399,10 +399,10 @@ void ibh_dev_clear(struct ibh_board *b, unsigned int index)
  * @b: the board, locked
  * @index: the slot
  *
- * A disk whose driver runs on the board leaves first (ibh_blk_leave()),
- * and its slot is empty once the board reset it; any other device goes
- * at once.  A NIC's driver waits for nothing on
- * its way out but a control-queue command, which a broken queue ends.
+ * A disk whose driver runs on a board that is there leaves first
+ * (ibh_blk_leave()), and its slot is empty once the board reset it; any
+ * other device goes at once.  A NIC's driver waits for nothing on its way
+ * out but a control-queue command, which a broken queue ends.
  *
  * Return: 0, -EINVAL for no such slot, -ENOENT for an empty one.
  */
@@ -471,7 +471,7 @@ void ibh_board_set_running(struct ibh_board *b, bool running)
 	b->running = running;
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
 		/* A stopped board holds nothing: a leaving disk is gone. */
-		if (!running && b->devs[i].leave_by)
+		if (!running && b->devs[i].leaving)
 			ibh_dev_clear(b, i);
 		if (!running) {
 			ibh_vring_detach(b, i);
@@ -640,6 +640,9 @@ static bool ibh_answer(struct ibh_board *b, unsigned int index)
 	/* The request is whole once its sequence number moved. */
 	rmb();
 	op = rd32(slot->hs.req_op);
+	/* A leaving disk is gone but for its driver's reset. */
+	if (d->leaving && op != IOBOND_OP_RESET)
+		op = 0;
 	switch (op) {
 	case IOBOND_OP_STATUS:
 		result = ibh_op_status(b, index, slot);
@@ -663,6 +666,9 @@ static bool ibh_answer(struct ibh_board *b, unsigned int index)
 		result = ibh_op_queue_enable(b, index, slot,
 					     rd32(slot->hs.req_arg));
 		break;
+	case 0:
+		result = -ENODEV;
+		break;
 	default:
 		dev_err_ratelimited(ibh_dev_of(b), "dev%u: unknown request %u\n",
 				    index, op);
@@ -675,10 +681,10 @@ static bool ibh_answer(struct ibh_board *b, unsigned int index)
 	wr32(slot->hs.ack_seq, seq);
 	d->hs_acked = seq;
 	/*
-	 * The board's driver let go of a leaving disk: the slot is free.  A
+	 * The board's driver lets go of a leaving disk: the slot is free.  A
 	 * board that sees it empty before the answer takes that for one.
 	 */
-	if (op == IOBOND_OP_RESET && d->leave_by)
+	if (op == IOBOND_OP_RESET && d->leaving)
 		ibh_dev_clear(b, index);
 	else
 		ibh_vfio_changed(b, index);
@@ -692,10 +698,13 @@ static void ibh_ctrl_work(struct work_struct *work)
 	unsigned int i;
 
 	mutex_lock(&b->lock);
-	if (b->running && !b->gone)
-		for (i = 0; i < IOBOND_MAX_DEVICES; i++)
-			if (b->devs[i].type)
-				answered |= ibh_answer(b, i);
+	for (i = 0; i < IOBOND_MAX_DEVICES && b->running && !b->gone; i++) {
+		/* A lost board lets go of nothing: its leaving disks are gone. */
+		if (b->devs[i].leaving && !iobond_link_peer_alive(b->link))
+			ibh_dev_clear(b, i);
+		else if (b->devs[i].type)
+			answered |= ibh_answer(b, i);
+	}
 	mutex_unlock(&b->lock);
 	if (answered)
 		iobond_link_ring_peer(b->link, IOBOND_CTRL_VECTOR);
@@ -715,9 +724,18 @@ static void ibh_peer_changed(struct iobond_link *link, bool up)
 	struct ibh_board *b = link->owner;
 
 	ibh_event(b, up ? IOBOND_EVENT_LINK_UP : IOBOND_EVENT_LINK_DOWN, 0, 0);
-	/* A board that comes back may have requests waiting. */
-	if (up)
-		queue_work(system_wq, &b->ctrl_work);
+	/*
+	 * A board that comes back may have requests waiting; one that is
+	 * lost leaves its leaving disks behind.
+	 */
+	queue_work(system_wq, &b->ctrl_work);
+	if (!up)
+		return;
+	/*
+	 * And may have missed the table: a change published before we saw
+	 * the board rang no one.  Its control vector makes it read again.
+	 */
+	iobond_link_ring_peer(link, IOBOND_CTRL_VECTOR);
 }
 
 /**

@@ -98,17 +98,16 @@ struct ibh_dev {
 	struct file *vhost_owner;
 	u32 generation;		/* eventfd detaches, under the board's lock */
 	/*
-	 * A removed disk the board's driver still holds: the jiffies by
-	 * which the board must let go (IOBOND_SLOT_LEAVING), or 0.  Under the
-	 * board's lock.  To every ioctl the slot is empty meanwhile.
+	 * A removed disk the board's driver still holds (IOBOND_SLOT_LEAVING),
+	 * under the board's lock.  To every ioctl the slot is empty.
 	 */
-	unsigned long leave_by;
+	bool leaving;
 };
 
 /* A device the operator sees: provisioned, and not on its way out. */
 static inline bool ibh_dev_present(const struct ibh_dev *d)
 {
-	return d->type && !d->leave_by;
+	return d->type && !d->leaving;
 }
 
 /**

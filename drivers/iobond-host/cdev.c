@@ -149,7 +149,7 @@ static int ibh_ioctl_add(struct ibh_board *b, void __user *uarg)
 		return 0;
 	/* Only this device: the slot may hold another one by now. */
 	mutex_lock(&b->lock);
-	if (!b->gone && b->devs[add.index].type &&
+	if (!b->gone && ibh_dev_present(&b->devs[add.index]) &&
 	    b->devs[add.index].added == added)
 		ibh_dev_remove(b, add.index);
 	mutex_unlock(&b->lock);
@@ -198,9 +198,10 @@ static int ibh_ioctl_get_dev(struct ibh_board *b, struct file *file,
 		return -ENODEV;
 	}
 	d = &b->devs[index];
-	if (d->leave_by) {
+	if (d->leaving) {
 		/* Empty to the operator; the slot is not free yet. */
 		info.flags = IOBOND_DEVICE_LEAVING;
+		info.generation = d->generation;
 		mutex_unlock(&b->lock);
 		return copy_to_user(uarg, &info, minsz) ? -EFAULT : 0;
 	}

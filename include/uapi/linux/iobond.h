@@ -17,8 +17,11 @@
 #include <linux/types.h>
 
 #define IOBOND_MAGIC		0x444e4f42	/* "BOND" read as bytes */
-/* 2: each slot's rings and buffers lie in its zone of the window. */
-#define IOBOND_VERSION		2
+/*
+ * 2: each slot's rings and buffers lie in its zone of the window.
+ * 3: a removed disk leaves (IOBOND_SLOT_LEAVING).
+ */
+#define IOBOND_VERSION		3
 
 /* Doorbell vectors a side may publish; ivshmem numbers them 0..N-1. */
 #define IOBOND_MAX_VECTORS	32
@@ -142,15 +145,15 @@ struct iobond_link_hdr {
  * iobond_dev_slot.state, written by the host.  A disk removed while the
  * board's driver holds it is LEAVING: a driver's remove waits for the
  * requests it has out, so the host fails each of them with IOERR, and
- * every new one, until the board resets the device (its driver is gone)
- * or IOBOND_LEAVE_MS passed.  Then the slot is EMPTY.  A board removes a
- * LEAVING device as it would an EMPTY one, but leaves its queues whole,
- * so that the failures reach the driver.
+ * every new one, until the board resets the device (its driver is gone).
+ * Then the slot is EMPTY.  A board removes a LEAVING device as it would
+ * an EMPTY one, but leaves its queues whole, so that the failures reach
+ * the driver.  Until then the host answers the device's resets and
+ * nothing else.
  */
 #define IOBOND_SLOT_EMPTY	0
 #define IOBOND_SLOT_PRESENT	1
 #define IOBOND_SLOT_LEAVING	2
-#define IOBOND_LEAVE_MS		5000
 
 /**
  * struct iobond_vq - one virtqueue of a device slot
@@ -396,8 +399,10 @@ struct iobond_device_add {
  *
  * Empty a slot.  The board sees the device go.  ENOENT for an empty slot.
  * A disk whose driver runs on the board leaves first (IOBOND_SLOT_LEAVING):
- * its slot is free for a new device once IOBOND_GET_DEVICE no longer says
- * IOBOND_DEVICE_LEAVING, within IOBOND_LEAVE_MS.
+ * its slot is free once IOBOND_GET_DEVICE no longer says
+ * IOBOND_DEVICE_LEAVING, as soon as the board lets go.  A board that does
+ * not keeps the slot until an add finds no other, the board stops, or
+ * the link to it is lost.
  */
 struct iobond_device_ref {
 	__u32 argsz;

@@ -65,7 +65,6 @@ PROGRAMS = {"host": ["/usr/bin/iperf3", "/sbin/mkfs.ext4"],
 RESULTS = os.path.join(ROOT, "build/vmpair")   # each step's raw KTAP
 VECTORS = 8
 IOBOND_BLK_GRACE_S = 5     # IOBOND_BLK_GRACE_MS in the uAPI
-IOBOND_LEAVE_S = 5         # IOBOND_LEAVE_MS in the uAPI
 REGION = "64M"
 # How much slower the debug tier's kernel runs the tests, at most.
 DEBUG_SLOWDOWN = 4
@@ -935,7 +934,7 @@ class Run:
         """The NIC removed under iperf3: the board's iperf3 ends with an
         error rather than hangs, and the NIC goes, while fio on the disk
         beside it runs on.  Then the disk removed under fio: it leaves
-        (its requests fail until the board's driver let go), fio ends
+        (its requests fail until the board's driver lets go), fio ends
         with an error, and the slot is free when `remove` returns.  Added
         again, both work."""
         host, board = self.vms["host"], self.vms["board"]
@@ -971,12 +970,12 @@ class Run:
         rc, out = host.sh("iobondctl board0 remove 1", check=False)
         took = time.time() - start
         print(f"# remove returned {took:.1f}s after the disk was busy")
-        self.check("host.disk_removed_under_fio", rc == 0 and
-                   took < IOBOND_LEAVE_S, out)
-        log = host.sh("dmesg | grep -E 'dev1: (leaving|removed|the board did not)'"
-                      " | tail -2; true")[1]
+        self.check("host.disk_removed_under_fio", rc == 0, out)
+        # remove waits for the board to let go, and says if it did not.
+        log = host.sh("dmesg | grep -E 'dev1: (leaving|removed)' | tail -2; true")[1]
         self.check("host.disk_left_when_board_let_go",
-                   "leaving" in log and log.rstrip().endswith("dev1: removed"), log)
+                   "has not let go" not in out and "leaving" in log and
+                   log.rstrip().endswith("dev1: removed"), out + log)
         took = self.board_fio_wait(30)
         rc = board.sh("cat /tmp/fio.rc /tmp/fio.log", check=False)[1]
         self.check("board.fio_fails_when_disk_removed", took is not None and
@@ -1350,6 +1349,7 @@ class Run:
         self.loss_test("board", "host_killed", "silent")
 
         self.durability()
+        self.host_killed_with_devices()
         self.still_well()
 
     def serve_killed(self, mac):
@@ -1515,6 +1515,56 @@ class Run:
         self.check("host.unflushed_data_was_at_risk", kept[1] < n,
                    f"all {n} blocks written without a flush survived too: the "
                    "host wrote them back on its own")
+
+    def host_killed_with_devices(self):
+        """The host VM's QEMU killed while it serves the board a NIC, which
+        the board pings, and a disk: both leave the board within the
+        heartbeat's bound, and nothing hangs or splats.  The host boots
+        again, loads its driver and restores the table it saved on its own
+        drive; the same NIC and disk come back to the board with no board
+        reboot, the data the board flushed before intact.  The disk is
+        idle when the host dies: a request in flight then is never
+        completed (testbed.rst, "Known gaps")."""
+        host, board = self.vms["host"], self.vms["board"]
+        mac, serial = "52:54:00:ab:cd:06", "killed.img"
+        img, table = f"/mnt/host/{serial}", "/mnt/host/killed.table"
+        self.load("host", wait_peer=False)
+        self.wait_peer("board")
+        dev = self.serve_nic_and_disk(mac, img, serial)
+        host.sh(f"iobondctl board0 save > {table} && sync")
+        board.sh("dd if=/dev/urandom of=/tmp/killed bs=64k count=4 2>/dev/null && "
+                 f"dd if=/tmp/killed of=/dev/{dev} bs=64k conv=fsync 2>/dev/null")
+        want = board.sh("md5sum < /tmp/killed")[1].split()[0]
+        board.sh(f"(ping -i 0.2 {HOST_IP} > /tmp/killping.log 2>&1 &)")
+        host.kill()
+        start = time.time()
+        rc, out = board.sh(f"for i in $(seq 150); do if ! grep -qi {mac} "
+                           f"/sys/class/net/*/address && [ ! -e /sys/block/{dev} ]; "
+                           "then exit 0; fi; sleep 0.1; done; "
+                           "ls /sys/class/net /sys/block; exit 1", check=False)
+        took = time.time() - start
+        print(f"# the board's devices left {took:.1f}s after the host VM died")
+        self.check("board.devices_gone_when_host_killed", rc == 0, out)
+        board.sh("killall ping", check=False)
+
+        # Back, from the table on the host's drive: no board reboot.
+        host.start()
+        host.sh(f"d=$(grep -l {HOST_DISK} /sys/block/vd*/serial); d=${{d%/serial}}; "
+                "mkdir -p /mnt/host && mount -t ext4 /dev/${d##*/} /mnt/host")
+        self.load("host", wait_peer=False)
+        self.wait_peer("board")
+        host.sh(f"iobondctl board0 restore < {table} && {tap_up()}")
+        self.wait_board_nic(mac)
+        self.board_ip(mac)
+        dev = self.board_disk(serial)
+        rc, out = host.sh(f"ping -c 3 -W 2 {BOARD_IP}", check=False)
+        self.check("host.nic_back_after_host_killed", rc == 0, out)
+        got = board.sh(f"dd if=/dev/{dev} bs=64k count=4 iflag=direct 2>/dev/null "
+                       "| md5sum")[1].split()[0]
+        self.check("board.disk_back_after_host_killed", got == want,
+                   f"read {got}, flushed {want}")
+        host.sh("killall iobondctl iobond-blk; sleep 1; iobondctl board0 remove 1; "
+                "iobondctl board0 remove 0; iobondctl board0 stop", check=False)
 
     def still_well(self):
         """At the end of a plan: each VM the plan did not take down still
