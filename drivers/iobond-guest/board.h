@@ -53,10 +53,21 @@ struct ibg_vq {
  * @features: the features offered, as read when the slot was taken
  * @num_queues: checked against IOBOND_MAX_QUEUES
  * @config_len: checked against IOBOND_CONFIG_SIZE
+ * @tag: the host's name for the device (iobond_dev_slot.tag), 0 for none
+ * @config: its config space as last published, whole: a held device's
+ *	driver reads it here once its slot may hold another
  * @status: the status this driver last set (the board owns it)
  * @hs_lock: one request at a time
  * @vqs: queues, by index
- * @broken: the host was lost; the device is broken and will be replaced
+ * @broken: the host was lost; the device is broken and will be replaced,
+ *	unless it is held
+ * @held_drv: while the disk is frozen for its host (hold.c), its driver,
+ *	whose module is pinned; else NULL.  Under the scan lock
+ * @held_until: when its hold ends (jiffies)
+ * @detached: no host stands behind the device: the transport asks it
+ *	nothing, and queues it makes are broken.  Set while the device is
+ *	frozen, and when it is restored without a host; written under the
+ *	scan lock and the device's lock, read by the config ops
  */
 struct ibg_vdev {
 	struct virtio_device vdev;
@@ -69,10 +80,15 @@ struct ibg_vdev {
 	u64 features;
 	u16 num_queues;
 	u16 config_len;
+	u64 tag;
+	u8 config[IOBOND_CONFIG_SIZE];
 	u8 status;
 	struct mutex hs_lock;	/* one request in flight per slot */
 	struct ibg_vq vqs[IOBOND_MAX_QUEUES];
 	bool broken;
+	struct virtio_driver *held_drv;
+	unsigned long held_until;
+	bool detached;
 };
 
 /**
@@ -96,6 +112,7 @@ struct ibg_vdev {
  * @vdevs: the devices presented, by slot; the interrupt handler reads
  *	them under @vec_lock
  * @stopping: the driver is unbinding; no scan may add a device
+ * @hold_work: scans again when a held disk's grace ends
  * @vec_lock: protects the queue lists the interrupt handler walks
  */
 struct ibg_board {
@@ -114,6 +131,7 @@ struct ibg_board {
 	struct mutex scan_lock;	/* see above */
 	struct ibg_vdev *vdevs[IOBOND_MAX_DEVICES];
 	bool stopping;
+	struct delayed_work hold_work;
 	spinlock_t vec_lock;	/* see above */
 };
 
@@ -122,7 +140,25 @@ int ibg_dma_init(struct ibg_board *b);
 void ibg_dma_debugfs(struct ibg_board *b);
 void ibg_dma_exit(struct ibg_board *b);
 
+/* hold.c: freezing needs the PM core's sleep support. */
+#ifdef CONFIG_PM_SLEEP
+bool ibg_holdable(struct ibg_vdev *vd);
+bool ibg_hold(struct ibg_vdev *vd);
+bool ibg_held_stays(struct ibg_board *b, struct ibg_vdev *vd, bool up);
+int ibg_release(struct ibg_vdev *vd);
+void ibg_hold_work(struct work_struct *work);
+#else
+static inline bool ibg_holdable(struct ibg_vdev *vd) { return false; }
+static inline bool ibg_hold(struct ibg_vdev *vd) { return false; }
+static inline bool ibg_held_stays(struct ibg_board *b, struct ibg_vdev *vd,
+				  bool up) { return false; }
+static inline int ibg_release(struct ibg_vdev *vd) { return 0; }
+static inline void ibg_hold_work(struct work_struct *work) { }
+#endif
+
 /* transport.c */
+int ibg_config_read(struct iobond_dev_slot *slot, u8 *buf, unsigned int len,
+		    u32 *gen);
 struct ibg_board *ibg_board_create(struct iobond_link *link);
 void ibg_board_stop(struct ibg_board *b);
 void ibg_board_destroy(struct ibg_board *b);

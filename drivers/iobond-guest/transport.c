@@ -21,6 +21,8 @@
 
 #define IBG_QUEUE_MAX	32768
 #define IBG_GEN_SPINS	100000	/* cpu_relax()es: about a millisecond */
+/* A detached device's rings: broken as they come, so any size does. */
+#define IBG_DETACHED_RING	2
 
 #define to_ibg_vdev(v)	container_of(v, struct ibg_vdev, vdev)
 
@@ -61,7 +63,8 @@ static int ibg_request(struct ibg_vdev *vd, u32 op, u32 arg)
 	long left;
 
 	/* A lost host answers nothing: fail at once rather than wait. */
-	if (vd->broken || !iobond_link_peer_alive(b->link))
+	if (READ_ONCE(vd->detached) || vd->broken ||
+	    !iobond_link_peer_alive(b->link))
 		return -ENOLINK;
 	/* Nor does a slot the host took away: the device is already gone. */
 	if (!ibg_slot_held(vd))
@@ -125,7 +128,9 @@ static void ibg_get(struct virtio_device *vdev, unsigned int offset,
 		memset(buf, 0, len);
 		return;
 	}
-	memcpy(buf, vd->slot->config + offset, len);
+	/* A held device's slot may hold another by now. */
+	memcpy(buf, (READ_ONCE(vd->detached) ? vd->config : vd->slot->config) +
+	       offset, len);
 }
 
 static void ibg_set(struct virtio_device *vdev, unsigned int offset,
@@ -141,10 +146,14 @@ static void ibg_set(struct virtio_device *vdev, unsigned int offset,
  */
 static u32 ibg_generation(struct virtio_device *vdev)
 {
-	struct iobond_dev_slot *slot = to_ibg_vdev(vdev)->slot;
+	struct ibg_vdev *vd = to_ibg_vdev(vdev);
+	struct iobond_dev_slot *slot = vd->slot;
 	unsigned int spins = 0;
 	u32 gen;
 
+	/* Detached, the config is the copy, which never moves. */
+	if (READ_ONCE(vd->detached))
+		return vd->config_gen;
 	/* After the config reads this generation closes... */
 	rmb();
 	while (((gen = rd32(slot->config_generation)) & 1) &&
@@ -160,6 +169,8 @@ static u8 ibg_get_status(struct virtio_device *vdev)
 	struct ibg_vdev *vd = to_ibg_vdev(vdev);
 
 	/* Of the host's bits only NEEDS_RESET has a meaning to the driver. */
+	if (READ_ONCE(vd->detached))
+		return vd->status;
 	return vd->status | (rd32(vd->slot->device_status) &
 			     VIRTIO_CONFIG_S_NEEDS_RESET);
 }
@@ -169,6 +180,16 @@ static void ibg_set_status(struct virtio_device *vdev, u8 status)
 	struct ibg_vdev *vd = to_ibg_vdev(vdev);
 	int ret;
 
+	if (READ_ONCE(vd->detached)) {
+		/*
+		 * Nothing serves its queues: they stay broken, whatever
+		 * virtio_device_ready() did to them.
+		 */
+		if (status & VIRTIO_CONFIG_S_DRIVER_OK)
+			virtio_break_device(vdev);
+		vd->status = status;
+		return;
+	}
 	wr64(vd->slot->driver_features, vdev->features);
 	wr32(vd->slot->status, status);
 	ret = ibg_request(vd, IOBOND_OP_STATUS, 0);
@@ -187,6 +208,13 @@ static void ibg_reset(struct virtio_device *vdev)
 	struct ibg_vdev *vd = to_ibg_vdev(vdev);
 	int ret;
 
+	if (READ_ONCE(vd->detached)) {
+		/* As a reset must: no callback runs once it returns. */
+		virtio_break_device(vdev);
+		virtio_synchronize_cbs(vdev);
+		vd->status = 0;
+		return;
+	}
 	wr32(vd->slot->status, 0);
 	ret = ibg_request(vd, IOBOND_OP_RESET, 0);
 	if (ret && ret != -ENOLINK && ret != -ENODEV)
@@ -260,7 +288,8 @@ static int ibg_setup_vq(struct ibg_vdev *vd, unsigned int q,
 			vq_callback_t *callback, const char *name, bool ctx)
 {
 	struct iobond_vq *svq = &vd->slot->vq[q];
-	unsigned int size = rd16(svq->size_max);
+	bool detached = READ_ONCE(vd->detached);
+	unsigned int size = detached ? IBG_DETACHED_RING : rd16(svq->size_max);
 	unsigned int vector = ibg_vector(vd, q);
 	struct virtqueue *vq;
 	int ret;
@@ -274,6 +303,14 @@ static int ibg_setup_vq(struct ibg_vdev *vd, unsigned int q,
 	if (!vq) {
 		dev_err(&vd->vdev.dev, "queue %u: no room for its ring\n", q);
 		return -ENOMEM;
+	}
+	if (detached) {
+		/* No host to enable it: ibg_find_vqs() breaks it. */
+		spin_lock_irq(&vd->board->vec_lock);
+		vd->vqs[q].vq = vq;
+		vd->vqs[q].vector = vector;
+		spin_unlock_irq(&vd->board->vec_lock);
+		return 0;
 	}
 	wr16(svq->size, virtqueue_get_vring_size(vq));
 	wr16(svq->msix, vector);
@@ -320,6 +357,9 @@ static int ibg_find_vqs(struct virtio_device *vdev, unsigned int nvqs,
 			goto err;
 		vqs[i] = vd->vqs[q++].vq;
 	}
+	/* Made for a device no host serves: what is queued fails at once. */
+	if (READ_ONCE(vd->detached))
+		virtio_break_device(vdev);
 	return 0;
 
 err:
@@ -383,6 +423,58 @@ static struct iobond_dev_slot *ibg_slot(struct ibg_board *b, unsigned int i)
 	return iobond_link_slot(b->link, i);
 }
 
+/**
+ * ibg_config_read() - copy a slot's config space, whole
+ * @slot: the slot
+ * @buf: where to
+ * @len: bytes, checked against IOBOND_CONFIG_SIZE
+ * @gen: the config generation the copy is of
+ *
+ * Return: 0, or -EAGAIN if the host was rewriting it all along.
+ */
+int ibg_config_read(struct iobond_dev_slot *slot, u8 *buf, unsigned int len,
+		    u32 *gen)
+{
+	unsigned int spins;
+	u32 before;
+
+	for (spins = 0; spins < IBG_GEN_SPINS; spins++) {
+		before = rd32(slot->config_generation);
+		if (before & 1) {
+			cpu_relax();
+			continue;
+		}
+		/* The generation is read before the bytes it covers... */
+		rmb();
+		memcpy(buf, slot->config, len);
+		/* ...and again after them. */
+		rmb();
+		if (rd32(slot->config_generation) == before) {
+			*gen = before;
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
+/*
+ * Keep @vd's config as published, for the driver of a held device.  A
+ * copy the host kept rewriting leaves the old one, and the generation
+ * unseen: the next scan takes it.
+ */
+static void ibg_config_snapshot(struct ibg_vdev *vd)
+{
+	u8 config[IOBOND_CONFIG_SIZE];
+	u32 gen;
+
+	if (ibg_config_read(vd->slot, config, vd->config_len, &gen)) {
+		vd->config_gen = rd32(vd->slot->config_generation) + 1;
+		return;
+	}
+	memcpy(vd->config, config, vd->config_len);
+	vd->config_gen = gen;
+}
+
 /* Take slot @i as a virtio device, if what the host wrote there holds. */
 static void ibg_vdev_add(struct ibg_board *b, unsigned int i)
 {
@@ -412,10 +504,11 @@ static void ibg_vdev_add(struct ibg_board *b, unsigned int i)
 	vd->slot = slot;
 	vd->device_id = id;
 	vd->instance = rd32(slot->instance);
-	vd->config_gen = rd32(slot->config_generation);
 	vd->features = rd64(slot->device_features);
 	vd->num_queues = nq;
 	vd->config_len = cl;
+	vd->tag = rd64(slot->tag);
+	ibg_config_snapshot(vd);
 	mutex_init(&vd->hs_lock);
 	vd->vdev.id.device = id;
 	vd->vdev.id.vendor = rd32(slot->vendor_id);
@@ -459,49 +552,102 @@ static void ibg_vdev_remove(struct ibg_board *b, unsigned int i)
 	dev_info(&b->link->ivs.pdev->dev, "slot %u: device removed\n", i);
 }
 
+/*
+ * Whether @vd goes, and how: a device whose host was lost (it is broken,
+ * or the link is down) is held if its driver can wait (hold.c); any other
+ * that goes is broken first, all of them before any is removed, so that
+ * its I/O fails rather than waits, even while an earlier removal blocks.
+ * A leaving device is not: the host fails its requests itself until its
+ * driver reset it, and its driver's remove waits for those.
+ */
+static bool ibg_going(struct ibg_vdev *vd, bool up, bool *hold)
+{
+	bool lost = !up || vd->broken;
+
+	*hold = false;
+	if (!lost && ibg_slot_state(vd) == IOBOND_SLOT_PRESENT)
+		return false;
+	if (lost && ibg_holdable(vd)) {
+		*hold = true;
+		return false;
+	}
+	if (lost || ibg_slot_state(vd) != IOBOND_SLOT_LEAVING)
+		virtio_break_device(&vd->vdev);
+	return true;
+}
+
+/*
+ * Scan again when the first held disk's grace ends (or in a second for
+ * one whose grace is over but which could not be released), or at once
+ * after a hold with the host already back: its table may be waiting.
+ */
+static void ibg_hold_rescan(struct ibg_board *b, bool at_once)
+{
+	unsigned long next = 0;
+	unsigned int i;
+
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		struct ibg_vdev *vd = b->vdevs[i];
+
+		if (vd && vd->held_drv &&
+		    (!next || time_before(vd->held_until, next)))
+			next = vd->held_until;
+	}
+	if (!next)
+		return;
+	mod_delayed_work(system_wq, &b->hold_work,
+			 at_once ? 0 : time_after(next, jiffies) ?
+			 next - jiffies : HZ);
+}
+
 /* Bring the virtio devices in line with the table; scan_lock held. */
 static void ibg_scan_locked(struct ibg_board *b)
 {
 	bool up = iobond_link_peer_alive(b->link) && READ_ONCE(b->link->attached);
-	bool going[IOBOND_MAX_DEVICES];
+	bool going[IOBOND_MAX_DEVICES] = { }, hold[IOBOND_MAX_DEVICES] = { };
+	bool new_hold = false;
 	unsigned int i;
 
-	/*
-	 * Every device that goes is broken first, all of them before any is
-	 * removed: its I/O fails rather than waits, even while an earlier
-	 * removal blocks.  The host no longer serves its rings.  A leaving
-	 * device is not: the host fails its requests itself until its driver
-	 * reset it, and its driver's remove waits for those.
-	 */
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
+		if (b->vdevs[i] && !b->vdevs[i]->held_drv)
+			going[i] = ibg_going(b->vdevs[i], up, &hold[i]);
+	/* Holds and restores may wait for the host: after every break. */
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
-		struct iobond_dev_slot *slot = ibg_slot(b, i);
 		struct ibg_vdev *vd = b->vdevs[i];
 
-		going[i] = vd && (!up || rd32(slot->state) != IOBOND_SLOT_PRESENT ||
-				  rd32(slot->instance) != vd->instance || vd->broken);
-		if (going[i] && !(up && !vd->broken &&
-				  ibg_slot_state(vd) == IOBOND_SLOT_LEAVING))
+		if (!vd)
+			continue;
+		if (vd->held_drv) {
+			going[i] = !ibg_held_stays(b, vd, up);
+		} else if (hold[i] && ibg_hold(vd)) {
+			new_hold = true;
+		} else if (hold[i]) {
 			virtio_break_device(&vd->vdev);
+			going[i] = true;
+		}
 	}
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
 		struct iobond_dev_slot *slot = ibg_slot(b, i);
 		bool present = up && rd32(slot->state) == IOBOND_SLOT_PRESENT;
+		u32 gen = rd32(slot->config_generation);
+		struct ibg_vdev *vd;
 
 		if (going[i])
 			ibg_vdev_remove(b, i);
-		if (!b->vdevs[i] && present) {
+		vd = b->vdevs[i];
+		if (!vd && present) {
 			ibg_vdev_add(b, i);
-		} else if (b->vdevs[i] && b->vdevs[i]->config_gen !=
-			   rd32(slot->config_generation)) {
+		} else if (vd && !vd->held_drv && up && vd->config_gen != gen) {
 			/* The host changed the config: the driver hears it. */
-			b->vdevs[i]->config_gen = rd32(slot->config_generation);
+			ibg_config_snapshot(vd);
 			if (rd32(slot->device_status) &
 			    VIRTIO_CONFIG_S_NEEDS_RESET)
-				dev_warn(&b->vdevs[i]->vdev.dev,
+				dev_warn(&vd->vdev.dev,
 					 "the host failed requests no backend served; the device needs a reset\n");
-			virtio_config_changed(&b->vdevs[i]->vdev);
+			virtio_config_changed(&vd->vdev);
 		}
 	}
+	ibg_hold_rescan(b, new_hold && up);
 }
 
 static void ibg_scan(struct work_struct *work)
@@ -575,6 +721,7 @@ struct ibg_board *ibg_board_create(struct iobond_link *link)
 	b->window_size = iobond_link_window_size(link);
 	init_waitqueue_head(&b->hs_wq);
 	INIT_WORK(&b->scan_work, ibg_scan);
+	INIT_DELAYED_WORK(&b->hold_work, ibg_hold_work);
 	mutex_init(&b->scan_lock);
 	spin_lock_init(&b->vec_lock);
 
@@ -617,12 +764,21 @@ void ibg_board_stop(struct ibg_board *b)
 	b->stopping = true;
 	/* With the host gone, nothing serves their rings: I/O must fail. */
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
-		if (b->vdevs[i] && (READ_ONCE(b->vdevs[i]->broken) ||
-				    !iobond_link_peer_alive(b->link)))
+		if (b->vdevs[i] && !b->vdevs[i]->held_drv &&
+		    (READ_ONCE(b->vdevs[i]->broken) ||
+		     !iobond_link_peer_alive(b->link)))
 			virtio_break_device(&b->vdevs[i]->vdev);
-	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
-		if (b->vdevs[i])
-			ibg_vdev_remove(b, i);
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		if (!b->vdevs[i])
+			continue;
+		/*
+		 * A held disk waits for its host no longer.  One that cannot
+		 * be released (no memory for its rings) may hang its removal.
+		 */
+		if (b->vdevs[i]->held_drv)
+			ibg_release(b->vdevs[i]);
+		ibg_vdev_remove(b, i);
+	}
 	mutex_unlock(&b->scan_lock);
 }
 
@@ -632,6 +788,8 @@ void ibg_board_stop(struct ibg_board *b)
  */
 void ibg_board_destroy(struct ibg_board *b)
 {
+	/* The hold work queues a scan: it goes first. */
+	cancel_delayed_work_sync(&b->hold_work);
 	cancel_work_sync(&b->scan_work);
 	ibg_dma_exit(b);
 	device_del(&b->dev);

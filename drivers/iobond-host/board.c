@@ -198,6 +198,7 @@ static void ibh_publish(struct ibh_board *b, unsigned int index)
 	wr32(slot->instance, b->instance);
 	wr32(slot->device_id, d->type);
 	wr32(slot->vendor_id, IBH_VENDOR_ID);
+	wr64(slot->tag, d->tag);
 	wr64(slot->device_features, d->features);
 	wr16(slot->num_queues, d->num_queues);
 	for (q = 0; q < d->num_queues; q++) {
@@ -344,6 +345,7 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 	d->type = add->type;
 	d->num_queues = add->num_queues;
 	d->queue_size = add->queue_size;
+	d->tag = add->tag;
 	d->added = ++b->adds;
 	add->index = i;
 	if (d->type == IOBOND_DEV_BLK) {

@@ -54,6 +54,7 @@ struct ibh_dev {
 	u32 device_status;	/* the host's status bits: NEEDS_RESET */
 	u32 resets;		/* resets the board's driver asked for */
 	u32 added;		/* the board's add count when this one came */
+	u64 tag;		/* the operator's name for it, published */
 	u64 kicks[IOBOND_MAX_QUEUES];
 	u64 interrupts[IOBOND_MAX_QUEUES];
 	u64 bytes[IOBOND_MAX_QUEUES];

@@ -22,6 +22,10 @@
 
 #define IBH_MAX_BOARDS	64
 
+/* The uAPI's layout: the tag took reserved words, and moved nothing. */
+static_assert(offsetof(struct iobond_device_add, tag) == 96);
+static_assert(sizeof(struct iobond_device_add) == 128);
+
 static dev_t ibh_devt;
 static struct class *ibh_class;
 static DEFINE_IDA(ibh_ida);

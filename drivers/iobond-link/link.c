@@ -34,6 +34,7 @@ static_assert(offsetof(struct iobond_vq, desc) == 16);
 static_assert(sizeof(struct iobond_handshake) == 32);
 static_assert(offsetof(struct iobond_dev_slot, instance) == 28);
 static_assert(offsetof(struct iobond_dev_slot, device_status) == 32);
+static_assert(offsetof(struct iobond_dev_slot, tag) == 40);
 static_assert(offsetof(struct iobond_dev_slot, driver_features) == 64);
 static_assert(offsetof(struct iobond_dev_slot, hs) == 128);
 static_assert(offsetof(struct iobond_dev_slot, vq) == 256);

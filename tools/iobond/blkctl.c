@@ -74,6 +74,31 @@ static bool blockdev_discards(const struct stat *st)
 }
 
 /* The disk @path makes: size, block sizes, and what it can do. */
+/*
+ * The disk's tag: the serial the board sees (iobond-blk's default is the
+ * file's name) and the file itself, by device and inode (a block device
+ * by its number), so that another file of the same name is another disk.
+ */
+static int disk_tag(const char *path, const char *serial,
+		    struct iobond_device_add *add)
+{
+	char id[VIRTIO_BLK_ID_BYTES + 64];
+	struct stat st;
+	int n;
+
+	if (stat(path, &st)) {
+		fprintf(stderr, "iobondctl: add-blk: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	if (!serial)
+		serial = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	n = snprintf(id, sizeof(id), "%.*s %llx %llx", VIRTIO_BLK_ID_BYTES, serial,
+		     (unsigned long long)(S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev),
+		     (unsigned long long)(S_ISBLK(st.st_mode) ? 0 : st.st_ino));
+	add->tag = device_tag('b', id, n);
+	return 0;
+}
+
 static int size_disk(const char *path, bool readonly,
 		     struct iobond_device_add *add)
 {
@@ -278,7 +303,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 	};
 	struct iobond_device_ref ref = { .argsz = sizeof(ref) };
 	char *extra[12] = { NULL }, uuid[37], log[256];
-	const char *file = NULL;
+	const char *file = NULL, *serial = NULL;
 	unsigned int seen = 0;
 	bool readonly = false;
 	int opt, n = 0, ret;
@@ -328,6 +353,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 				return usage_error("--serial %s: at most 20 bytes", optarg);
 			extra[n++] = "--serial";
 			extra[n++] = optarg;
+			serial = optarg;
 			break;
 		default:
 			return 2;
@@ -337,6 +363,8 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		return usage_error("%s", "add-blk needs --file PATH and nothing else");
 	extra[n++] = "--file";
 	extra[n++] = (char *)file;
+	if (disk_tag(file, serial, &add))
+		return 1;
 	if (size_disk(file, readonly, &add))
 		return 1;
 

@@ -219,6 +219,23 @@ int get_dev(int fd, __u32 index, struct iobond_device_info *d)
 	return ioctl(fd, IOBOND_GET_DEVICE, d) ? -errno : 0;
 }
 
+/*
+ * A device's tag (struct iobond_device_add): FNV-1a over its kind and
+ * what names it to the tenant, a NIC's MAC or a disk's serial, so that
+ * the same device provisioned again, by restore or by hand, gets the same
+ * one.  Never 0, which is none.
+ */
+__u64 device_tag(char kind, const void *id, size_t len)
+{
+	const unsigned char *p = id;
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	h = (h ^ (unsigned char)kind) * 0x100000001b3ULL;
+	while (len--)
+		h = (h ^ *p++) * 0x100000001b3ULL;
+	return h ?: 1;
+}
+
 static void print_mac(const __u8 *m)
 {
 	printf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
@@ -483,6 +500,7 @@ int cmd_add_net(int fd, int argc, char **argv)
 	}
 	if (!mac || optind != argc)
 		return usage_error("%s", "add-net needs --mac MAC and nothing else");
+	add.tag = device_tag('n', add.config.net.mac, sizeof(add.config.net.mac));
 
 	if (ioctl(fd, IOBOND_ADD_DEVICE, &add)) {
 		int err = errno;

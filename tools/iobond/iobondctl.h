@@ -18,6 +18,7 @@ void json_str(const char *s);
 int parse_uint(const char *s, unsigned long max, unsigned long *v);
 int parse_dev(const char *s, unsigned long *v);
 int get_dev(int fd, __u32 index, struct iobond_device_info *d);
+__u64 device_tag(char kind, const void *id, size_t len);
 
 int num_devices(int fd);
 int cmd_add_net(int fd, int argc, char **argv);

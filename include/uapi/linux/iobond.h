@@ -227,6 +227,10 @@ struct iobond_handshake {
  * @device_status: host: status bits the device sets, announced with a bump
  *	of @config_generation: VIRTIO_CONFIG_S_NEEDS_RESET when requests were
  *	failed because no backend served them; cleared by a reset
+ * @reserved_host0: zero
+ * @tag: host: the device's identity, as the operator provisioned it (0:
+ *	none); a board that held a device while the host was away takes the
+ *	device published in its slot for it only if the tags match
  * @reserved_host: zero
  * @driver_features: board: the features the driver accepted
  * @status: board: the virtio device status byte
@@ -247,7 +251,9 @@ struct iobond_dev_slot {
 	__le16 config_len;
 	__le32 instance;
 	__le32 device_status;
-	__le32 reserved_host[7];
+	__le32 reserved_host0;
+	__le64 tag;
+	__le32 reserved_host[4];
 	__le64 driver_features;
 	__le32 status;
 	__le32 reserved_board[13];
@@ -376,6 +382,11 @@ union iobond_dev_config {
  * queue), DISCARD and WRITE_ZEROES.  Its queues hold at most
  * IOBOND_BLK_QUEUE_MAX entries.
  *
+ * @tag names the device across host restarts: the same device provisioned
+ * again gets the same tag (iobondctl derives it from the MAC or the disk's
+ * serial), and a board that held its device while the host was away
+ * takes it back only if the tags match.  0 is none.
+ *
  * EINVAL for a bad field, EEXIST for a MAC already on the board, ENOSPC
  * when every slot is taken.
  */
@@ -389,7 +400,8 @@ struct iobond_device_add {
 	__u16 queue_size;
 	__u32 reserved0;
 	union iobond_dev_config config;
-	__u32 reserved[8];
+	__aligned_u64 tag;
+	__u32 reserved[6];
 };
 #define IOBOND_ADD_DEVICE	_IO(IOBOND_TYPE, 2)
 #define IOBOND_BLK_QUEUE_MAX	1024

@@ -61,10 +61,14 @@ KMODS = {"host": ["vfio_iommu_type1", "vfio_pci", "mdev", "vhost_net", "tun",
 # Debian programs each VM gets, with the libraries ldd names.
 PROGRAMS = {"host": ["/usr/bin/iperf3", "/sbin/mkfs.ext4"],
             "board": ["/usr/bin/iperf3", "/usr/sbin/ethtool", "/usr/bin/fio",
-                      "/sbin/mkfs.ext4"]}
+                      "/sbin/mkfs.ext4", "/sbin/e2fsck"]}
 RESULTS = os.path.join(ROOT, "build/vmpair")   # each step's raw KTAP
 VECTORS = 8
 IOBOND_BLK_GRACE_S = 5     # IOBOND_BLK_GRACE_MS in the uAPI
+# How long the board holds its devices for a lost host: the default, and
+# the short one the steps that watch it give up use.
+GRACE_PARAM = "/sys/module/iobond_guest/parameters/host_grace_ms"
+HOST_GRACE_MS, SHORT_GRACE_MS = 60000, 3000
 REGION = "64M"
 # How much slower the debug tier's kernel runs the tests, at most.
 DEBUG_SLOWDOWN = 4
@@ -859,12 +863,16 @@ class Run:
     def host_reload_under_traffic(self):
         """rmmod iobond_host with a NIC pinging and a disk under fio: while
         their services hold it, it is refused at once, and ping and fio
-        go on unharmed.  Once the services stop it goes, and both devices
-        leave the board.  Loaded again, and the board's saved table
-        restored, the same NIC and disk come back to the board without a
-        reboot, with the disk's data.  The disk is idle when the host
-        goes: a request in flight then is never completed on 6.1
-        (testbed.rst, "Known gaps")."""
+        go on unharmed.  Once the services stop it goes: the NIC leaves
+        the board, and with a short grace the board holds its disk that
+        long, a read issued meanwhile fails, and the disk leaves too.
+        Loaded again, and the board's saved table restored, the same NIC
+        and disk come back to the board without a reboot, with the disk's
+        data.  Then the host goes again, under the default grace: the
+        board holds the disk and a read waits; when the table is restored
+        the same disk goes on, the read completes, and the NIC is back.
+        The disk is idle when the host goes: a request in flight then is
+        never completed on 6.1 (testbed.rst, "Known gaps")."""
         host, board = self.vms["host"], self.vms["board"]
         mac, img, serial = "52:54:00:ab:cd:03", "/tmp/reload.img", "reload.img"
 
@@ -890,17 +898,23 @@ class Run:
         self.check("board.fio_clean_across_refused_rmmod",
                    took is not None and rc.startswith("0\n"), rc)
 
-        # The services stop (SIGTERM); then the module goes.
+        # The services stop (SIGTERM); then the module goes.  The board
+        # holds its devices for a short grace; a read then fails.
+        board.sh(f"echo {SHORT_GRACE_MS} > {GRACE_PARAM}")
         host.sh("killall ping iobondctl iobond-blk; for i in $(seq 100); do "
                 "pidof iobondctl iobond-blk > /dev/null || exit 0; sleep 0.1; "
                 "done; ps; exit 1")
         rc, out = host.sh("rmmod iobond_host", check=False)
         self.check("host.rmmod_once_services_stop", rc == 0, out)
-        rc, out = board.sh(f"for i in $(seq 100); do if ! grep -qi {mac} "
+        self.board_read_bg(dev)
+        rc, out = board.sh(f"for i in $(seq 150); do if ! grep -qi {mac} "
                            f"/sys/class/net/*/address && [ ! -e /sys/block/{dev} ]; "
                            "then exit 0; fi; sleep 0.1; done; "
                            "ls /sys/class/net /sys/block; exit 1", check=False)
-        self.check("board.devices_gone_when_host_unloads", rc == 0, out)
+        self.check("board.devices_gone_after_grace", rc == 0, out)
+        rc = self.board_read_wait(10)
+        self.check("board.read_fails_after_grace", rc not in (None, "0"), str(rc))
+        board.sh(f"echo {HOST_GRACE_MS} > {GRACE_PARAM}")
 
         # Back, from the saved table: the same devices, no board reboot,
         # the disk's data intact.
@@ -916,9 +930,62 @@ class Run:
         got = board.sh(f"md5sum /dev/{dev}")[1].split()[0]
         self.check("board.disk_back_after_reload", got == want,
                    f"board {got}, host file {want}")
+
+        # Away again, within the grace: the board holds its disk.
+        host.sh("killall iobondctl iobond-blk; for i in $(seq 100); do "
+                "pidof iobondctl iobond-blk > /dev/null || exit 0; sleep 0.1; "
+                "done; ps; exit 1")
+        self.board_wait_held(lambda: host.sh("rmmod iobond_host"))
+        self.board_read_bg(dev)
+        time.sleep(2)
+        rc, out = board.sh(f"[ -e /sys/block/{dev} ] && [ ! -e /tmp/read.rc ]",
+                           check=False)
+        self.check("board.read_waits_while_host_away", rc == 0,
+                   board.sh("cat /tmp/read.rc; dmesg | tail", check=False)[1])
+        self.load("host")
+        self.wait_peer("board")
+        host.sh(f"iobondctl board0 restore < /tmp/reload.table && {tap_up()}")
+        rc = self.board_read_wait(30)
+        self.check("board.read_completes_when_host_back", rc == "0", str(rc))
+        self.check("board.same_disk_after_host_back",
+                   self.board_disk(serial) == dev)
+        self.wait_board_nic(mac)
+        self.board_ip(mac)
+        rc, out = host.sh(f"ping -c 3 -W 2 {BOARD_IP}", check=False)
+        self.check("host.nic_back_with_held_disk", rc == 0, out)
+        got = board.sh(f"md5sum /dev/{dev}")[1].split()[0]
+        self.check("board.held_disk_data", got == want,
+                   f"board {got}, host file {want}")
         host.sh("killall iobondctl iobond-blk; sleep 1; iobondctl board0 remove 1; "
                 f"iobondctl board0 remove 0; iobondctl board0 stop; rm -f {img} "
                 "/tmp/reload.table")
+
+    def board_wait_held(self, lose_host):
+        """Lose the host with @lose_host(), and wait until the board holds
+        its disk."""
+        board = self.vms["board"]
+        count = "dmesg | grep -c 'the host is away: held'"
+        before = int(board.sh(count + "; true")[1].split()[0])
+        lose_host()
+        rc, out = board.sh(f"for i in $(seq 150); do [ $({count}) -gt {before} ] "
+                           "&& exit 0; sleep 0.1; done; exit 1", check=False)
+        if rc:
+            raise Failure("the board did not hold its disk:\n" +
+                          board.sh("dmesg | tail -30", check=False)[1])
+
+    def board_read_bg(self, dev):
+        """A direct read of the board's disk @dev in the background;
+        /tmp/read.rc at its end."""
+        self.vms["board"].sh(
+            f"rm -f /tmp/read.rc; (dd if=/dev/{dev} of=/dev/null bs=64k count=16 "
+            "iflag=direct 2>/tmp/read.log; echo $? > /tmp/read.rc) &")
+
+    def board_read_wait(self, timeout):
+        """The background read's exit status, or None after @timeout s."""
+        rc, out = self.vms["board"].sh(
+            f"for i in $(seq {timeout * 10}); do [ -e /tmp/read.rc ] && "
+            "cat /tmp/read.rc && exit 0; sleep 0.1; done; exit 1", check=False)
+        return out.strip() if rc == 0 else None
 
     def serve_nic_and_disk(self, mac, img, serial):
         """Provision a NIC served on tap0 and a 16 MiB disk, start the
@@ -1518,13 +1585,13 @@ class Run:
 
     def host_killed_with_devices(self):
         """The host VM's QEMU killed while it serves the board a NIC, which
-        the board pings, and a disk: both leave the board within the
-        heartbeat's bound, and nothing hangs or splats.  The host boots
-        again, loads its driver and restores the table it saved on its own
-        drive; the same NIC and disk come back to the board with no board
-        reboot, the data the board flushed before intact.  The disk is
-        idle when the host dies: a request in flight then is never
-        completed (testbed.rst, "Known gaps")."""
+        the board pings, and a disk with ext4 mounted: the NIC leaves the
+        board, the board holds the disk, and a sync issued meanwhile
+        waits.  The host boots again, loads its driver and restores the
+        table it saved on its own drive: the same disk goes on, the sync
+        completes, the file system is clean with every file, and the NIC
+        is back.  The disk is idle when the host dies: a request in flight
+        then is never completed (testbed.rst, "Known gaps")."""
         host, board = self.vms["host"], self.vms["board"]
         mac, serial = "52:54:00:ab:cd:06", "killed.img"
         img, table = f"/mnt/host/{serial}", "/mnt/host/killed.table"
@@ -1532,37 +1599,55 @@ class Run:
         self.wait_peer("board")
         dev = self.serve_nic_and_disk(mac, img, serial)
         host.sh(f"iobondctl board0 save > {table} && sync")
-        board.sh("dd if=/dev/urandom of=/tmp/killed bs=64k count=4 2>/dev/null && "
-                 f"dd if=/tmp/killed of=/dev/{dev} bs=64k conv=fsync 2>/dev/null")
-        want = board.sh("md5sum < /tmp/killed")[1].split()[0]
+        # Nothing in flight when the host dies: no lazy init behind mkfs.
+        board.sh(f"mkfs.ext4 -q -E lazy_itable_init=0,lazy_journal_init=0 /dev/{dev} && "
+                 "mkdir -p /mnt/t && "
+                 f"mount -t ext4 /dev/{dev} /mnt/t && "
+                 "dd if=/dev/urandom of=/mnt/t/before bs=64k count=4 2>/dev/null && "
+                 "sync && md5sum < /mnt/t/before > /tmp/before.md5")
         board.sh(f"(ping -i 0.2 {HOST_IP} > /tmp/killping.log 2>&1 &)")
-        host.kill()
+        # Long enough for the host VM to boot again, on the debug tier too.
+        grace = HOST_GRACE_MS * (DEBUG_SLOWDOWN if self.debug else 1)
+        board.sh(f"echo {grace} > {GRACE_PARAM}")
         start = time.time()
-        rc, out = board.sh(f"for i in $(seq 150); do if ! grep -qi {mac} "
-                           f"/sys/class/net/*/address && [ ! -e /sys/block/{dev} ]; "
-                           "then exit 0; fi; sleep 0.1; done; "
-                           "ls /sys/class/net /sys/block; exit 1", check=False)
-        took = time.time() - start
-        print(f"# the board's devices left {took:.1f}s after the host VM died")
-        self.check("board.devices_gone_when_host_killed", rc == 0, out)
-        board.sh("killall ping", check=False)
+        self.board_wait_held(host.kill)
+        print(f"# the board held its disk {time.time() - start:.1f}s after "
+              "the host VM died")
+        board.sh("rm -f /tmp/sync.rc; (dd if=/dev/urandom of=/mnt/t/during bs=64k "
+                 "count=4 2>/dev/null && md5sum < /mnt/t/during > /tmp/during.md5 "
+                 "&& sync; echo $? > /tmp/sync.rc) &")
+        time.sleep(2)
+        rc, out = board.sh(f"[ -e /sys/block/{dev} ] && grep -q ' /mnt/t ' /proc/mounts "
+                           "&& [ ! -e /tmp/sync.rc ]", check=False)
+        self.check("board.disk_held_while_host_dead", rc == 0,
+                   board.sh("cat /tmp/sync.rc; dmesg | tail", check=False)[1])
 
         # Back, from the table on the host's drive: no board reboot.
+        start = time.time()
         host.start()
         host.sh(f"d=$(grep -l {HOST_DISK} /sys/block/vd*/serial); d=${{d%/serial}}; "
                 "mkdir -p /mnt/host && mount -t ext4 /dev/${d##*/} /mnt/host")
         self.load("host", wait_peer=False)
         self.wait_peer("board")
         host.sh(f"iobondctl board0 restore < {table} && {tap_up()}")
+        rc, out = board.sh("for i in $(seq 300); do [ -e /tmp/sync.rc ] && "
+                           "exit $(cat /tmp/sync.rc); sleep 0.1; done; exit 1",
+                           check=False)
+        print(f"# the host was back and the board's sync done {time.time() - start:.1f}s "
+              "after the host VM was started again")
+        self.check("board.sync_completes_when_host_back", rc == 0,
+                   board.sh("dmesg | tail -20", check=False)[1])
+        self.check("board.same_disk_after_host_killed",
+                   self.board_disk(serial) == dev)
         self.wait_board_nic(mac)
         self.board_ip(mac)
-        dev = self.board_disk(serial)
         rc, out = host.sh(f"ping -c 3 -W 2 {BOARD_IP}", check=False)
         self.check("host.nic_back_after_host_killed", rc == 0, out)
-        got = board.sh(f"dd if=/dev/{dev} bs=64k count=4 iflag=direct 2>/dev/null "
-                       "| md5sum")[1].split()[0]
-        self.check("board.disk_back_after_host_killed", got == want,
-                   f"read {got}, flushed {want}")
+        rc, out = board.sh("killall ping; cd /mnt/t && md5sum < before | cmp - /tmp/before.md5 "
+                           "&& md5sum < during | cmp - /tmp/during.md5 && cd / && "
+                           f"umount /mnt/t && e2fsck -fn /dev/{dev}", check=False)
+        self.check("board.ext4_survives_host_killed", rc == 0, out)
+        board.sh(f"echo {HOST_GRACE_MS} > {GRACE_PARAM}")
         host.sh("killall iobondctl iobond-blk; sleep 1; iobondctl board0 remove 1; "
                 "iobondctl board0 remove 0; iobondctl board0 stop", check=False)
 
