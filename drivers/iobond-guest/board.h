@@ -28,11 +28,24 @@ struct ibg_board;
  * @board: the board
  * @pool: allocator over the zone; the first page of the window is never
  *	in it, so no buffer is at address 0
+ * @fence_lock: protects the fields below; taken with interrupts off, as
+ *	buffers are freed in hard irq
+ * @fenced: the host did not answer the device's reset, and its backend
+ *	may still write what it was handed: nothing freed in the zone is
+ *	handed out again until the host answers a reset, or publishes the
+ *	slot anew (dma.c)
+ * @fenced_frees: the frees held back meanwhile
+ * @fenced_bytes: their size, with those no record could be made for,
+ *	which stay lost
  */
 struct ibg_zone {
 	struct device dev;
 	struct ibg_board *board;
 	struct gen_pool *pool;
+	spinlock_t fence_lock;	/* see above */
+	bool fenced;
+	struct list_head fenced_frees;
+	size_t fenced_bytes;
 };
 
 /* One virtqueue of a device, and the board vector its interrupts use. */
@@ -54,8 +67,11 @@ struct ibg_vq {
  * @num_queues: checked against IOBOND_MAX_QUEUES
  * @config_len: checked against IOBOND_CONFIG_SIZE
  * @tag: the host's name for the device (iobond_dev_slot.tag), 0 for none
- * @config: its config space as last published, whole: a held device's
- *	driver reads it here once its slot may hold another
+ * @config: its config space as the driver was probed with it, whole: a
+ *	held device's driver reads it here, as its slot may hold another
+ * @config_ok: @config was read whole
+ * @probed_vqs: the queues the driver last found; a restore finds as many
+ * @polled: one of them is polled, not called back
  * @status: the status this driver last set (the board owns it)
  * @hs_lock: one request at a time
  * @vqs: queues, by index
@@ -64,6 +80,8 @@ struct ibg_vq {
  * @held_drv: while the disk is frozen for its host (hold.c), its driver,
  *	whose module is pinned; else NULL.  Under the scan lock
  * @held_until: when its hold ends (jiffies)
+ * @held_retry: a step of the hold waits for the host or the device's
+ *	lock: the scan tries again soon
  * @detached: no host stands behind the device: the transport asks it
  *	nothing, and queues it makes are broken.  Set while the device is
  *	frozen, and when it is restored without a host; written under the
@@ -82,12 +100,16 @@ struct ibg_vdev {
 	u16 config_len;
 	u64 tag;
 	u8 config[IOBOND_CONFIG_SIZE];
+	bool config_ok;
+	unsigned int probed_vqs;
+	bool polled;
 	u8 status;
 	struct mutex hs_lock;	/* one request in flight per slot */
 	struct ibg_vq vqs[IOBOND_MAX_QUEUES];
 	bool broken;
 	struct virtio_driver *held_drv;
 	unsigned long held_until;
+	bool held_retry;
 	bool detached;
 };
 
@@ -137,6 +159,9 @@ struct ibg_board {
 
 /* dma.c */
 int ibg_dma_init(struct ibg_board *b);
+void ibg_zone_fence(struct ibg_zone *z);
+void ibg_zone_unfence(struct ibg_zone *z);
+bool ibg_zone_fenced(struct ibg_zone *z);
 void ibg_dma_debugfs(struct ibg_board *b);
 void ibg_dma_exit(struct ibg_board *b);
 
@@ -146,6 +171,7 @@ bool ibg_holdable(struct ibg_vdev *vd);
 bool ibg_hold(struct ibg_vdev *vd);
 bool ibg_held_stays(struct ibg_board *b, struct ibg_vdev *vd, bool up);
 int ibg_release(struct ibg_vdev *vd);
+void ibg_unhold(struct ibg_vdev *vd);
 void ibg_hold_work(struct work_struct *work);
 #else
 static inline bool ibg_holdable(struct ibg_vdev *vd) { return false; }
@@ -153,6 +179,7 @@ static inline bool ibg_hold(struct ibg_vdev *vd) { return false; }
 static inline bool ibg_held_stays(struct ibg_board *b, struct ibg_vdev *vd,
 				  bool up) { return false; }
 static inline int ibg_release(struct ibg_vdev *vd) { return 0; }
+static inline void ibg_unhold(struct ibg_vdev *vd) { }
 static inline void ibg_hold_work(struct work_struct *work) { }
 #endif
 

@@ -46,6 +46,87 @@ static void *ibg_dma_vaddr(struct ibg_board *b, dma_addr_t addr)
 	return b->window + addr;
 }
 
+/* A run of a fenced zone, freed by its user, not yet by the zone. */
+struct ibg_fenced {
+	struct list_head node;
+	unsigned long va;
+	size_t size;
+};
+
+/* Give [@va, @va + @size) back to zone @z, unless the zone is fenced. */
+static void ibg_zone_free(struct ibg_zone *z, unsigned long va, size_t size)
+{
+	struct ibg_fenced *f;
+	unsigned long flags;
+
+	spin_lock_irqsave(&z->fence_lock, flags);
+	if (z->fenced) {
+		/* No record, no return: the run stays lost, not reused. */
+		f = kmalloc(sizeof(*f), GFP_ATOMIC);
+		if (f) {
+			f->va = va;
+			f->size = size;
+			list_add(&f->node, &z->fenced_frees);
+		}
+		z->fenced_bytes += size;
+		spin_unlock_irqrestore(&z->fence_lock, flags);
+		return;
+	}
+	spin_unlock_irqrestore(&z->fence_lock, flags);
+	gen_pool_free(z->pool, va, size);
+}
+
+/**
+ * ibg_zone_fence() - keep a zone's freed memory from being handed out
+ * @z: the zone of a device whose reset the host did not answer
+ *
+ * The host's backend may still write the device's rings and buffers: had
+ * the board handed them to anything else, the backend would write into it.
+ */
+void ibg_zone_fence(struct ibg_zone *z)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&z->fence_lock, flags);
+	z->fenced = true;
+	spin_unlock_irqrestore(&z->fence_lock, flags);
+}
+
+/**
+ * ibg_zone_unfence() - the host let go of the zone: give back its frees
+ * @z: the zone; the host answered its device's reset, or published the
+ *	slot anew (it detaches and revokes before it does)
+ */
+void ibg_zone_unfence(struct ibg_zone *z)
+{
+	struct ibg_fenced *f, *tmp;
+	unsigned long flags;
+	LIST_HEAD(frees);
+
+	spin_lock_irqsave(&z->fence_lock, flags);
+	z->fenced = false;
+	list_splice_init(&z->fenced_frees, &frees);
+	spin_unlock_irqrestore(&z->fence_lock, flags);
+	list_for_each_entry_safe(f, tmp, &frees, node) {
+		gen_pool_free(z->pool, f->va, f->size);
+		spin_lock_irqsave(&z->fence_lock, flags);
+		z->fenced_bytes -= f->size;
+		spin_unlock_irqrestore(&z->fence_lock, flags);
+		kfree(f);
+	}
+}
+
+/**
+ * ibg_zone_fenced() - whether a zone waits for the host to answer a reset
+ * @z: the zone
+ *
+ * Return: true while it is fenced.
+ */
+bool ibg_zone_fenced(struct ibg_zone *z)
+{
+	return READ_ONCE(z->fenced);
+}
+
 static void *ibg_dma_alloc(struct device *dev, size_t size,
 			   dma_addr_t *dma_handle, gfp_t gfp,
 			   unsigned long attrs)
@@ -69,8 +150,7 @@ static void *ibg_dma_alloc(struct device *dev, size_t size,
 static void ibg_dma_free(struct device *dev, size_t size, void *vaddr,
 			 dma_addr_t dma_handle, unsigned long attrs)
 {
-	gen_pool_free(ibg_dma_zone(dev)->pool, (unsigned long)vaddr,
-		      PAGE_ALIGN(size));
+	ibg_zone_free(ibg_dma_zone(dev), (unsigned long)vaddr, PAGE_ALIGN(size));
 }
 
 static void ibg_bounce(struct ibg_board *b, dma_addr_t addr,
@@ -157,7 +237,7 @@ static void ibg_dma_unmap_page(struct device *dev, dma_addr_t addr,
 	}
 	if (dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL)
 		ibg_bounce(b, addr, m, false);
-	gen_pool_free(z->pool, (unsigned long)ibg_dma_vaddr(b, addr), size);
+	ibg_zone_free(z, (unsigned long)ibg_dma_vaddr(b, addr), size);
 	kfree(m);
 	atomic_dec(&b->nmaps);
 }
@@ -261,15 +341,17 @@ static const struct dma_map_ops ibg_dma_ops = {
 static int ibg_dma_window_show(struct seq_file *s, void *unused)
 {
 	struct ibg_board *b = s->private;
-	size_t size = 0, avail = 0;
+	size_t size = 0, avail = 0, fenced = 0;
 	unsigned int i;
 
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
 		size += gen_pool_size(b->zones[i]->pool);
 		avail += gen_pool_avail(b->zones[i]->pool);
+		fenced += READ_ONCE(b->zones[i]->fenced_bytes);
 	}
-	seq_printf(s, "size: %zu\nused: %zu\nfree: %zu\nstreaming_maps: %d\nhogged: %zu\n",
-		   size, size - avail, avail, atomic_read(&b->nmaps), b->hogged);
+	seq_printf(s, "size: %zu\nused: %zu\nfree: %zu\nstreaming_maps: %d\nhogged: %zu\nfenced: %zu\n",
+		   size, size - avail, avail, atomic_read(&b->nmaps), b->hogged,
+		   fenced);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(ibg_dma_window);
@@ -278,9 +360,18 @@ static void ibg_zone_release(struct device *dev)
 {
 	struct ibg_zone *z = ibg_dma_zone(dev);
 
-	/* gen_pool_destroy() BUG()s on what is still allocated: leak it. */
-	if (z->pool && !WARN_ONCE(gen_pool_avail(z->pool) != gen_pool_size(z->pool),
-				  "iobond_guest: %s: DMA memory leaked\n", dev_name(dev)))
+	/* Its users are gone, and the link with them. */
+	if (z->pool)
+		ibg_zone_unfence(z);
+	/*
+	 * gen_pool_destroy() BUG()s on what is still allocated: leak it.  A
+	 * fence that could not record a free lost that run knowingly.
+	 */
+	if (z->pool && (z->fenced_bytes ||
+			WARN_ONCE(gen_pool_avail(z->pool) != gen_pool_size(z->pool),
+				  "iobond_guest: %s: DMA memory leaked\n", dev_name(dev))))
+		dev_warn(dev, "%zu fenced bytes were lost\n", z->fenced_bytes);
+	else if (z->pool)
 		gen_pool_destroy(z->pool);
 	kfree(z);
 }
@@ -301,6 +392,8 @@ static int ibg_zone_add(struct ibg_board *b, unsigned int i)
 	if (!z)
 		return -ENOMEM;
 	z->board = b;
+	spin_lock_init(&z->fence_lock);
+	INIT_LIST_HEAD(&z->fenced_frees);
 	device_initialize(&z->dev);
 	z->dev.parent = &b->dev;
 	z->dev.release = ibg_zone_release;

@@ -22,14 +22,19 @@
  *
  * Freeze and restore run under the device's lock, as the PM core runs
  * them: no probe or unbind runs beside them, and the driver's module is
- * pinned while the disk is held.  A root user on the board who unbinds a
- * held disk by hand waits on its queue until the hold ends.
+ * pinned while the disk is held.  The scan only tries the lock: a root
+ * user on the board who unbinds a held disk by hand waits on its queue
+ * for ever, and the disk stays held, but the scan goes on for the others.
+ * A driver that polls a queue is never held (it would poll a freed one),
+ * and a restore must find the queues the driver was probed with.
  *
- * A disk request already in flight when the host died is lost with the
- * host, and the freeze waits for it, here in the scan (testbed.rst, "Known
- * gaps").
+ * A disk with a write cache is held only when the host left cleanly:
+ * one that died took what the disk had not flushed.  A disk request
+ * already in flight when the host died is lost with the host, and the
+ * freeze waits for it, here in the scan (testbed.rst, "Known gaps").
  */
 #include <linux/module.h>
+#include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
 
@@ -56,28 +61,41 @@ static struct virtio_driver *ibg_hold_driver(struct ibg_vdev *vd)
  * ibg_holdable() - whether a device can wait for its lost host
  * @vd: the device; the scan lock held
  *
- * Return: true for a disk whose driver runs, while holding is on.  Its
- * driver is checked again under the device's lock as it is frozen.
+ * A disk with a write cache (FLUSH) trusts that what the host completed
+ * stays readable until it flushes: a host that died took what it had not
+ * flushed with it, and a file system that goes on would be corrupt.  So
+ * such a disk is held only when the host left cleanly, its kernel alive
+ * (a driver unloaded, a VM shut down); a write-through disk always.
+ *
+ * Return: true for a tagged disk whose driver runs, and which its host's
+ * going cost nothing, while holding is on.  Its driver is checked again
+ * under the device's lock as it is frozen.
  */
 bool ibg_holdable(struct ibg_vdev *vd)
 {
 	return vd->device_id == VIRTIO_ID_BLOCK && READ_ONCE(host_grace_ms) &&
-	       vd->status & VIRTIO_CONFIG_S_DRIVER_OK;
+	       vd->tag && vd->config_ok && !vd->polled &&
+	       vd->status & VIRTIO_CONFIG_S_DRIVER_OK &&
+	       (!virtio_has_feature(&vd->vdev, VIRTIO_BLK_F_FLUSH) ||
+		READ_ONCE(vd->board->link->peer_left));
 }
 
 /**
  * ibg_hold() - freeze a disk until its host comes back
  * @vd: a holdable device whose host was lost; the scan lock held
  *
- * Return: true if it is held; false if it could not be, and must go.
+ * Return: true if it is held; false if it could not be (or a probe or
+ * unbind holds its lock), and must go.
  */
 bool ibg_hold(struct ibg_vdev *vd)
 {
 	unsigned long grace = msecs_to_jiffies(READ_ONCE(host_grace_ms));
 	struct virtio_driver *drv;
-	int ret = -ENODEV;
+	int ret = -EBUSY;
 
-	device_lock(&vd->vdev.dev);
+	if (!device_trylock(&vd->vdev.dev))
+		goto err;
+	ret = -ENODEV;
 	drv = ibg_hold_driver(vd);
 	if (!drv || !try_module_get(drv->driver.owner))
 		goto out;
@@ -88,34 +106,48 @@ bool ibg_hold(struct ibg_vdev *vd)
 		module_put(drv->driver.owner);
 		goto out;
 	}
-	vd->held_drv = drv;
-	vd->held_until = (jiffies + grace) ?: 1;
+	WRITE_ONCE(vd->held_drv, drv);
+	vd->held_until = jiffies + grace;
 	dev_info(&vd->vdev.dev, "the host is away: held for %u ms\n",
 		 jiffies_to_msecs(grace));
 out:
 	device_unlock(&vd->vdev.dev);
+err:
 	if (ret)
 		dev_err(&vd->vdev.dev, "cannot wait for the host: %d\n", ret);
 	return !ret;
 }
 
-/* The hold is over: the driver runs again (or runs detached). */
-static void ibg_unhold(struct ibg_vdev *vd)
+/**
+ * ibg_unhold() - the hold is over: the driver runs again, or detached
+ * @vd: a held device; the scan lock held
+ *
+ * Also for one removed while held, so that its driver's module goes free.
+ */
+void ibg_unhold(struct ibg_vdev *vd)
 {
 	module_put(vd->held_drv->driver.owner);
-	vd->held_drv = NULL;
-	vd->held_until = 0;
+	WRITE_ONCE(vd->held_drv, NULL);
+	vd->held_retry = false;
+}
+
+/* The held driver still runs the device: nobody unbound it meanwhile. */
+static bool ibg_still_bound(struct ibg_vdev *vd)
+{
+	return vd->vdev.dev.driver == &vd->held_drv->driver;
 }
 
 /*
  * Take the device published in @vd's slot for @vd if it is the same: its
  * type, queues, config and tag, and it offers every feature the driver
- * uses.  A driver sizes itself by its config at probe (a disk's queues),
- * so the config must be the one it had, byte for byte.  Each field is
- * read once, after the state that vouched for them.
+ * uses.  The config must be the one the driver was probed with, byte for
+ * byte.  Each field is read once, after the state that vouched for them,
+ * and the state and instance again after the config: the slot was not
+ * published anew meanwhile.
  *
  * Return: 0 if the driver runs again; -ESTALE for another device; -EAGAIN
- * while the host rewrites the config; else why the restore failed.
+ * while the host rewrites the slot or the device's lock is taken; else
+ * why the restore failed.
  */
 static int ibg_adopt(struct ibg_board *b, struct ibg_vdev *vd)
 {
@@ -135,7 +167,7 @@ static int ibg_adopt(struct ibg_board *b, struct ibg_vdev *vd)
 	features = rd64(slot->device_features);
 	instance = rd32(slot->instance);
 	if (id != vd->device_id || nq != vd->num_queues ||
-	    cl != vd->config_len || !tag || tag != vd->tag ||
+	    cl != vd->config_len || tag != vd->tag ||
 	    (vd->vdev.features & ~features))
 		return -ESTALE;
 	ret = ibg_config_read(slot, config, cl, &gen);
@@ -143,8 +175,18 @@ static int ibg_adopt(struct ibg_board *b, struct ibg_vdev *vd)
 		return ret;
 	if (memcmp(config, vd->config, cl))
 		return -ESTALE;
+	/* The config read ends with a barrier. */
+	if (rd32(slot->state) != IOBOND_SLOT_PRESENT ||
+	    rd32(slot->instance) != instance)
+		return -EAGAIN;
 
-	device_lock(&vd->vdev.dev);
+	if (!device_trylock(&vd->vdev.dev))
+		return -EAGAIN;
+	if (!ibg_still_bound(vd)) {
+		ibg_unhold(vd);
+		device_unlock(&vd->vdev.dev);
+		return -ESTALE;
+	}
 	vd->instance = instance;
 	vd->features = features;
 	vd->config_gen = gen;
@@ -167,19 +209,22 @@ static int ibg_adopt(struct ibg_board *b, struct ibg_vdev *vd)
  *
  * Its driver is restored with no host behind it: its queues come up
  * broken, so that what waited fails, and its remove then waits for
- * nothing.  Detached, its rings are the smallest, and nothing but memory
+ * nothing.  Detached, its rings are the smallest, and little but memory
  * can fail it.
  *
- * Return: 0, or why the restore failed: the disk stays held, and its
- * remove would wait for ever.
+ * Return: 0, or why not: the disk stays held, and its remove would wait
+ * for ever; -EAGAIN while the device's lock is taken.
  */
 int ibg_release(struct ibg_vdev *vd)
 {
-	int ret;
+	int ret = 0;
 
-	device_lock(&vd->vdev.dev);
+	if (!device_trylock(&vd->vdev.dev))
+		return -EAGAIN;
 	WRITE_ONCE(vd->detached, true);
-	ret = virtio_device_restore(&vd->vdev);
+	/* One unbound meanwhile has no driver to restore. */
+	if (ibg_still_bound(vd))
+		ret = virtio_device_restore(&vd->vdev);
 	if (!ret)
 		ibg_unhold(vd);
 	device_unlock(&vd->vdev.dev);
@@ -203,13 +248,22 @@ int ibg_release(struct ibg_vdev *vd)
  */
 bool ibg_held_stays(struct ibg_board *b, struct ibg_vdev *vd, bool up)
 {
+	bool over = !time_before(jiffies, vd->held_until);
 	int ret = -ESTALE;
 
 	lockdep_assert_held(&b->scan_lock);
+	vd->held_retry = false;
 	if (up && rd32(vd->slot->state) == IOBOND_SLOT_PRESENT) {
 		ret = ibg_adopt(b, vd);
-		if (!ret || ret == -EAGAIN)
+		if (!ret)
 			return true;
+		/* Unbound while held: there is no driver to restore. */
+		if (!vd->held_drv)
+			return false;
+		if (ret == -EAGAIN && !over) {
+			vd->held_retry = true;
+			return true;
+		}
 		if (ret == -ESTALE)
 			dev_info(&vd->vdev.dev, "the host is back with another device in slot %u\n",
 				 vd->index);
@@ -217,12 +271,15 @@ bool ibg_held_stays(struct ibg_board *b, struct ibg_vdev *vd, bool up)
 			dev_err(&vd->vdev.dev, "the host is back, but the disk did not start again: %d\n",
 				ret);
 	} else {
-		if (time_before(jiffies, vd->held_until))
+		if (!over)
 			return true;
 		dev_warn(&vd->vdev.dev, "the host did not come back in time: removing the disk\n");
 	}
 	/* One that cannot be released stays held, and is tried again. */
-	return ibg_release(vd) != 0;
+	if (!ibg_release(vd))
+		return false;
+	vd->held_retry = true;
+	return true;
 }
 
 /* When a held disk's grace ends, or a step should be tried again. */

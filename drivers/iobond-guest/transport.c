@@ -28,6 +28,12 @@
 
 /* ---- requests to the host ------------------------------------------ */
 
+/* A held device reads its config from the copy taken at its probe. */
+static bool ibg_from_copy(struct ibg_vdev *vd)
+{
+	return READ_ONCE(vd->detached) || READ_ONCE(vd->held_drv);
+}
+
 /* The slot's state, if it still holds this device, else EMPTY. */
 static u32 ibg_slot_state(struct ibg_vdev *vd)
 {
@@ -55,7 +61,7 @@ static bool ibg_slot_held(struct ibg_vdev *vd)
  * Return: 0, the host's refusal as a negative errno, -ETIMEDOUT, or at
  * once -ENOLINK (host lost) or -ENODEV (the slot was taken away).
  */
-static int ibg_request(struct ibg_vdev *vd, u32 op, u32 arg)
+static int __ibg_request(struct ibg_vdev *vd, u32 op, u32 arg)
 {
 	struct iobond_handshake *hs = &vd->slot->hs;
 	struct ibg_board *b = vd->board;
@@ -99,6 +105,30 @@ static int ibg_request(struct ibg_vdev *vd, u32 op, u32 arg)
 	return result ? -(int)min_t(u32, result, MAX_ERRNO) : 0;
 }
 
+/*
+ * A device whose reset the host did not answer has its zone fenced
+ * (dma.c): the host's backend may still use what it was handed.  Its next
+ * request asks for the reset again first, and only an answer lifts the
+ * fence.
+ */
+static int ibg_request(struct ibg_vdev *vd, u32 op, u32 arg)
+{
+	struct ibg_zone *z = vd->board->zones[vd->index];
+	int ret;
+
+	if (ibg_zone_fenced(z)) {
+		ret = __ibg_request(vd, IOBOND_OP_RESET, 0);
+		if (ret == -ETIMEDOUT)
+			return ret;
+		/* Answered, or the slot went: the host let go of it. */
+		if (ret != -ENOLINK)
+			ibg_zone_unfence(z);
+		if (op == IOBOND_OP_RESET)
+			return ret;
+	}
+	return __ibg_request(vd, op, arg);
+}
+
 /* ---- configuration interface ------------------------------------------ */
 
 static u64 ibg_get_features(struct virtio_device *vdev)
@@ -128,8 +158,12 @@ static void ibg_get(struct virtio_device *vdev, unsigned int offset,
 		memset(buf, 0, len);
 		return;
 	}
-	/* A held device's slot may hold another by now. */
-	memcpy(buf, (READ_ONCE(vd->detached) ? vd->config : vd->slot->config) +
+	/*
+	 * Held, the driver reads the config it was probed with: its slot may
+	 * hold another device by now, and what restore sizes itself by (a
+	 * disk's queues) must be what it had.
+	 */
+	memcpy(buf, (ibg_from_copy(vd) ? vd->config : vd->slot->config) +
 	       offset, len);
 }
 
@@ -151,9 +185,9 @@ static u32 ibg_generation(struct virtio_device *vdev)
 	unsigned int spins = 0;
 	u32 gen;
 
-	/* Detached, the config is the copy, which never moves. */
-	if (READ_ONCE(vd->detached))
-		return vd->config_gen;
+	/* Held, the config is the copy, which never moves. */
+	if (ibg_from_copy(vd))
+		return 0;
 	/* After the config reads this generation closes... */
 	rmb();
 	while (((gen = rd32(slot->config_generation)) & 1) &&
@@ -217,9 +251,14 @@ static void ibg_reset(struct virtio_device *vdev)
 	}
 	wr32(vd->slot->status, 0);
 	ret = ibg_request(vd, IOBOND_OP_RESET, 0);
-	if (ret && ret != -ENOLINK && ret != -ENODEV)
+	if (ret == -ETIMEDOUT) {
+		/* Its rings and buffers may be in use yet: none is reused. */
+		ibg_zone_fence(vd->board->zones[vd->index]);
+		dev_err(&vdev->dev, "reset not acknowledged by the host: its memory stays fenced until the host answers one\n");
+	} else if (ret && ret != -ENOLINK && ret != -ENODEV) {
 		dev_err(&vdev->dev, "reset not acknowledged by the host: %d\n",
 			ret);
+	}
 	vd->status = 0;
 }
 
@@ -337,9 +376,26 @@ static int ibg_find_vqs(struct virtio_device *vdev, unsigned int nvqs,
 			struct irq_affinity *desc)
 {
 	struct ibg_vdev *vd = to_ibg_vdev(vdev);
-	unsigned int i, q = 0;
+	unsigned int i, q = 0, named = 0;
+	bool polled = false;
 	int ret;
 
+	for (i = 0; i < nvqs; i++) {
+		named += !!names[i];
+		polled |= names[i] && !callbacks[i];
+	}
+	/*
+	 * A held disk's driver sized itself by the queues it had: restored
+	 * with others, it would index past them.  A driver that polls a
+	 * queue reaches it while the disk is frozen: it is never held.
+	 */
+	if (vd->held_drv && named != vd->probed_vqs) {
+		dev_err(&vdev->dev, "restored with %u queues, probed with %u\n",
+			named, vd->probed_vqs);
+		return -EINVAL;
+	}
+	vd->probed_vqs = named;
+	vd->polled = polled;
 	for (i = 0; i < nvqs; i++) {
 		if (!names[i]) {
 			vqs[i] = NULL;
@@ -457,24 +513,6 @@ int ibg_config_read(struct iobond_dev_slot *slot, u8 *buf, unsigned int len,
 	return -EAGAIN;
 }
 
-/*
- * Keep @vd's config as published, for the driver of a held device.  A
- * copy the host kept rewriting leaves the old one, and the generation
- * unseen: the next scan takes it.
- */
-static void ibg_config_snapshot(struct ibg_vdev *vd)
-{
-	u8 config[IOBOND_CONFIG_SIZE];
-	u32 gen;
-
-	if (ibg_config_read(vd->slot, config, vd->config_len, &gen)) {
-		vd->config_gen = rd32(vd->slot->config_generation) + 1;
-		return;
-	}
-	memcpy(vd->config, config, vd->config_len);
-	vd->config_gen = gen;
-}
-
 /* Take slot @i as a virtio device, if what the host wrote there holds. */
 static void ibg_vdev_add(struct ibg_board *b, unsigned int i)
 {
@@ -508,7 +546,12 @@ static void ibg_vdev_add(struct ibg_board *b, unsigned int i)
 	vd->num_queues = nq;
 	vd->config_len = cl;
 	vd->tag = rd64(slot->tag);
-	ibg_config_snapshot(vd);
+	vd->config_gen = rd32(slot->config_generation);
+	/*
+	 * The config the driver is probed with, kept for a hold (hold.c).
+	 * One the host kept rewriting leaves the disk unholdable.
+	 */
+	vd->config_ok = !ibg_config_read(slot, vd->config, cl, &vd->config_gen);
 	mutex_init(&vd->hs_lock);
 	vd->vdev.id.device = id;
 	vd->vdev.id.vendor = rd32(slot->vendor_id);
@@ -517,6 +560,11 @@ static void ibg_vdev_add(struct ibg_board *b, unsigned int i)
 	vd->vdev.dev.parent = &b->zones[i]->dev;
 	vd->vdev.dev.release = ibg_vdev_release;
 
+	/*
+	 * A new publication: the host detached and revoked whatever served
+	 * the slot before (board.c's ibh_dev_clear()), fenced or not.
+	 */
+	ibg_zone_unfence(b->zones[i]);
 	/* Interrupts may reach its queues from the moment it probes. */
 	spin_lock_irq(&b->vec_lock);
 	b->vdevs[i] = vd;
@@ -544,6 +592,9 @@ static void ibg_vdev_remove(struct ibg_board *b, unsigned int i)
 	 * longer names it: the interrupt handler and a lost peer look there.
 	 */
 	get_device(&vd->vdev.dev);
+	/* Held still (it could not be released): its driver's module goes free. */
+	if (vd->held_drv)
+		ibg_unhold(vd);
 	unregister_virtio_device(&vd->vdev);
 	spin_lock_irq(&b->vec_lock);
 	b->vdevs[i] = NULL;
@@ -584,17 +635,23 @@ static bool ibg_going(struct ibg_vdev *vd, bool up, bool *hold)
 static void ibg_hold_rescan(struct ibg_board *b, bool at_once)
 {
 	unsigned long next = 0;
+	bool held = false;
 	unsigned int i;
 
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
 		struct ibg_vdev *vd = b->vdevs[i];
+		unsigned long due;
 
-		if (vd && vd->held_drv &&
-		    (!next || time_before(vd->held_until, next)))
-			next = vd->held_until;
+		if (!vd || !vd->held_drv)
+			continue;
+		due = vd->held_retry ? jiffies + HZ / 10 : vd->held_until;
+		if (!held || time_before(due, next))
+			next = due;
+		held = true;
 	}
-	if (!next)
+	if (!held)
 		return;
+	/* A grace over, but a disk not released: try again in a second. */
 	mod_delayed_work(system_wq, &b->hold_work,
 			 at_once ? 0 : time_after(next, jiffies) ?
 			 next - jiffies : HZ);
@@ -639,7 +696,7 @@ static void ibg_scan_locked(struct ibg_board *b)
 			ibg_vdev_add(b, i);
 		} else if (vd && !vd->held_drv && up && vd->config_gen != gen) {
 			/* The host changed the config: the driver hears it. */
-			ibg_config_snapshot(vd);
+			vd->config_gen = gen;
 			if (rd32(slot->device_status) &
 			    VIRTIO_CONFIG_S_NEEDS_RESET)
 				dev_warn(&vd->vdev.dev,

@@ -10,6 +10,8 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/etherdevice.h>
 #include <linux/log2.h>
 #include <linux/timekeeping.h>
@@ -696,8 +698,13 @@ static bool ibh_answer(struct ibh_board *b, unsigned int index)
 static void ibh_ctrl_work(struct work_struct *work)
 {
 	struct ibh_board *b = container_of(work, struct ibh_board, ctrl_work);
+	u32 delay = READ_ONCE(b->answer_delay_ms);
 	bool answered = false;
 	unsigned int i;
+
+	/* A host too slow to answer, as the tests make one (debugfs). */
+	if (delay)
+		msleep(min_t(u32, delay, IOBOND_HANDSHAKE_MS * 10));
 
 	mutex_lock(&b->lock);
 	for (i = 0; i < IOBOND_MAX_DEVICES && b->running && !b->gone; i++) {
@@ -769,10 +776,13 @@ void ibh_board_init(struct ibh_board *b, struct iobond_link *link)
  *
  * Until this, the board's doorbells reach only the link, so a failed
  * ibh_board_create() frees @b with no handler able to use it.  A request
- * the board rang for meanwhile is looked at now.
+ * the board rang for meanwhile is looked at now.  The debugfs knob goes
+ * with the link's directory, before the board can be freed.
  */
 void ibh_board_attach(struct ibh_board *b)
 {
+	debugfs_create_u32("answer_delay_ms", 0600, b->link->dbg,
+			   &b->answer_delay_ms);
 	iobond_link_set_owner(b->link, b, ibh_ctrl_doorbell, ibh_peer_changed,
 			      ibh_data_doorbell);
 	queue_work(system_wq, &b->ctrl_work);

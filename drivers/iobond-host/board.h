@@ -154,6 +154,9 @@ static inline bool ibh_dev_present(const struct ibh_dev *d)
  * @events: queued for read()
  * @ev_lost: events dropped since the last read
  * @ev_wq: readers and pollers wait here
+ * @answer_delay_ms: debugfs "answer_delay_ms": the control work sleeps this
+ *	long before it answers, so that the tests can make a host too slow
+ *	for the board's IOBOND_HANDSHAKE_MS; 0 but in tests
  */
 struct ibh_board {
 	struct iobond_link *link;
@@ -187,6 +190,7 @@ struct ibh_board {
 	DECLARE_KFIFO(events, struct iobond_event, IBH_EVENTS);
 	u32 ev_lost;
 	wait_queue_head_t ev_wq;
+	u32 answer_delay_ms;
 };
 
 /* board.c */

@@ -34,7 +34,7 @@
 #include "iobondctl.h"
 
 #define READY_MS	30000
-#define OPTS_ONCE	"frqsibS"	/* add-blk's options, by getopt value */
+#define OPTS_ONCE	"frqsibSw"	/* add-blk's options, by getopt value */
 
 static void types_dir(char *buf, size_t len, unsigned int index)
 {
@@ -76,30 +76,33 @@ static bool blockdev_discards(const struct stat *st)
 /* The disk @path makes: size, block sizes, and what it can do. */
 /*
  * The disk's tag: the serial the board sees (iobond-blk's default is the
- * file's name) and the file itself, by device and inode (a block device
- * by its number), so that another file of the same name is another disk.
+ * file's name) and where the disk is: a file by its real path, so that
+ * another file of the same name is another disk; a block device by the
+ * name it was given (a /dev/disk/by-id link stays, the sdX behind it may
+ * not).  The same table restored after a reboot gives the same tags.
  */
 static int disk_tag(const char *path, const char *serial,
 		    struct iobond_device_add *add)
 {
-	char id[VIRTIO_BLK_ID_BYTES + 64];
+	char id[VIRTIO_BLK_ID_BYTES + 2 + PATH_MAX], *real = NULL;
 	struct stat st;
 	int n;
 
-	if (stat(path, &st)) {
+	if (stat(path, &st) || (!S_ISBLK(st.st_mode) &&
+				!(real = realpath(path, NULL)))) {
 		fprintf(stderr, "iobondctl: add-blk: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
 	if (!serial)
 		serial = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	n = snprintf(id, sizeof(id), "%.*s %llx %llx", VIRTIO_BLK_ID_BYTES, serial,
-		     (unsigned long long)(S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev),
-		     (unsigned long long)(S_ISBLK(st.st_mode) ? 0 : st.st_ino));
-	add->tag = device_tag('b', id, n);
+	n = snprintf(id, sizeof(id), "%.*s %s", VIRTIO_BLK_ID_BYTES, serial,
+		     real ?: path);
+	free(real);
+	add->tag = device_tag('b', id, (size_t)n < sizeof(id) ? (size_t)n : sizeof(id) - 1);
 	return 0;
 }
 
-static int size_disk(const char *path, bool readonly,
+static int size_disk(const char *path, bool readonly, bool write_through,
 		     struct iobond_device_add *add)
 {
 	struct iobond_blk_config *blk = &add->config.blk;
@@ -146,7 +149,8 @@ static int size_disk(const char *path, bool readonly,
 			path, size, lbs);
 		return 1;
 	}
-	add->features |= 1ULL << VIRTIO_BLK_F_FLUSH;
+	if (!write_through)
+		add->features |= 1ULL << VIRTIO_BLK_F_FLUSH;
 	if (readonly)
 		add->features |= 1ULL << VIRTIO_BLK_F_RO;
 	if (add->num_queues > 1)
@@ -295,6 +299,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		{ "iops", required_argument, NULL, 'i' },
 		{ "bps", required_argument, NULL, 'b' },
 		{ "serial", required_argument, NULL, 'S' },
+		{ "write-through", no_argument, NULL, 'w' },
 		{ }
 	};
 	struct iobond_device_add add = {
@@ -305,7 +310,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 	char *extra[12] = { NULL }, uuid[37], log[256];
 	const char *file = NULL, *serial = NULL;
 	unsigned int seen = 0;
-	bool readonly = false;
+	bool readonly = false, write_through = false;
 	int opt, n = 0, ret;
 	unsigned long v;
 
@@ -355,6 +360,9 @@ int cmd_add_blk(int fd, int argc, char **argv)
 			extra[n++] = optarg;
 			serial = optarg;
 			break;
+		case 'w':
+			write_through = true;
+			break;
 		default:
 			return 2;
 		}
@@ -365,7 +373,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 	extra[n++] = (char *)file;
 	if (disk_tag(file, serial, &add))
 		return 1;
-	if (size_disk(file, readonly, &add))
+	if (size_disk(file, readonly, write_through, &add))
 		return 1;
 
 	if (ioctl(fd, IOBOND_ADD_DEVICE, &add))

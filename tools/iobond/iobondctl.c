@@ -8,6 +8,7 @@
  *                           [--mtu N] [--features HEX] [--tap NAME]
  *   iobondctl [--json] BOARD add-blk --file PATH [--readonly] [--queues N]
  *                           [--queue-size N] [--iops N] [--bps N] [--serial ID]
+ *                           [--write-through]
  *   iobondctl [--json] BOARD remove DEV
  *   iobondctl [--json] BOARD start | stop | reset
  *
@@ -69,6 +70,7 @@ static void usage(FILE *f)
 "                               [--mtu N] [--features HEX] [--tap NAME]\n"
 "       iobondctl [--json] BOARD add-blk --file PATH [--readonly] [--queues N]\n"
 "                               [--queue-size N] [--iops N] [--bps N] [--serial ID]\n"
+"                               [--write-through]\n"
 "       iobondctl [--json] BOARD remove DEV\n"
 "       iobondctl [--json] BOARD start|stop|reset\n"
 "       iobondctl [--json] BOARD stats DEV\n"

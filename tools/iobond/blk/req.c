@@ -157,6 +157,12 @@ void blk_req_submit(struct blk *b, struct blk_req *r)
 		break;
 	case VIRTIO_BLK_T_OUT:
 		io_uring_prep_writev(sqe, b->fd, r->iov, r->niov, off);
+		/*
+		 * A disk offered no FLUSH has no cache to its driver: a write
+		 * it completes is on stable storage, as the driver assumes.
+		 */
+		if (!has(b, VIRTIO_BLK_F_FLUSH))
+			sqe->rw_flags = RWF_DSYNC;
 		break;
 	case VIRTIO_BLK_T_FLUSH:
 		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);

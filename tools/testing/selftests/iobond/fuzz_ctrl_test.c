@@ -403,6 +403,8 @@ static bool gen_add(struct th *t, struct fz_op *o, struct iobond_device_add *a)
 
 	memset(a, 0, sizeof(*a));
 	a->argsz = sizeof(*a);
+	/* Any tag is the operator's to choose. */
+	a->tag = fz_u64(o);
 	if (!blk) {
 		unsigned int nq = fz_pick(o, ((const __u16[]){ 2, 3, 4 }));
 
@@ -445,7 +447,8 @@ static bool gen_add(struct th *t, struct fz_op *o, struct iobond_device_add *a)
 		if (fz_chance(o, 50))
 			a->reserved0 = 1 + fz_below(o, 0xffff);
 		else
-			a->reserved[fz_below(o, 8)] = 1 + fz_below(o, 0xffff);
+			a->reserved[fz_below(o, ARRAY_SIZE(a->reserved))] =
+				1 + fz_below(o, 0xffff);
 		break;
 	case 4:
 		a->type = fz_pick(o, bad_types);
