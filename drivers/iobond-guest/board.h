@@ -32,8 +32,8 @@ struct ibg_board;
  *	buffers are freed in hard irq
  * @fenced: the host did not answer the device's reset, and its backend
  *	may still write what it was handed: nothing freed in the zone is
- *	handed out again until the host answers a reset, or publishes the
- *	slot anew (dma.c)
+ *	handed out again until the host answers a reset, or says the slot
+ *	is gone (dma.c)
  * @fenced_frees: the frees held back meanwhile
  * @fenced_bytes: their size, with those no record could be made for,
  *	which stay lost

@@ -94,8 +94,8 @@ void ibg_zone_fence(struct ibg_zone *z)
 
 /**
  * ibg_zone_unfence() - the host let go of the zone: give back its frees
- * @z: the zone; the host answered its device's reset, or published the
- *	slot anew (it detaches and revokes before it does)
+ * @z: the zone; the host answered its device's reset, or said the slot is
+ *	gone (it detaches and revokes before it empties one)
  */
 void ibg_zone_unfence(struct ibg_zone *z)
 {

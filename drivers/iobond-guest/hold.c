@@ -28,8 +28,8 @@
  * A driver that polls a queue is never held (it would poll a freed one),
  * and a restore must find the queues the driver was probed with.
  *
- * A disk with a write cache is held only when the host left cleanly:
- * one that died took what the disk had not flushed.  A disk request
+ * Only a write-through disk is held: a host that went may have taken a
+ * write cache's unflushed writes with it.  A disk request
  * already in flight when the host died is lost with the host, and the
  * freeze waits for it, here in the scan (testbed.rst, "Known gaps").
  */
@@ -62,39 +62,42 @@ static struct virtio_driver *ibg_hold_driver(struct ibg_vdev *vd)
  * @vd: the device; the scan lock held
  *
  * A disk with a write cache (FLUSH) trusts that what the host completed
- * stays readable until it flushes: a host that died took what it had not
- * flushed with it, and a file system that goes on would be corrupt.  So
- * such a disk is held only when the host left cleanly, its kernel alive
- * (a driver unloaded, a VM shut down); a write-through disk always.
+ * stays readable until it flushes.  A host that died took what it had
+ * not flushed with it, and a file system that went on would be corrupt;
+ * one that left cleanly may die before it comes back, and no sign here
+ * tells a host that kept its page cache from one that lost it.  So only a
+ * write-through disk is held: what its host completed is on its drive.
  *
- * Return: true for a tagged disk whose driver runs, and which its host's
- * going cost nothing, while holding is on.  Its driver is checked again
- * under the device's lock as it is frozen.
+ * Return: true for a tagged write-through disk whose driver runs, while
+ * holding is on.  Its driver is checked again under the device's lock as
+ * it is frozen.
  */
 bool ibg_holdable(struct ibg_vdev *vd)
 {
 	return vd->device_id == VIRTIO_ID_BLOCK && READ_ONCE(host_grace_ms) &&
 	       vd->tag && vd->config_ok && !vd->polled &&
 	       vd->status & VIRTIO_CONFIG_S_DRIVER_OK &&
-	       (!virtio_has_feature(&vd->vdev, VIRTIO_BLK_F_FLUSH) ||
-		READ_ONCE(vd->board->link->peer_left));
+	       !virtio_has_feature(&vd->vdev, VIRTIO_BLK_F_FLUSH);
 }
 
 /**
  * ibg_hold() - freeze a disk until its host comes back
  * @vd: a holdable device whose host was lost; the scan lock held
  *
- * Return: true if it is held; false if it could not be (or a probe or
- * unbind holds its lock), and must go.
+ * Return: true if it is held; false if it could not be, and must go.
  */
 bool ibg_hold(struct ibg_vdev *vd)
 {
 	unsigned long grace = msecs_to_jiffies(READ_ONCE(host_grace_ms));
 	struct virtio_driver *drv;
-	int ret = -EBUSY;
+	int ret;
 
-	if (!device_trylock(&vd->vdev.dev))
-		goto err;
+	/*
+	 * The lock, not a try: until the disk is frozen its requests go to
+	 * a dead host's rings.  Holders are brief (a probe whose I/O the host
+	 * left unanswered would hang the freeze as well).
+	 */
+	device_lock(&vd->vdev.dev);
 	ret = -ENODEV;
 	drv = ibg_hold_driver(vd);
 	if (!drv || !try_module_get(drv->driver.owner))
@@ -112,7 +115,6 @@ bool ibg_hold(struct ibg_vdev *vd)
 		 jiffies_to_msecs(grace));
 out:
 	device_unlock(&vd->vdev.dev);
-err:
 	if (ret)
 		dev_err(&vd->vdev.dev, "cannot wait for the host: %d\n", ret);
 	return !ret;
@@ -229,8 +231,8 @@ int ibg_release(struct ibg_vdev *vd)
 		ibg_unhold(vd);
 	device_unlock(&vd->vdev.dev);
 	if (ret)
-		dev_err(&vd->vdev.dev, "cannot fail what waits for the host: %d; trying again\n",
-			ret);
+		dev_err_ratelimited(&vd->vdev.dev, "cannot fail what waits for the host: %d; trying again\n",
+				    ret);
 	return ret;
 }
 
@@ -265,15 +267,15 @@ bool ibg_held_stays(struct ibg_board *b, struct ibg_vdev *vd, bool up)
 			return true;
 		}
 		if (ret == -ESTALE)
-			dev_info(&vd->vdev.dev, "the host is back with another device in slot %u\n",
-				 vd->index);
+			dev_info_ratelimited(&vd->vdev.dev, "the host is back with another device in slot %u\n",
+					     vd->index);
 		else
-			dev_err(&vd->vdev.dev, "the host is back, but the disk did not start again: %d\n",
-				ret);
+			dev_err_ratelimited(&vd->vdev.dev, "the host is back, but the disk did not start again: %d\n",
+					    ret);
 	} else {
 		if (!over)
 			return true;
-		dev_warn(&vd->vdev.dev, "the host did not come back in time: removing the disk\n");
+		dev_warn_ratelimited(&vd->vdev.dev, "the host did not come back in time: removing the disk\n");
 	}
 	/* One that cannot be released stays held, and is tried again. */
 	if (!ibg_release(vd))

@@ -560,11 +560,6 @@ static void ibg_vdev_add(struct ibg_board *b, unsigned int i)
 	vd->vdev.dev.parent = &b->zones[i]->dev;
 	vd->vdev.dev.release = ibg_vdev_release;
 
-	/*
-	 * A new publication: the host detached and revoked whatever served
-	 * the slot before (board.c's ibh_dev_clear()), fenced or not.
-	 */
-	ibg_zone_unfence(b->zones[i]);
 	/* Interrupts may reach its queues from the moment it probes. */
 	spin_lock_irq(&b->vec_lock);
 	b->vdevs[i] = vd;

@@ -113,8 +113,6 @@ enum iobond_role {
  * @peer_ups: times the peer came up
  * @peer_losses: times the peer was lost
  * @lost_after_ms: how long the peer's heartbeat had stood at the last loss
- * @peer_left: the last loss was the peer's own clean goodbye (OFFLINE): its
- *	kernel was alive as it went.  Read locklessly by the owner
  * @echo_lock: one echo run at a time; protects @echo_seq and @echo_result
  * @echo_seq: the last echo request made, per vector
  * @echo_wq: echo requesters wait here for the reply
@@ -159,7 +157,6 @@ struct iobond_link {
 	unsigned int peer_ups;
 	unsigned int peer_losses;
 	unsigned int lost_after_ms;
-	bool peer_left;
 
 	struct mutex echo_lock;	/* one echo run at a time */
 	u32 echo_seq[IOBOND_MAX_VECTORS];

@@ -179,14 +179,12 @@ static void lnk_attach(struct iobond_link *link)
 		 link->ivs.own_id, link->ivs.nvec);
 }
 
-static void lnk_peer_lost(struct iobond_link *link, const char *why,
-			  bool left)
+static void lnk_peer_lost(struct iobond_link *link, const char *why)
 {
 	void (*changed)(struct iobond_link *link, bool up);
 
 	link->lost_after_ms = jiffies_to_msecs(jiffies - link->peer_hb_at);
 	link->peer_losses++;
-	WRITE_ONCE(link->peer_left, left);
 	WRITE_ONCE(link->peer_alive, false);
 	dev_warn(lnk_dev(link), "peer %u lost: %s (heartbeat still for %u ms)\n",
 		 link->peer_id, why, link->lost_after_ms);
@@ -241,8 +239,7 @@ static void lnk_check_peer(struct iobond_link *link)
 	if (state != IOBOND_SIDE_ONLINE || !valid) {
 		if (link->peer_alive)
 			lnk_peer_lost(link, valid ? iobond_state_name(state) :
-					    "its block is invalid",
-				      valid && state == IOBOND_SIDE_OFFLINE);
+					    "its block is invalid");
 		link->peer_hb_seen = false;
 		return;
 	}
@@ -259,7 +256,7 @@ static void lnk_check_peer(struct iobond_link *link)
 	if (link->peer_alive &&
 	    time_after(jiffies, link->peer_hb_at +
 			       msecs_to_jiffies(IOBOND_PEER_TIMEOUT_MS)))
-		lnk_peer_lost(link, "heartbeat stopped", false);
+		lnk_peer_lost(link, "heartbeat stopped");
 }
 
 static void lnk_tick(struct work_struct *work)
@@ -274,7 +271,7 @@ static void lnk_tick(struct work_struct *work)
 		wr64(link->own->heartbeat, ++link->heartbeat);
 		lnk_check_peer(link);
 	} else if (link->peer_alive) {
-		lnk_peer_lost(link, "the region was unformatted", false);
+		lnk_peer_lost(link, "the region was unformatted");
 	}
 	mutex_unlock(&link->lock);
 

@@ -122,14 +122,15 @@ static int size_disk(const char *path, bool readonly, bool write_through,
 		if (ioctl(fd, BLKGETSIZE64, &size) || ioctl(fd, BLKSSZGET, &lbs) ||
 		    ioctl(fd, BLKPBSZGET, &pbs))
 			size = 0;
-		if (!readonly && blockdev_discards(&st))
+		if (!readonly && !write_through && blockdev_discards(&st))
 			add->features |= 1ULL << VIRTIO_BLK_F_DISCARD;
-		if (!readonly)
+		if (!readonly && !write_through)
 			add->features |= 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
 	} else if (S_ISREG(st.st_mode)) {
 		size = st.st_size;
 		pbs = st.st_blksize;
-		if (!readonly && can_punch(path))
+		/* A write-through disk's fallocate would not be durable. */
+		if (!readonly && !write_through && can_punch(path))
 			add->features |= 1ULL << VIRTIO_BLK_F_DISCARD |
 					 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
 	} else {

@@ -876,7 +876,8 @@ class Run:
         host, board = self.vms["host"], self.vms["board"]
         mac, img, serial = "52:54:00:ab:cd:03", "/tmp/reload.img", "reload.img"
 
-        dev = self.serve_nic_and_disk(mac, img, serial)
+        # Write-through: a board holds no other disk for a host away.
+        dev = self.serve_nic_and_disk(mac, img, serial, "--write-through")
         host.sh("iobondctl board0 save > /tmp/reload.table")
         host.sh(f"(ping -q -i 0.1 {BOARD_IP} > /tmp/reloadping.log 2>&1 &)")
         self.board_fio_bg(dev, "--rw=randwrite --iodepth=16 --runtime=15 --time_based")
@@ -977,6 +978,14 @@ class Run:
         if rc:
             raise Failure("the board did not hold its disk:\n" +
                           board.sh("dmesg | tail -30", check=False)[1])
+
+    def board_idle(self, dev):
+        """Wait until nothing is in flight on the board's disk @dev (a
+        request the host took when it dies is never answered)."""
+        self.vms["board"].sh(
+            f"for i in $(seq 100); do [ \"$(cat /sys/block/{dev}/inflight)\" "
+            "= '       0        0' ] && exit 0; sleep 0.1; done; "
+            f"cat /sys/block/{dev}/inflight; exit 1")
 
     def board_read_bg(self, dev):
         """A direct read of the board's disk @dev in the background;
@@ -1457,14 +1466,16 @@ class Run:
         virtio = board.sh("for d in /sys/class/net/*; do grep -qi " + mac +
                           " $d/address && basename $(readlink $d/device); done; true")[1].strip()
         host.sh(f"for f in {delay}; do echo 3000 > $f; done")
-        board.sh(f"echo {virtio} > /sys/bus/virtio/drivers/virtio_net/unbind")
-        fenced = board.sh(f"awk '/^fenced:/ {{print $2}}' {window}")[1].strip()
-        log = board.sh("dmesg | grep 'reset not acknowledged' | tail -1; true")[1]
-        self.check("board.unacked_reset_fences_zone",
-                   fenced.isdigit() and int(fenced) > 0 and "fenced" in log,
-                   f"fenced: {fenced!r}; {log}")
-        # The host's late answer, then none held back.
-        host.sh(f"for f in {delay}; do echo 0 > $f; done; sleep 4")
+        try:
+            board.sh(f"echo {virtio} > /sys/bus/virtio/drivers/virtio_net/unbind")
+            fenced = board.sh(f"awk '/^fenced:/ {{print $2}}' {window}")[1].strip()
+            log = board.sh("dmesg | grep 'reset not acknowledged' | tail -1; true")[1]
+            self.check("board.unacked_reset_fences_zone",
+                       fenced.isdigit() and int(fenced) > 0 and "fenced" in log,
+                       f"fenced: {fenced!r}; {log}")
+        finally:
+            # The host's late answer, then none held back.
+            host.sh(f"for f in {delay}; do echo 0 > $f; done; sleep 4")
         board.sh(f"echo {virtio} > /sys/bus/virtio/drivers/virtio_net/bind")
         fenced = board.sh(f"awk '/^fenced:/ {{print $2}}' {window}")[1].strip()
         self.check("board.fence_lifts_when_host_answers", fenced == "0",
@@ -1607,6 +1618,7 @@ class Run:
                  "2>/dev/null")
         held = "dmesg | grep -c 'the host is away: held'; true"
         before = board.sh(held)[1].strip()
+        self.board_idle(dev)
         host.kill()
         # A disk with a write cache lost it with the host: not held.
         rc, out = board.sh(f"for i in $(seq 100); do [ ! -e /sys/block/{dev} ] && "
@@ -1660,12 +1672,11 @@ class Run:
         # Long enough for the host VM to boot again, on the debug tier too.
         grace = HOST_GRACE_MS * (DEBUG_SLOWDOWN if self.debug else 1)
         # The sync waits that long: no hung-task report before the grace.
-        board.sh(f"echo {grace} > {GRACE_PARAM} && echo {grace // 1000 + 60} > "
-                 "/proc/sys/kernel/hung_task_timeout_secs")
-        # Nothing in flight when the host dies: it would never be answered.
-        board.sh(f"for i in $(seq 100); do [ \"$(cat /sys/block/{dev}/inflight)\" "
-                 "= '       0        0' ] && exit 0; sleep 0.1; done; "
-                 f"cat /sys/block/{dev}/inflight; exit 1")
+        hung = "/proc/sys/kernel/hung_task_timeout_secs"
+        hung_was = board.sh(f"cat {hung} 2>/dev/null; true")[1].strip()
+        board.sh(f"echo {grace} > {GRACE_PARAM}; [ ! -e {hung} ] || "
+                 f"echo {grace // 1000 + 60} > {hung}")
+        self.board_idle(dev)
         start = time.time()
         self.board_wait_held(host.kill)
         print(f"# the board held its disk {time.time() - start:.1f}s after "
@@ -1708,8 +1719,9 @@ class Run:
                            "md5sum < /mnt/t/during | cmp - /tmp/during.md5 && umount /mnt/t",
                            check=False)
         self.check("board.ext4_survives_host_killed", rc == 0, out)
-        board.sh(f"echo {HOST_GRACE_MS} > {GRACE_PARAM} && "
-                 "echo 120 > /proc/sys/kernel/hung_task_timeout_secs")
+        board.sh(f"echo {HOST_GRACE_MS} > {GRACE_PARAM}")
+        if hung_was:
+            board.sh(f"echo {hung_was} > {hung}")
         host.sh("killall iobondctl iobond-blk; sleep 1; iobondctl board0 remove 1; "
                 "iobondctl board0 remove 0; iobondctl board0 stop", check=False)
 
