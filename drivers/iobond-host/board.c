@@ -335,6 +335,13 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 	}
 	for (i = 0; i < IOBOND_MAX_DEVICES && b->devs[i].type; i++)
 		;
+	/* A board that never let go of a disk loses its slot when needed. */
+	if (i == IOBOND_MAX_DEVICES) {
+		for (i = 0; i < IOBOND_MAX_DEVICES && !b->devs[i].leaving; i++)
+			;
+		if (i < IOBOND_MAX_DEVICES)
+			ibh_dev_clear(b, i);
+	}
 	if (i == IOBOND_MAX_DEVICES) {
 		dev_err(ibh_dev_of(b), "all %u device slots are taken\n",
 			IOBOND_MAX_DEVICES);
@@ -421,7 +428,8 @@ int ibh_dev_remove(struct ibh_board *b, unsigned int index)
 	if (!ibh_dev_present(d))
 		return -ENOENT;
 	if (d->type != IOBOND_DEV_BLK || !b->running ||
-	    !(d->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+	    (d->status & (VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_FAILED))
+	    != VIRTIO_CONFIG_S_DRIVER_OK || !iobond_link_peer_alive(b->link)) {
 		ibh_dev_clear(b, index);
 		return 0;
 	}
