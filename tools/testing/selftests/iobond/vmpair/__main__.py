@@ -889,8 +889,7 @@ class Run:
         self.check("host.rmmod_refused_while_served",
                    rc != 0 and held == "1" and took < 10,
                    f"rc {rc} after {took:.1f}s, loaded: {held}: {out}")
-        rc, out = host.sh(f"ping -c 3 -W 2 {BOARD_IP}", check=False)
-        self.check("host.nic_serves_after_refused_rmmod", rc == 0, out)
+        self.host_pings_board("host.nic_serves_after_refused_rmmod")
         rc, out = board.sh("[ ! -e /tmp/fio.rc ]", check=False)
         self.check("board.fio_runs_after_refused_rmmod", rc == 0,
                    board.sh("cat /tmp/fio.log", check=False)[1])
@@ -930,8 +929,7 @@ class Run:
         self.wait_board_nic(mac)
         self.board_ip(mac)
         dev = self.board_disk(serial)
-        rc, out = host.sh(f"ping -c 3 -W 2 {BOARD_IP}", check=False)
-        self.check("host.nic_back_after_reload", rc == 0, out)
+        self.host_pings_board("host.nic_back_after_reload")
         want = self.md5(img)
         got = board.sh(f"md5sum /dev/{dev}")[1].split()[0]
         self.check("board.disk_back_after_reload", got == want,
@@ -957,8 +955,7 @@ class Run:
                    self.board_disk(serial) == dev)
         self.wait_board_nic(mac)
         self.board_ip(mac)
-        rc, out = host.sh(f"ping -c 3 -W 2 {BOARD_IP}", check=False)
-        self.check("host.nic_back_with_held_disk", rc == 0, out)
+        self.host_pings_board("host.nic_back_with_held_disk")
         got = board.sh(f"md5sum /dev/{dev}")[1].split()[0]
         self.check("board.held_disk_data", got == want,
                    f"board {got}, host file {want}")
@@ -978,6 +975,11 @@ class Run:
         if rc:
             raise Failure("the board did not hold its disk:\n" +
                           board.sh("dmesg | tail -30", check=False)[1])
+
+    def host_pings_board(self, name):
+        """Check @name: the host's three pings of the board are answered."""
+        rc, out = self.vms["host"].sh(f"ping -c 3 -W 2 {BOARD_IP}", check=False)
+        self.check(name, rc == 0, out)
 
     def board_idle(self, dev):
         """Wait until nothing is in flight on the board's disk @dev (a
@@ -1070,8 +1072,7 @@ class Run:
 
         # Added again, both carry traffic.
         dev = self.serve_nic_and_disk(mac, img, serial)
-        rc, out = host.sh(f"ping -c 3 -W 2 {BOARD_IP}", check=False)
-        self.check("host.nic_back_after_unplug", rc == 0, out)
+        self.host_pings_board("host.nic_back_after_unplug")
         rc, out = board.sh(f"dd if=/dev/{dev} of=/dev/null bs=64k count=64 "
                            "iflag=direct 2>&1", check=False)
         self.check("board.disk_back_after_unplug", rc == 0, out)
@@ -1100,8 +1101,7 @@ class Run:
                        "2>/dev/null | md5sum")[1].split()[0]
         self.check("board.disk_data_after_reboot", got == want,
                    f"read {got}, wrote {want}")
-        rc, out = host.sh(f"ping -c 3 -W 2 {BOARD_IP}", check=False)
-        self.check("host.nic_back_after_board_reboot", rc == 0, out)
+        self.host_pings_board("host.nic_back_after_board_reboot")
         host.sh("killall iobondctl iobond-blk; sleep 1; "
                 "iobondctl board0 remove 1; iobondctl board0 remove 0; "
                 f"iobondctl board0 stop; rm -f {img}", check=False)
@@ -1710,8 +1710,7 @@ class Run:
                    self.board_disk(serial) == dev)
         self.wait_board_nic(mac)
         self.board_ip(mac)
-        rc, out = host.sh(f"ping -c 3 -W 2 {BOARD_IP}", check=False)
-        self.check("host.nic_back_after_host_killed", rc == 0, out)
+        self.host_pings_board("host.nic_back_after_host_killed")
         # From the disk, not the page cache: remounted.
         rc, out = board.sh(f"killall ping; umount /mnt/t && e2fsck -fn /dev/{dev} && "
                            f"mount -t ext4 -o ro /dev/{dev} /mnt/t && "
