@@ -125,8 +125,9 @@ struct ibg_vdev {
  *	taken with interrupts off: virtio_blk unmaps in its hard-irq
  *	completion, virtio_net in softirq, and both map in process context
  * @nmaps: streaming mappings live
- * @hog_lock: protects @hogs and @hogged
- * @hogs: window chunks the tests took through debugfs "hog"
+ * @hog_lock: protects @hogs and @hogged; taken with interrupts off, as
+ *	the hog keeps what is freed in any context while it holds
+ * @hogs: window runs the tests took through debugfs "hog"
  * @hogged: their total
  * @hs_wq: requesters wait here for the host's answers
  * @scan_work: re-reads the device table
@@ -145,7 +146,7 @@ struct ibg_board {
 	size_t window_size;
 	struct xarray maps;
 	atomic_t nmaps;
-	struct mutex hog_lock;	/* see above */
+	spinlock_t hog_lock;	/* see above */
 	struct list_head hogs;
 	size_t hogged;
 	wait_queue_head_t hs_wq;

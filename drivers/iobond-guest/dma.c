@@ -46,6 +46,60 @@ static void *ibg_dma_vaddr(struct ibg_board *b, dma_addr_t addr)
 	return b->window + addr;
 }
 
+/*
+ * debugfs "hog": take up to N bytes of the window in all (write N), or give
+ * them all back (write 0).  It is how the tests run the window dry; nothing
+ * else uses it.  While it holds anything it also keeps every run freed, so
+ * the window stays dry however the NIC's buffers come and go: a received
+ * packet frees a buffer that a send would otherwise take.  Runs are
+ * recorded in board memory like any mapping's.
+ */
+struct ibg_hog {
+	struct list_head node;
+	struct gen_pool *pool;
+	unsigned long va;
+	size_t size;
+};
+
+/* Hold [@va, @va + @size) of @pool; unless @first, only if the hog holds. */
+static bool ibg_hog_hold(struct ibg_board *b, struct ibg_hog *h,
+			 struct gen_pool *pool, unsigned long va, size_t size,
+			 bool first)
+{
+	unsigned long flags;
+	bool held = false;
+
+	spin_lock_irqsave(&b->hog_lock, flags);
+	if (first || b->hogged) {
+		h->pool = pool;
+		h->va = va;
+		h->size = size;
+		list_add(&h->node, &b->hogs);
+		WRITE_ONCE(b->hogged, b->hogged + size);
+		held = true;
+	}
+	spin_unlock_irqrestore(&b->hog_lock, flags);
+	return held;
+}
+
+/* Called by every free: keep the run if the hog holds the window. */
+static bool ibg_hog_keep(struct ibg_zone *z, unsigned long va, size_t size)
+{
+	struct ibg_board *b = z->board;
+	struct ibg_hog *h;
+
+	if (!READ_ONCE(b->hogged))
+		return false;
+	/* No record, no keeping: the run goes back, as it would anyway. */
+	h = kmalloc(sizeof(*h), GFP_ATOMIC);
+	if (!h)
+		return false;
+	if (ibg_hog_hold(b, h, z->pool, va, size, false))
+		return true;
+	kfree(h);
+	return false;
+}
+
 /* A run of a fenced zone, freed by its user, not yet by the zone. */
 struct ibg_fenced {
 	struct list_head node;
@@ -53,7 +107,10 @@ struct ibg_fenced {
 	size_t size;
 };
 
-/* Give [@va, @va + @size) back to zone @z, unless the zone is fenced. */
+/*
+ * Give [@va, @va + @size) back to zone @z, unless the zone is fenced or
+ * the tests' hog holds the window.
+ */
 static void ibg_zone_free(struct ibg_zone *z, unsigned long va, size_t size)
 {
 	struct ibg_fenced *f;
@@ -73,7 +130,8 @@ static void ibg_zone_free(struct ibg_zone *z, unsigned long va, size_t size)
 		return;
 	}
 	spin_unlock_irqrestore(&z->fence_lock, flags);
-	gen_pool_free(z->pool, va, size);
+	if (!ibg_hog_keep(z, va, size))
+		gen_pool_free(z->pool, va, size);
 }
 
 /**
@@ -350,7 +408,8 @@ static int ibg_dma_window_show(struct seq_file *s, void *unused)
 		fenced += READ_ONCE(b->zones[i]->fenced_bytes);
 	}
 	seq_printf(s, "size: %zu\nused: %zu\nfree: %zu\nstreaming_maps: %d\nhogged: %zu\nfenced: %zu\n",
-		   size, size - avail, avail, atomic_read(&b->nmaps), b->hogged,
+		   size, size - avail, avail, atomic_read(&b->nmaps),
+		   READ_ONCE(b->hogged),
 		   fenced);
 	return 0;
 }
@@ -451,7 +510,7 @@ int ibg_dma_init(struct ibg_board *b)
 
 	xa_init_flags(&b->maps, XA_FLAGS_LOCK_IRQ);
 	INIT_LIST_HEAD(&b->hogs);
-	mutex_init(&b->hog_lock);
+	spin_lock_init(&b->hog_lock);
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
 		ret = ibg_zone_add(b, i);
 		if (ret) {
@@ -462,28 +521,20 @@ int ibg_dma_init(struct ibg_board *b)
 	return 0;
 }
 
-/*
- * debugfs "hog": take up to N bytes of the window in all (write N), or give
- * them all back (write 0).  It is how the tests run the window dry; nothing else
- * uses it.  Chunks are kept in board memory like any mapping's record.
- */
-struct ibg_hog {
-	struct list_head node;
-	struct gen_pool *pool;
-	unsigned long va;
-	size_t size;
-};
-
 static void ibg_hog_release(struct ibg_board *b)
 {
 	struct ibg_hog *h, *tmp;
+	unsigned long flags;
+	LIST_HEAD(hogs);
 
-	list_for_each_entry_safe(h, tmp, &b->hogs, node) {
+	spin_lock_irqsave(&b->hog_lock, flags);
+	list_splice_init(&b->hogs, &hogs);
+	WRITE_ONCE(b->hogged, 0);
+	spin_unlock_irqrestore(&b->hog_lock, flags);
+	list_for_each_entry_safe(h, tmp, &hogs, node) {
 		gen_pool_free(h->pool, h->va, h->size);
-		list_del(&h->node);
 		kfree(h);
 	}
-	b->hogged = 0;
 }
 
 /* Take from every zone in turn, in shrinking chunks, until @want is held. */
@@ -491,27 +542,26 @@ static void ibg_hog_take(struct ibg_board *b, size_t want)
 {
 	struct gen_pool *pool;
 	struct ibg_hog *h;
+	unsigned long va;
 	unsigned int i;
 	size_t chunk;
 
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
 		pool = b->zones[i]->pool;
 		chunk = SZ_1M;
-		while (b->hogged < want && chunk >= BIT(IBG_DMA_MIN_ORDER)) {
-			chunk = min(chunk, want - b->hogged);
-			h = kzalloc(sizeof(*h), GFP_KERNEL);
+		while (READ_ONCE(b->hogged) < want &&
+		       chunk >= BIT(IBG_DMA_MIN_ORDER)) {
+			chunk = min(chunk, want - READ_ONCE(b->hogged));
+			h = kmalloc(sizeof(*h), GFP_KERNEL);
 			if (!h)
 				return;
-			h->va = gen_pool_alloc(pool, chunk);
-			if (!h->va) {
+			va = gen_pool_alloc(pool, chunk);
+			if (!va) {
 				kfree(h);
 				chunk /= 2;
 				continue;
 			}
-			h->pool = pool;
-			h->size = chunk;
-			list_add(&h->node, &b->hogs);
-			b->hogged += chunk;
+			ibg_hog_hold(b, h, pool, va, chunk, true);
 		}
 	}
 }
@@ -526,17 +576,11 @@ static ssize_t ibg_hog_write(struct file *file, const char __user *ubuf,
 	ret = kstrtoull_from_user(ubuf, len, 0, &want);
 	if (ret)
 		return ret;
-	/*
-	 * A second write takes more rather than starting again: a buffer the
-	 * NIC held during the first one comes back later, and a test that
-	 * runs the window dry must be able to take it too.
-	 */
-	mutex_lock(&b->hog_lock);
+	/* A second write takes more rather than starting again. */
 	if (want)
 		ibg_hog_take(b, want);
 	else
 		ibg_hog_release(b);
-	mutex_unlock(&b->hog_lock);
 	return len;
 }
 
@@ -547,9 +591,7 @@ static ssize_t ibg_hog_read(struct file *file, char __user *ubuf,
 	char buf[32];
 	int n;
 
-	mutex_lock(&b->hog_lock);
-	n = snprintf(buf, sizeof(buf), "%zu\n", b->hogged);
-	mutex_unlock(&b->hog_lock);
+	n = snprintf(buf, sizeof(buf), "%zu\n", READ_ONCE(b->hogged));
 	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
 }
 
