@@ -1964,6 +1964,7 @@ def main():
         if not args.demo and not args.bench:
             # The fabric's own tests first, here: the VMs stand on it.
             run.local_test("fabric_test")
+            run.local_test("engine_test")
         run.setup()
         if args.bench:
             run.plan_bench()

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * iobond-engine: the emulated IO-Bond hardware's DMA engine.
+ *
+ * A board's virtio driver keeps its rings and buffers in board memory; the
+ * mainboard's backends serve shadow rings in the link's window.  For each
+ * queue the engine relays available chains from the board's ring to the
+ * shadow ring, copying what the driver wrote into buffers of the window,
+ * and at completion copies what the device wrote back, fills the board's
+ * used ring and says whether the board wants an interrupt.
+ *
+ * Both memories belong to the other side.  Every value read from either
+ * is read once, checked, and only the checked copy is used; every address
+ * and length is checked against the memory it names (eng_ptr()).  The
+ * engine's own records of what it relays live in its own memory, never in
+ * the window, where the host could change them.
+ */
+#ifndef IOBOND_ENGINE_H
+#define IOBOND_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/virtio_ring.h>
+
+/* A memory the engine may touch: a board's RAM, or a link's window. */
+struct eng_space {
+	uint8_t *base;
+	uint64_t size;
+};
+
+/* [@addr, @addr + @len) of @s, or NULL if any byte of it lies outside. */
+static inline void *eng_ptr(const struct eng_space *s, uint64_t addr,
+			    uint64_t len)
+{
+	if (addr > s->size || len > s->size - addr)
+		return NULL;
+	return s->base + addr;
+}
+
+/*
+ * The window's buffers for one queue's chains: a first-fit allocator over
+ * [@off, @off + @size) of the window, in 64-byte granules.
+ */
+#define ENG_POOL_GRANULE	64
+
+struct eng_pool {
+	uint64_t off;
+	uint64_t size;
+	uint32_t ngran;
+	uint32_t next;		/* where the next search starts */
+	uint64_t *used;		/* one bit per granule */
+};
+
+int eng_pool_init(struct eng_pool *p, uint64_t off, uint64_t size);
+void eng_pool_exit(struct eng_pool *p);
+/* A window offset of @len free bytes, or -1. */
+int64_t eng_pool_alloc(struct eng_pool *p, uint64_t len);
+void eng_pool_free(struct eng_pool *p, uint64_t off, uint64_t len);
+void eng_pool_reset(struct eng_pool *p);
+
+/* A split ring's three parts, as the engine found them in their memory. */
+struct eng_ring {
+	uint16_t size;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+};
+
+/* Where a queue's rings are: addresses in their memory, and the size. */
+struct eng_ring_addr {
+	uint16_t size;
+	uint64_t desc;
+	uint64_t avail;
+	uint64_t used;
+};
+
+/* One buffer of a board chain, and its copy in the window. */
+struct eng_seg {
+	uint64_t addr;		/* in board memory */
+	uint32_t len;
+	bool write;		/* device-writable */
+};
+
+/* A board chain the host holds: its shadow head indexes these. */
+struct eng_chain {
+	bool busy;
+	uint16_t head;		/* the board's */
+	uint16_t nseg;
+	uint64_t off;		/* its buffers in the window */
+	uint64_t len;		/* their total */
+};
+
+/* Why a queue stopped relaying. */
+enum eng_fault {
+	ENG_OK,
+	ENG_BOARD_FAULT,	/* the board's ring or a chain is malformed */
+	ENG_HOST_FAULT,		/* the host completed what it did not hold */
+};
+
+/* Counters, for the benchmark and for debugging. */
+struct eng_stats {
+	uint64_t chains;	/* relayed to the host */
+	uint64_t completions;	/* relayed back */
+	uint64_t bytes_out;	/* board to window */
+	uint64_t bytes_in;	/* window to board */
+	uint64_t host_kicks;	/* kicks the host wanted */
+	uint64_t board_irqs;	/* interrupts the board wanted */
+	uint64_t stalls;	/* chains that waited for room */
+};
+
+/*
+ * One queue's relay.  Everything here is the engine's own: the board's and
+ * the shadow ring's indices are tracked here and only written to the rings.
+ */
+struct eng_vq {
+	const struct eng_space *board;
+	const struct eng_space *window;
+	struct eng_ring b;		/* in board memory */
+	struct eng_ring s;		/* the shadow, in the window */
+	bool event_idx;
+	bool indirect;
+	uint16_t b_last_avail;		/* next board avail entry to take */
+	uint16_t b_used;		/* the board's used index */
+	uint16_t s_avail;		/* the shadow's avail index */
+	uint16_t s_last_used;		/* next shadow used entry to take */
+	uint16_t s_free;		/* first free shadow descriptor */
+	uint16_t s_nfree;
+	uint16_t *s_next;		/* the shadow's free list, and chains */
+	struct eng_seg *seg;		/* by shadow descriptor */
+	struct eng_chain *chain;	/* by shadow head */
+	struct eng_pool pool;
+	uint64_t max_chain;		/* bytes a chain may have */
+	enum eng_fault fault;
+	const char *why;		/* what the fault was */
+	struct eng_stats st;
+};
+
+/* What eng_vq_start() needs to know. */
+struct eng_vq_config {
+	struct eng_ring_addr board;	/* in board memory */
+	struct eng_ring_addr shadow;	/* in the window */
+	uint64_t pool_off, pool_size;	/* the shadow buffers, in the window */
+	bool event_idx;			/* VIRTIO_RING_F_EVENT_IDX negotiated */
+	bool indirect;			/* VIRTIO_RING_F_INDIRECT_DESC */
+};
+
+int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
+		 const struct eng_space *window,
+		 const struct eng_vq_config *cfg);
+void eng_vq_stop(struct eng_vq *vq);
+bool eng_vq_relay_avail(struct eng_vq *vq);
+bool eng_vq_relay_used(struct eng_vq *vq);
+unsigned int eng_vq_inflight(const struct eng_vq *vq);
+
+#endif

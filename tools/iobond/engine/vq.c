@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iobond-engine: one queue's relay between the board's ring and its shadow.
+ *
+ * The engine is the device of the board's ring and the driver of the
+ * shadow ring.  A chain the board makes available becomes a chain of the
+ * shadow ring with as many descriptors, whose buffers lie one after the
+ * other in one run of the queue's pool; what the driver wrote is copied
+ * there first.  When the host uses the shadow chain, the bytes it says it
+ * wrote are copied back to the board's device-writable buffers, in order,
+ * and the board's chain is used with that length.
+ *
+ * Shadow descriptors are handed out from a free list kept in the engine's
+ * memory, as virtio_ring.c does: a chain's descriptors are the first ones
+ * of the list, linked in list order, and go back to its head together.
+ * The shadow ring itself is only ever written: the host can change it at
+ * will, and nothing the engine needs is read back from it.
+ *
+ * A board whose ring or chain breaks the rules stops its queue with
+ * ENG_BOARD_FAULT; a host that completes a chain it does not hold stops it
+ * with ENG_HOST_FAULT.  Either way the engine touches nothing more for it
+ * until the queue is started again.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+#define ENG_MAX_RING	32768
+
+static uint16_t load16(const void *p)
+{
+	return le16toh(__atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE));
+}
+
+static void store16(void *p, uint16_t v)
+{
+	__atomic_store_n((uint16_t *)p, htole16(v), __ATOMIC_RELEASE);
+}
+
+/* avail->ring[size] and used->ring[size]: EVENT_IDX's two fields. */
+static void *used_event(const struct eng_ring *r)
+{
+	return &r->avail->ring[r->size];
+}
+
+static void *avail_event(const struct eng_ring *r)
+{
+	return &r->used->ring[r->size];
+}
+
+/* Whether moving an index from @old to @new crossed @event. */
+static bool need_event(uint16_t event, uint16_t new, uint16_t old)
+{
+	return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
+}
+
+/*
+ * Ask to hear when the other side's index passes @at, by writing our event
+ * index @event; then say whether its index @idx moved past @seen already.
+ */
+static bool rearm(void *event, uint16_t at, const void *idx, uint16_t seen)
+{
+	store16(event, at);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return load16(idx) != seen;
+}
+
+/*
+ * Publish index @new, moved from @old, at @idx; then say whether the other
+ * side asked to hear of it: with EVENT_IDX, by its event index @event;
+ * without, by its @flags lacking @quiet.
+ */
+static bool publish(const struct eng_vq *vq, void *idx, uint16_t new,
+		    uint16_t old, const void *event, const void *flags,
+		    uint16_t quiet)
+{
+	store16(idx, new);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vq->event_idx)
+		return need_event(load16(event), new, old);
+	return !(load16(flags) & quiet);
+}
+
+static bool fault(struct eng_vq *vq, enum eng_fault f, const char *why)
+{
+	vq->fault = f;
+	vq->why = why;
+	return false;
+}
+
+/* A board fault while following a chain. */
+static int bad(struct eng_vq *vq, const char *why)
+{
+	fault(vq, ENG_BOARD_FAULT, why);
+	return -1;
+}
+
+/* Find @a's three parts in @s, each whole and aligned as virtio says. */
+static int ring_map(struct eng_ring *r, const struct eng_space *s,
+		    const struct eng_ring_addr *a)
+{
+	uint64_t n = a->size;
+
+	if (!n || n > ENG_MAX_RING || (n & (n - 1)))
+		return -EINVAL;
+	if (a->desc % 16 || a->avail % 2 || a->used % 4)
+		return -EINVAL;
+	r->size = n;
+	r->desc = eng_ptr(s, a->desc, 16 * n);
+	r->avail = eng_ptr(s, a->avail, 6 + 2 * n);
+	r->used = eng_ptr(s, a->used, 6 + 8 * n);
+	return r->desc && r->avail && r->used ? 0 : -EFAULT;
+}
+
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/**
+ * eng_vq_start() - start relaying a queue
+ * @vq: the queue, stopped (or never started)
+ * @board: the board's memory
+ * @window: the link's window
+ * @cfg: where the rings and the pool are, and what was negotiated
+ *
+ * The shadow ring is zeroed: the engine is its driver, and starts it.
+ *
+ * Return: 0, -EINVAL for a ring size or alignment virtio does not allow,
+ * -EFAULT for a ring or a pool outside its memory, or -ENOMEM.
+ */
+int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
+		 const struct eng_space *window,
+		 const struct eng_vq_config *cfg)
+{
+	const struct eng_ring_addr *s = &cfg->shadow;
+	uint64_t n = s->size;
+	unsigned int i;
+	int ret;
+
+	memset(vq, 0, sizeof(*vq));
+	vq->board = board;
+	vq->window = window;
+	ret = ring_map(&vq->b, board, &cfg->board);
+	if (!ret)
+		ret = ring_map(&vq->s, window, s);
+	if (ret)
+		return ret;
+	if (!eng_ptr(window, cfg->pool_off, cfg->pool_size) ||
+	    overlaps(cfg->pool_off, cfg->pool_size, s->desc, 16 * n) ||
+	    overlaps(cfg->pool_off, cfg->pool_size, s->avail, 6 + 2 * n) ||
+	    overlaps(cfg->pool_off, cfg->pool_size, s->used, 6 + 8 * n))
+		return -EFAULT;
+	ret = eng_pool_init(&vq->pool, cfg->pool_off, cfg->pool_size);
+	if (ret)
+		return ret;
+	vq->s_next = calloc(n, sizeof(*vq->s_next));
+	vq->seg = calloc(n, sizeof(*vq->seg));
+	vq->chain = calloc(n, sizeof(*vq->chain));
+	if (!vq->s_next || !vq->seg || !vq->chain) {
+		eng_vq_stop(vq);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++)
+		vq->s_next[i] = i + 1;
+	vq->s_nfree = n;
+	vq->max_chain = vq->pool.size;
+	vq->event_idx = cfg->event_idx;
+	vq->indirect = cfg->indirect;
+	memset(vq->s.desc, 0, 16 * n);
+	memset(vq->s.avail, 0, 6 + 2 * n);
+	memset(vq->s.used, 0, 6 + 8 * n);
+	return 0;
+}
+
+/**
+ * eng_vq_stop() - stop relaying, and forget every chain in flight
+ * @vq: the queue
+ *
+ * Nothing is copied back: the board reset the device, or is gone, and
+ * its buffers may be another's by now.
+ */
+void eng_vq_stop(struct eng_vq *vq)
+{
+	free(vq->s_next);
+	free(vq->seg);
+	free(vq->chain);
+	eng_pool_exit(&vq->pool);
+	memset(vq, 0, sizeof(*vq));
+}
+
+/**
+ * eng_vq_inflight() - chains the host holds
+ * @vq: the queue
+ *
+ * Return: how many.
+ */
+unsigned int eng_vq_inflight(const struct eng_vq *vq)
+{
+	return (uint16_t)(vq->s_avail - vq->s_last_used);
+}
+
+/*
+ * Follow the board's chain at @head into shadow descriptors taken from
+ * the free list, without taking them yet.  Return the number of buffers
+ * and their total in @total; 0 if the shadow ring has no room for them;
+ * -1 on a fault.
+ */
+static int walk(struct eng_vq *vq, uint16_t head, uint64_t *total)
+{
+	const struct vring_desc *table = vq->b.desc;
+	uint32_t tsize = vq->b.size, steps = 0;
+	uint16_t i = head, pos = vq->s_free;
+	bool indirect = false, writing = false;
+	unsigned int n = 0;
+
+	*total = 0;
+	for (;;) {
+		struct vring_desc d;
+		uint16_t flags;
+		uint32_t len;
+		uint64_t addr;
+
+		if (i >= tsize)
+			return bad(vq, "a descriptor index past its table");
+		memcpy(&d, &table[i], sizeof(d));
+		flags = le16toh(d.flags);
+		len = le32toh(d.len);
+		addr = le64toh(d.addr);
+		if (flags & VRING_DESC_F_INDIRECT) {
+			/* Only a chain's head may be one, and alone. */
+			if (!vq->indirect || indirect || n ||
+			    (flags & VRING_DESC_F_NEXT))
+				return bad(vq, "an indirect descriptor where none may be");
+			if (!len || len % sizeof(d) ||
+			    len / sizeof(d) > ENG_MAX_RING)
+				return bad(vq, "an indirect table of a bad length");
+			table = eng_ptr(vq->board, addr, len);
+			if (!table)
+				return bad(vq, "an indirect table outside the board's memory");
+			tsize = len / sizeof(d);
+			indirect = true;
+			i = 0;
+			continue;
+		}
+		/* A chain is no longer than its table: anything longer loops. */
+		if (++steps > tsize)
+			return bad(vq, "a chain that loops");
+		if (!eng_ptr(vq->board, addr, len))
+			return bad(vq, "a buffer outside the board's memory");
+		if (flags & VRING_DESC_F_WRITE)
+			writing = true;
+		else if (writing)
+			return bad(vq, "a readable buffer after a writable one");
+		*total += len;
+		if (*total > vq->max_chain)
+			return bad(vq, "a chain larger than its queue's buffers");
+		/* Never room for more than the shadow ring holds. */
+		if (n == vq->s.size)
+			return bad(vq, "a chain longer than the host's ring");
+		if (n == vq->s_nfree)
+			return 0;
+		vq->seg[pos] = (struct eng_seg){ addr, len, writing };
+		pos = vq->s_next[pos];
+		n++;
+		if (!(flags & VRING_DESC_F_NEXT))
+			return n;
+		i = le16toh(d.next);
+	}
+}
+
+/*
+ * Relay the board's next available chain.  Return 1 if it went, 0 if
+ * there is no room for it now, -1 on a fault.
+ */
+static int take(struct eng_vq *vq)
+{
+	uint16_t head, pos, last = 0;
+	uint64_t total, cur = 0;
+	int64_t off;
+	int n, k;
+
+	head = load16(&vq->b.avail->ring[vq->b_last_avail & (vq->b.size - 1)]);
+	n = walk(vq, head, &total);
+	if (n <= 0)
+		return n;
+	off = eng_pool_alloc(&vq->pool, total ? total : 1);
+	if (off < 0)
+		return 0;
+	pos = vq->s_free;
+	for (k = 0; k < n; k++) {
+		const struct eng_seg *sg = &vq->seg[pos];
+		struct vring_desc *d = &vq->s.desc[pos];
+		uint16_t flags = sg->write ? VRING_DESC_F_WRITE : 0;
+
+		if (!sg->write) {
+			memcpy(eng_ptr(vq->window, off + cur, sg->len),
+			       eng_ptr(vq->board, sg->addr, sg->len), sg->len);
+			vq->st.bytes_out += sg->len;
+		}
+		if (k < n - 1)
+			flags |= VRING_DESC_F_NEXT;
+		d->addr = htole64(off + cur);
+		d->len = htole32(sg->len);
+		d->flags = htole16(flags);
+		d->next = htole16(vq->s_next[pos]);
+		cur += sg->len;
+		last = pos;
+		pos = vq->s_next[pos];
+	}
+	vq->chain[vq->s_free] = (struct eng_chain){
+		.busy = true, .head = head, .nseg = n, .off = off, .len = total,
+	};
+	vq->s.avail->ring[vq->s_avail & (vq->s.size - 1)] = htole16(vq->s_free);
+	vq->s_avail++;
+	vq->s_free = vq->s_next[last];
+	vq->s_nfree -= n;
+	vq->b_last_avail++;
+	vq->st.chains++;
+	return 1;
+}
+
+/**
+ * eng_vq_relay_avail() - relay every chain the board made available
+ * @vq: the queue
+ *
+ * Chains that find no room wait for completions: call this again after
+ * eng_vq_relay_used().
+ *
+ * Return: true if the host wants a kick.
+ */
+bool eng_vq_relay_avail(struct eng_vq *vq)
+{
+	uint16_t old = vq->s_avail, idx;
+
+	if (vq->fault)
+		return false;
+	for (;;) {
+		idx = load16(&vq->b.avail->idx);
+		if ((uint16_t)(idx - vq->b_last_avail) > vq->b.size)
+			return fault(vq, ENG_BOARD_FAULT, "an avail index beyond its ring");
+		while (vq->b_last_avail != idx) {
+			int ret = take(vq);
+
+			if (ret < 0)
+				return false;
+			if (!ret) {
+				vq->st.stalls++;
+				break;
+			}
+		}
+		if (vq->b_last_avail != idx || !vq->event_idx)
+			break;
+		/* Ask for a kick at the next chain; one may have come since. */
+		if (!rearm(avail_event(&vq->b), vq->b_last_avail,
+			   &vq->b.avail->idx, idx))
+			break;
+	}
+	if (vq->s_avail == old ||
+	    !publish(vq, &vq->s.avail->idx, vq->s_avail, old,
+		     avail_event(&vq->s), &vq->s.used->flags,
+		     VRING_USED_F_NO_NOTIFY))
+		return false;
+	vq->st.host_kicks++;
+	return true;
+}
+
+/* Copy back what the host wrote into shadow chain @id, and use it. */
+static void complete(struct eng_vq *vq, uint16_t id, uint32_t len)
+{
+	struct eng_chain *c = &vq->chain[id];
+	uint64_t cur = 0, left = len, written = 0;
+	struct vring_used_elem *e;
+	uint16_t pos = id, last = id;
+	unsigned int k;
+
+	for (k = 0; k < c->nseg; k++) {
+		const struct eng_seg *sg = &vq->seg[pos];
+
+		if (sg->write && left) {
+			uint64_t n = left < sg->len ? left : sg->len;
+
+			memcpy(eng_ptr(vq->board, sg->addr, n),
+			       eng_ptr(vq->window, c->off + cur, n), n);
+			left -= n;
+			written += n;
+		}
+		cur += sg->len;
+		last = pos;
+		pos = vq->s_next[pos];
+	}
+	vq->st.bytes_in += written;
+	e = &vq->b.used->ring[vq->b_used & (vq->b.size - 1)];
+	e->id = htole32(c->head);
+	e->len = htole32(written);
+	vq->b_used++;
+	vq->s_next[last] = vq->s_free;
+	vq->s_free = id;
+	vq->s_nfree += c->nseg;
+	eng_pool_free(&vq->pool, c->off, c->len ? c->len : 1);
+	c->busy = false;
+	vq->st.completions++;
+}
+
+/**
+ * eng_vq_relay_used() - relay every chain the host used back to the board
+ * @vq: the queue
+ *
+ * Return: true if the board wants an interrupt.
+ */
+bool eng_vq_relay_used(struct eng_vq *vq)
+{
+	uint16_t old = vq->b_used, idx;
+
+	if (vq->fault)
+		return false;
+	for (;;) {
+		idx = load16(&vq->s.used->idx);
+		if ((uint16_t)(idx - vq->s_last_used) > eng_vq_inflight(vq))
+			return fault(vq, ENG_HOST_FAULT, "a used index past what it holds");
+		while (vq->s_last_used != idx) {
+			struct vring_used_elem e;
+			uint32_t id;
+
+			memcpy(&e, &vq->s.used->ring[vq->s_last_used & (vq->s.size - 1)],
+			       sizeof(e));
+			id = le32toh(e.id);
+			if (id >= vq->s.size || !vq->chain[id].busy)
+				return fault(vq, ENG_HOST_FAULT, "a completion of a chain it does not hold");
+			complete(vq, id, le32toh(e.len));
+			vq->s_last_used++;
+		}
+		if (!vq->event_idx)
+			break;
+		/* Ask for an interrupt at the next one; it may have come. */
+		if (!rearm(used_event(&vq->s), vq->s_last_used,
+			   &vq->s.used->idx, idx))
+			break;
+	}
+	if (vq->b_used == old ||
+	    !publish(vq, &vq->b.used->idx, vq->b_used, old,
+		     used_event(&vq->b), &vq->b.avail->flags,
+		     VRING_AVAIL_F_NO_INTERRUPT))
+		return false;
+	vq->st.board_irqs++;
+	return true;
+}

@@ -1,0 +1,659 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The engine's queue relay, on the build machine: the real relay code
+ * between a board's ring in one memory and its shadow in another, each
+ * memory fenced by inaccessible pages, and the whole built with
+ * AddressSanitizer, so that a stray read or write anywhere fails the run.
+ *
+ * The board's driver and the host's device are played by the test: the
+ * driver posts chains as virtio_ring.c would, and the device answers each
+ * chain by writing its out-bytes, XORed, into its in-buffers.  Then both
+ * sides misbehave: the board with random rings, loops and lengths, the
+ * host with random completions.  The engine stops the queue, touches
+ * nothing outside what it was given, and serves a legitimate queue again
+ * once restarted.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "../../../iobond/engine/engine.h"
+
+#define MEM_SIZE	(1 << 20)
+#define BRING		0x1000		/* the board's ring */
+#define BBUF		0x10000		/* the board's buffers */
+#define SRING		0x0		/* the shadow ring, in the window */
+#define POOL		0x10000
+#define POOL_SIZE	0x80000
+
+/* A memory with an inaccessible page on each side. */
+static void space_map(struct eng_space *s, uint64_t size)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uint8_t *p = mmap(NULL, size + 2 * pg, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED || mprotect(p + pg, size, PROT_READ | PROT_WRITE))
+		abort();
+	s->base = p + pg;
+	s->size = size;
+}
+
+static void space_unmap(struct eng_space *s)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+
+	munmap(s->base - pg, s->size + 2 * pg);
+}
+
+/* Where a ring of @n entries at @at lies: desc, then avail, then used. */
+static struct eng_ring_addr ring_at(uint64_t at, uint16_t n)
+{
+	uint64_t avail = at + 16 * n;
+
+	return (struct eng_ring_addr){
+		.size = n, .desc = at, .avail = avail,
+		.used = (avail + 6 + 2 * n + 3) & ~3ULL,
+	};
+}
+
+/* The three parts of the ring @a in @mem. */
+static void ring_find(struct eng_space *mem, struct eng_ring_addr a,
+		      struct vring_desc **desc, struct vring_avail **avail,
+		      struct vring_used **used)
+{
+	*desc = eng_ptr(mem, a.desc, 16 * a.size);
+	*avail = eng_ptr(mem, a.avail, 6 + 2 * a.size);
+	*used = eng_ptr(mem, a.used, 6 + 8 * a.size);
+}
+
+/* The board's driver, as the test plays it. */
+struct drv {
+	struct eng_space *mem;
+	struct eng_ring_addr a;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint16_t next_desc;	/* descriptors are handed out in turn */
+	uint16_t avail_idx;
+	uint16_t last_used;
+	uint64_t next_buf;	/* and so are buffers */
+};
+
+static void drv_init(struct drv *d, struct eng_space *mem, uint16_t n)
+{
+	memset(d, 0, sizeof(*d));
+	d->mem = mem;
+	d->a = ring_at(BRING, n);
+	ring_find(mem, d->a, &d->desc, &d->avail, &d->used);
+	memset(d->desc, 0, d->a.used + 6 + 8 * n - d->a.desc);
+	d->next_buf = BBUF;
+}
+
+static uint64_t drv_buf(struct drv *d, uint32_t len)
+{
+	uint64_t at = d->next_buf;
+
+	d->next_buf += (len + 63) & ~63U;
+	if (d->next_buf > MEM_SIZE)
+		abort();
+	return at;
+}
+
+/* Descriptor @i: @len bytes at @addr, device-writable if @write. */
+static void drv_desc(struct vring_desc *table, uint16_t i, uint64_t addr,
+		     uint32_t len, uint16_t flags, uint16_t next)
+{
+	table[i].addr = htole64(addr);
+	table[i].len = htole32(len);
+	table[i].flags = htole16(flags);
+	table[i].next = htole16(next);
+}
+
+static void drv_publish(struct drv *d, uint16_t head)
+{
+	d->avail->ring[d->avail_idx % d->a.size] = htole16(head);
+	__atomic_store_n(&d->avail->idx, htole16(++d->avail_idx),
+			 __ATOMIC_RELEASE);
+}
+
+/* Post a chain of @nout readable and @nin writable buffers of @len bytes. */
+static uint16_t drv_post(struct drv *d, unsigned int nout, unsigned int nin,
+			 uint32_t len, uint8_t seed)
+{
+	uint16_t head = d->next_desc, i = head;
+	unsigned int k, n = nout + nin;
+
+	for (k = 0; k < n; k++) {
+		uint64_t at = drv_buf(d, len);
+		uint16_t next = (i + 1) % d->a.size;
+
+		if (k < nout)
+			memset(d->mem->base + at, seed + k, len);
+		else
+			memset(d->mem->base + at, 0xee, len);
+		drv_desc(d->desc, i, at, len,
+			 (k >= nout ? VRING_DESC_F_WRITE : 0) |
+			 (k < n - 1 ? VRING_DESC_F_NEXT : 0), next);
+		i = next;
+	}
+	d->next_desc = i;
+	drv_publish(d, head);
+	return head;
+}
+
+/* The host's device, as the test plays it: it holds what it took. */
+struct dev {
+	struct eng_space *win;
+	struct eng_ring_addr a;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint16_t last_avail;
+	uint16_t used_idx;
+	uint16_t held[1024];
+	unsigned int nheld;
+};
+
+static void dev_init(struct dev *v, struct eng_space *win, uint16_t n)
+{
+	memset(v, 0, sizeof(*v));
+	v->win = win;
+	v->a = ring_at(SRING, n);
+	ring_find(win, v->a, &v->desc, &v->avail, &v->used);
+}
+
+static void dev_take(struct dev *v)
+{
+	uint16_t idx = le16toh(__atomic_load_n(&v->avail->idx, __ATOMIC_ACQUIRE));
+
+	while (v->last_avail != idx)
+		v->held[v->nheld++] = le16toh(v->avail->ring[v->last_avail++ % v->a.size]);
+}
+
+/*
+ * Answer chain @head: its in-bytes are its out-bytes XORed with 0xa5, in
+ * a loop; the used length is @short_by less than the in-buffers hold.
+ */
+static void dev_answer(struct dev *v, uint16_t head, uint32_t short_by)
+{
+	uint8_t out[8192];
+	uint32_t nout = 0, nin = 0, k;
+	uint16_t i = head;
+	struct vring_used_elem *e;
+
+	for (;;) {
+		struct vring_desc *d = &v->desc[i];
+		uint8_t *p = eng_ptr(v->win, le64toh(d->addr), le32toh(d->len));
+
+		if (!p)
+			abort();
+		for (k = 0; k < le32toh(d->len); k++) {
+			if (le16toh(d->flags) & VRING_DESC_F_WRITE)
+				p[k] = (nout ? out[nin % nout] : 0) ^ 0xa5, nin++;
+			else if (nout < sizeof(out))
+				out[nout++] = p[k];
+		}
+		if (!(le16toh(d->flags) & VRING_DESC_F_NEXT))
+			break;
+		i = le16toh(d->next);
+	}
+	e = &v->used->ring[v->used_idx % v->a.size];
+	e->id = htole32(head);
+	e->len = htole32(nin > short_by ? nin - short_by : 0);
+	__atomic_store_n(&v->used->idx, htole16(++v->used_idx), __ATOMIC_RELEASE);
+}
+
+/* Answer everything held, the last taken first when @reverse. */
+static void dev_answer_all(struct dev *v, bool reverse, uint32_t short_by)
+{
+	unsigned int k;
+
+	for (k = 0; k < v->nheld; k++)
+		dev_answer(v, v->held[reverse ? v->nheld - 1 - k : k], short_by);
+	v->nheld = 0;
+}
+
+FIXTURE(engine) {
+	struct eng_space board, win;
+	struct eng_vq vq;
+	struct eng_vq_config cfg;
+	struct drv d;
+	struct dev v;
+};
+
+FIXTURE_SETUP(engine)
+{
+	space_map(&self->board, MEM_SIZE);
+	space_map(&self->win, MEM_SIZE);
+	drv_init(&self->d, &self->board, 64);
+	dev_init(&self->v, &self->win, 32);
+	self->cfg = (struct eng_vq_config){
+		.board = self->d.a, .shadow = self->v.a,
+		.pool_off = POOL, .pool_size = POOL_SIZE,
+	};
+	ASSERT_EQ(0, eng_vq_start(&self->vq, &self->board, &self->win, &self->cfg));
+}
+
+FIXTURE_TEARDOWN(engine)
+{
+	eng_vq_stop(&self->vq);
+	space_unmap(&self->board);
+	space_unmap(&self->win);
+}
+
+/* The board's used entry @k: its head and length. */
+static struct vring_used_elem used_elem(struct drv *d, uint16_t k)
+{
+	struct vring_used_elem e = d->used->ring[k % d->a.size];
+
+	e.id = le32toh(e.id);
+	e.len = le32toh(e.len);
+	return e;
+}
+
+/* Whether chain @head's in-buffers hold what the device wrote, then 0xee. */
+static bool drv_check(struct drv *d, uint16_t head, uint32_t len)
+{
+	uint8_t out[8192];
+	uint32_t nout = 0, nin = 0, k;
+	uint16_t i = head;
+
+	for (;;) {
+		struct vring_desc *x = &d->desc[i];
+		uint8_t *p = d->mem->base + le64toh(x->addr);
+
+		for (k = 0; k < le32toh(x->len); k++) {
+			if (!(le16toh(x->flags) & VRING_DESC_F_WRITE))
+				out[nout++] = p[k];
+			else if (nin++ < len ? p[k] != (out[(nin - 1) % nout] ^ 0xa5) :
+				 p[k] != 0xee)
+				return false;
+		}
+		if (!(le16toh(x->flags) & VRING_DESC_F_NEXT))
+			return true;
+		i = le16toh(x->next);
+	}
+}
+
+TEST_F(engine, chains_go_and_come_back)
+{
+	uint16_t heads[8];
+	unsigned int k;
+
+	for (k = 0; k < 8; k++)
+		heads[k] = drv_post(&self->d, 1 + k % 3, 1 + k % 2, 100 + 300 * k, k);
+	EXPECT_TRUE(eng_vq_relay_avail(&self->vq));
+	EXPECT_EQ(8, eng_vq_inflight(&self->vq));
+	dev_take(&self->v);
+	ASSERT_EQ(8, self->v.nheld);
+	/* Out of order, and each a few bytes short of its buffers. */
+	dev_answer_all(&self->v, true, 7);
+	EXPECT_TRUE(eng_vq_relay_used(&self->vq));
+	EXPECT_EQ(ENG_OK, self->vq.fault);
+	EXPECT_EQ(0, eng_vq_inflight(&self->vq));
+	ASSERT_EQ(8, le16toh(self->d.used->idx));
+	for (k = 0; k < 8; k++) {
+		struct vring_used_elem e = used_elem(&self->d, k);
+		uint32_t in = (1 + (7 - k) % 2) * (100 + 300 * (7 - k));
+
+		EXPECT_EQ(heads[7 - k], e.id);
+		EXPECT_EQ(in - 7, e.len);
+		EXPECT_TRUE(drv_check(&self->d, e.id, e.len)) TH_LOG("chain %u", e.id);
+	}
+	/* The shadow's descriptors and buffers all came back. */
+	EXPECT_EQ(32, self->vq.s_nfree);
+}
+
+TEST_F(engine, indirect_tables)
+{
+	struct vring_desc *table;
+	uint64_t t, out, in;
+	struct vring_used_elem e;
+
+	self->cfg.indirect = true;
+	eng_vq_stop(&self->vq);
+	ASSERT_EQ(0, eng_vq_start(&self->vq, &self->board, &self->win, &self->cfg));
+	t = drv_buf(&self->d, 3 * 16);
+	out = drv_buf(&self->d, 64);
+	in = drv_buf(&self->d, 128);
+	table = (struct vring_desc *)(self->board.base + t);
+	memset(self->board.base + out, 0x11, 64);
+	memset(self->board.base + in, 0xee, 128);
+	drv_desc(table, 0, out, 32, VRING_DESC_F_NEXT, 1);
+	drv_desc(table, 1, out + 32, 32, VRING_DESC_F_NEXT, 2);
+	drv_desc(table, 2, in, 128, VRING_DESC_F_WRITE, 0);
+	drv_desc(self->d.desc, 5, t, 3 * 16, VRING_DESC_F_INDIRECT, 0);
+	drv_publish(&self->d, 5);
+	eng_vq_relay_avail(&self->vq);
+	dev_take(&self->v);
+	dev_answer_all(&self->v, false, 0);
+	eng_vq_relay_used(&self->vq);
+	EXPECT_EQ(ENG_OK, self->vq.fault);
+	e = used_elem(&self->d, 0);
+	EXPECT_EQ(5, e.id);
+	EXPECT_EQ(128, e.len);
+	EXPECT_EQ(0x11 ^ 0xa5, self->board.base[in + 127]);
+}
+
+TEST_F(engine, indirect_refused_unless_negotiated)
+{
+	drv_desc(self->d.desc, 0, BBUF, 16, VRING_DESC_F_INDIRECT, 0);
+	drv_publish(&self->d, 0);
+	EXPECT_FALSE(eng_vq_relay_avail(&self->vq));
+	EXPECT_EQ(ENG_BOARD_FAULT, self->vq.fault);
+}
+
+TEST_F(engine, waits_for_room)
+{
+	unsigned int k, done = 0;
+
+	/* 30 chains of 2 for a shadow of 32 descriptors: 16 go at once. */
+	for (k = 0; k < 30; k++)
+		drv_post(&self->d, 1, 1, 64, k);
+	eng_vq_relay_avail(&self->vq);
+	EXPECT_EQ(16, eng_vq_inflight(&self->vq));
+	EXPECT_LT(0, self->vq.st.stalls);
+	while (done < 30) {
+		dev_take(&self->v);
+		done += self->v.nheld;
+		ASSERT_LT(0, self->v.nheld);
+		dev_answer_all(&self->v, false, 0);
+		eng_vq_relay_used(&self->vq);
+		eng_vq_relay_avail(&self->vq);
+	}
+	EXPECT_EQ(30, le16toh(self->d.used->idx));
+	EXPECT_EQ(ENG_OK, self->vq.fault);
+}
+
+TEST_F(engine, waits_for_pool_room)
+{
+	self->cfg.pool_size = 8192;
+	eng_vq_stop(&self->vq);
+	ASSERT_EQ(0, eng_vq_start(&self->vq, &self->board, &self->win, &self->cfg));
+	drv_post(&self->d, 1, 1, 3000, 1);
+	drv_post(&self->d, 1, 1, 3000, 2);
+	eng_vq_relay_avail(&self->vq);
+	EXPECT_EQ(1, eng_vq_inflight(&self->vq));
+	dev_take(&self->v);
+	dev_answer_all(&self->v, false, 0);
+	eng_vq_relay_used(&self->vq);
+	eng_vq_relay_avail(&self->vq);
+	EXPECT_EQ(1, eng_vq_inflight(&self->vq));
+	/* A chain bigger than the whole pool can never go: a fault. */
+	drv_post(&self->d, 1, 0, 9000, 3);
+	eng_vq_relay_avail(&self->vq);
+	EXPECT_EQ(ENG_BOARD_FAULT, self->vq.fault);
+}
+
+/* EVENT_IDX's avail_event: the field after a used ring of @n entries. */
+static uint16_t *avail_event_of(struct vring_used *u, uint16_t n)
+{
+	return (uint16_t *)((uint8_t *)u + 4 + 8 * n);
+}
+
+TEST_F(engine, event_idx)
+{
+	uint16_t *used_event, *avail_event;
+	unsigned int k;
+
+	self->cfg.event_idx = true;
+	eng_vq_stop(&self->vq);
+	ASSERT_EQ(0, eng_vq_start(&self->vq, &self->board, &self->win, &self->cfg));
+	used_event = &self->d.avail->ring[64];
+	avail_event = avail_event_of(self->d.used, 64);
+	/* The board wants an interrupt after its 6th completion. */
+	*used_event = htole16(5);
+	for (k = 0; k < 6; k++)
+		drv_post(&self->d, 1, 1, 64, k);
+	/* The host's device asks for a kick at the first chain only. */
+	*avail_event_of(self->v.used, 32) = htole16(0);
+	EXPECT_TRUE(eng_vq_relay_avail(&self->vq));
+	EXPECT_EQ(6, le16toh(*avail_event));
+	drv_post(&self->d, 1, 1, 64, 9);
+	EXPECT_FALSE(eng_vq_relay_avail(&self->vq));
+	dev_take(&self->v);
+	for (k = 0; k < 3; k++)
+		dev_answer(&self->v, self->v.held[k], 0);
+	EXPECT_FALSE(eng_vq_relay_used(&self->vq));
+	EXPECT_EQ(3, le16toh(self->v.avail->ring[32]));
+	for (; k < 7; k++)
+		dev_answer(&self->v, self->v.held[k], 0);
+	EXPECT_TRUE(eng_vq_relay_used(&self->vq));
+	EXPECT_EQ(2, self->vq.st.host_kicks + self->vq.st.board_irqs);
+}
+
+TEST_F(engine, flags_suppress_without_event_idx)
+{
+	self->v.used->flags = htole16(VRING_USED_F_NO_NOTIFY);
+	self->d.avail->flags = htole16(VRING_AVAIL_F_NO_INTERRUPT);
+	drv_post(&self->d, 1, 1, 64, 1);
+	EXPECT_FALSE(eng_vq_relay_avail(&self->vq));
+	dev_take(&self->v);
+	dev_answer_all(&self->v, false, 0);
+	EXPECT_FALSE(eng_vq_relay_used(&self->vq));
+	EXPECT_EQ(1, le16toh(self->d.used->idx));
+}
+
+/* A board's broken chains, each of which must stop the queue. */
+TEST_F(engine, board_faults)
+{
+	static const struct {
+		const char *what;
+		uint64_t addr;
+		uint32_t len;
+		uint16_t flags, next;
+		uint16_t head;
+	} bad[] = {
+		{ "a chain that points at itself", BBUF, 64, VRING_DESC_F_NEXT, 0, 0 },
+		{ "a head past the ring", BBUF, 64, 0, 0, 64 },
+		{ "a next past the ring", BBUF, 64, VRING_DESC_F_NEXT, 999, 0 },
+		{ "a buffer past the memory", MEM_SIZE - 10, 11, 0, 0, 0 },
+		{ "an address that wraps", ~0ULL - 4, 64, 0, 0, 0 },
+		{ "a huge length", BBUF, 0xffffffff, 0, 0, 0 },
+		{ "an indirect head", BBUF, 32, VRING_DESC_F_INDIRECT, 0, 0 },
+	};
+	unsigned int k;
+
+	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		eng_vq_stop(&self->vq);
+		drv_init(&self->d, &self->board, 64);
+		ASSERT_EQ(0, eng_vq_start(&self->vq, &self->board, &self->win, &self->cfg));
+		drv_desc(self->d.desc, 0, bad[k].addr, bad[k].len, bad[k].flags,
+			 bad[k].next);
+		drv_publish(&self->d, bad[k].head);
+		EXPECT_FALSE(eng_vq_relay_avail(&self->vq));
+		EXPECT_EQ(ENG_BOARD_FAULT, self->vq.fault) TH_LOG("%s", bad[k].what);
+		EXPECT_EQ(0, eng_vq_inflight(&self->vq)) TH_LOG("%s", bad[k].what);
+	}
+	/* An avail index that leaps past the ring. */
+	eng_vq_stop(&self->vq);
+	drv_init(&self->d, &self->board, 64);
+	ASSERT_EQ(0, eng_vq_start(&self->vq, &self->board, &self->win, &self->cfg));
+	self->d.avail->idx = htole16(65);
+	EXPECT_FALSE(eng_vq_relay_avail(&self->vq));
+	EXPECT_EQ(ENG_BOARD_FAULT, self->vq.fault);
+}
+
+/* Indirect tables that nest, loop or reach outside. */
+TEST_F(engine, indirect_faults)
+{
+	struct vring_desc *table;
+	uint64_t t;
+	unsigned int k;
+
+	self->cfg.indirect = true;
+	for (k = 0; k < 4; k++) {
+		eng_vq_stop(&self->vq);
+		drv_init(&self->d, &self->board, 64);
+		ASSERT_EQ(0, eng_vq_start(&self->vq, &self->board, &self->win, &self->cfg));
+		t = drv_buf(&self->d, 64);
+		table = (struct vring_desc *)(self->board.base + t);
+		/* 0: the table names itself; 1: it loops; 2: 0-long; 3: outside */
+		drv_desc(table, 0, k ? BBUF + 4096 : t, 64,
+			 k ? VRING_DESC_F_NEXT : VRING_DESC_F_INDIRECT, 1);
+		drv_desc(table, 1, BBUF + 4096, 64, VRING_DESC_F_NEXT, 0);
+		drv_desc(self->d.desc, 0, k == 3 ? MEM_SIZE - 16 : t,
+			 k == 2 ? 0 : 32, VRING_DESC_F_INDIRECT, 0);
+		drv_publish(&self->d, 0);
+		EXPECT_FALSE(eng_vq_relay_avail(&self->vq));
+		EXPECT_EQ(ENG_BOARD_FAULT, self->vq.fault) TH_LOG("case %u", k);
+	}
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/*
+ * Random rings from the board, rounds of them, with the host's device
+ * answering whatever gets through.  Then a legitimate queue still works.
+ */
+TEST_F(engine, board_scribbles)
+{
+	uint64_t seed = 0x10b0d, chains = 0;
+	unsigned int round, k, faults = 0;
+
+	self->cfg.indirect = true;
+	self->cfg.event_idx = true;
+	for (round = 0; round < 10000; round++) {
+		uint8_t *ring = self->board.base + BRING;
+
+		eng_vq_stop(&self->vq);
+		ASSERT_EQ(0, eng_vq_start(&self->vq, &self->board, &self->win, &self->cfg));
+		dev_init(&self->v, &self->win, 32);
+		for (k = 0; k < self->d.a.used + 6 + 8 * 64 - BRING; k++)
+			ring[k] = rnd(&seed);
+		/* Mostly chains that could be, so that some go through. */
+		for (k = 0; k < 64; k++) {
+			struct vring_desc *x = &self->d.desc[k];
+			uint16_t flags = 0;
+
+			if (rnd(&seed) % 8)
+				x->addr = htole64(BBUF + rnd(&seed) % (MEM_SIZE - BBUF));
+			if (rnd(&seed) % 16)
+				x->len = htole32(rnd(&seed) % 5000);
+			if (rnd(&seed) % 2)
+				flags |= VRING_DESC_F_NEXT;
+			if (rnd(&seed) % 3 == 0)
+				flags |= VRING_DESC_F_WRITE;
+			if (rnd(&seed) % 16 == 0)
+				flags |= VRING_DESC_F_INDIRECT;
+			if (rnd(&seed) % 32)
+				x->flags = htole16(flags);
+			if (rnd(&seed) % 4)
+				x->next = htole16((k + 1) % 64);
+			else
+				x->next = htole16(rnd(&seed) % 70);
+		}
+		for (k = 0; k < 64; k++)
+			self->d.avail->ring[k] = htole16(rnd(&seed) % 70);
+		self->d.avail->idx = htole16(rnd(&seed) % (rnd(&seed) % 8 ? 8 : 80));
+		for (k = 0; k < 4 && !self->vq.fault; k++) {
+			eng_vq_relay_avail(&self->vq);
+			dev_take(&self->v);
+			dev_answer_all(&self->v, k & 1, 0);
+			eng_vq_relay_used(&self->vq);
+		}
+		faults += self->vq.fault == ENG_BOARD_FAULT;
+		chains += self->vq.st.completions;
+		EXPECT_NE(ENG_HOST_FAULT, self->vq.fault);
+	}
+	TH_LOG("%u of %u rounds faulted; %llu chains went through", faults,
+	       round, (unsigned long long)chains);
+	EXPECT_LT(0, faults);
+	EXPECT_LT(round / 10, chains);
+
+	/* Started again, the queue serves a driver that keeps the rules. */
+	eng_vq_stop(&self->vq);
+	drv_init(&self->d, &self->board, 64);
+	dev_init(&self->v, &self->win, 32);
+	ASSERT_EQ(0, eng_vq_start(&self->vq, &self->board, &self->win, &self->cfg));
+	drv_post(&self->d, 2, 2, 500, 3);
+	eng_vq_relay_avail(&self->vq);
+	dev_take(&self->v);
+	dev_answer_all(&self->v, false, 0);
+	eng_vq_relay_used(&self->vq);
+	EXPECT_EQ(ENG_OK, self->vq.fault);
+	EXPECT_EQ(1, le16toh(self->d.used->idx));
+	EXPECT_TRUE(drv_check(&self->d, 0, 1000));
+}
+
+/* Take [@at, @at + @len) of the board's memory as it is now into @copy. */
+static void allow(uint8_t *copy, struct drv *d, uint64_t at, uint64_t len)
+{
+	memcpy(copy + at, d->mem->base + at, len);
+}
+
+/*
+ * A host that completes what it never got, twice, or with lengths past
+ * the buffers, and scribbles over the shadow ring meanwhile: the engine
+ * writes the board's memory only where the board's chains let it.
+ */
+TEST_F(engine, host_scribbles)
+{
+	uint64_t seed = 0xb0a4d;
+	uint8_t *before = malloc(MEM_SIZE);
+	unsigned int round, k, faults = 0;
+
+	ASSERT_NE(NULL, before);
+	for (round = 0; round < 500; round++) {
+		eng_vq_stop(&self->vq);
+		drv_init(&self->d, &self->board, 64);
+		dev_init(&self->v, &self->win, 32);
+		ASSERT_EQ(0, eng_vq_start(&self->vq, &self->board, &self->win, &self->cfg));
+		for (k = 0; k < 4; k++)
+			drv_post(&self->d, 1, 1, 256, k);
+		eng_vq_relay_avail(&self->vq);
+		memcpy(before, self->board.base, MEM_SIZE);
+		for (k = 0; k < 16 * 32 + 6 + 2 * 32; k++)
+			self->win.base[SRING + k] = rnd(&seed);
+		for (k = 0; k < 32; k++) {
+			self->v.used->ring[k].id = htole32(rnd(&seed) % 40);
+			self->v.used->ring[k].len = htole32(rnd(&seed));
+		}
+		self->v.used->idx = htole16(rnd(&seed) % 8);
+		eng_vq_relay_used(&self->vq);
+		faults += self->vq.fault == ENG_HOST_FAULT;
+		EXPECT_NE(ENG_BOARD_FAULT, self->vq.fault);
+		/* Only the used ring and the in-buffers may have changed. */
+		allow(before, &self->d, self->d.a.used, 6 + 8 * 64);
+		for (k = 0; k < 8; k++)
+			if (le16toh(self->d.desc[k].flags) & VRING_DESC_F_WRITE)
+				allow(before, &self->d, le64toh(self->d.desc[k].addr),
+				      le32toh(self->d.desc[k].len));
+		ASSERT_EQ(0, memcmp(before, self->board.base, MEM_SIZE));
+	}
+	TH_LOG("%u of %u rounds faulted", faults, round);
+	EXPECT_LT(0, faults);
+	free(before);
+}
+
+TEST_F(engine, start_refuses_bad_rings)
+{
+	struct eng_vq_config c = self->cfg;
+	struct eng_vq vq;
+
+	c.board.size = 48;
+	EXPECT_EQ(-EINVAL, eng_vq_start(&vq, &self->board, &self->win, &c));
+	c = self->cfg;
+	c.board.desc += 8;
+	EXPECT_EQ(-EINVAL, eng_vq_start(&vq, &self->board, &self->win, &c));
+	c = self->cfg;
+	c.board.used = MEM_SIZE - 8;
+	EXPECT_EQ(-EFAULT, eng_vq_start(&vq, &self->board, &self->win, &c));
+	c = self->cfg;
+	c.pool_off = 0;
+	EXPECT_EQ(-EFAULT, eng_vq_start(&vq, &self->board, &self->win, &c));
+	c = self->cfg;
+	c.pool_size = MEM_SIZE;
+	EXPECT_EQ(-EFAULT, eng_vq_start(&vq, &self->board, &self->win, &c));
+}
+
+TEST_HARNESS_MAIN
