@@ -125,10 +125,14 @@ struct ibg_vdev {
  *	taken with interrupts off: virtio_blk unmaps in its hard-irq
  *	completion, virtio_net in softirq, and both map in process context
  * @nmaps: streaming mappings live
- * @hog_lock: protects @hogs and @hogged; taken with interrupts off, as
- *	the hog keeps what is freed in any context while it holds
- * @hogs: window runs the tests took through debugfs "hog"
- * @hogged: their total
+ * @hog_mutex: serialises the writers of debugfs "hog"
+ * @hog_lock: protects @hogs; @hogged and @hog_keeping are written under
+ *	it and read without it.  Taken with interrupts off: the hog keeps
+ *	what is unmapped in any context
+ * @hogs: window runs the tests took through debugfs "hog", or kept
+ * @hogged: their total, in bytes as asked (the pool rounds each run up
+ *	to 64 bytes)
+ * @hog_keeping: the hog keeps every streaming mapping's run when undone
  * @hs_wq: requesters wait here for the host's answers
  * @scan_work: re-reads the device table
  * @scan_lock: serialises scans; protects @vdevs and @stopping
@@ -146,9 +150,11 @@ struct ibg_board {
 	size_t window_size;
 	struct xarray maps;
 	atomic_t nmaps;
+	struct mutex hog_mutex;	/* see above */
 	spinlock_t hog_lock;	/* see above */
 	struct list_head hogs;
 	size_t hogged;
+	bool hog_keeping;
 	wait_queue_head_t hs_wq;
 	struct work_struct scan_work;
 	struct mutex scan_lock;	/* see above */

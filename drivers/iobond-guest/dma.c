@@ -20,6 +20,7 @@
 #include <linux/dma-map-ops.h>
 #include <linux/highmem.h>
 #include <linux/kstrtox.h>
+#include <linux/rcupdate.h>
 #include <linux/scatterlist.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -49,10 +50,12 @@ static void *ibg_dma_vaddr(struct ibg_board *b, dma_addr_t addr)
 /*
  * debugfs "hog": take up to N bytes of the window in all (write N), or give
  * them all back (write 0).  It is how the tests run the window dry; nothing
- * else uses it.  While it holds anything it also keeps every run freed, so
- * the window stays dry however the NIC's buffers come and go: a received
- * packet frees a buffer that a send would otherwise take.  Runs are
- * recorded in board memory like any mapping's.
+ * else uses it.  From the first take on it also keeps the run of every
+ * streaming mapping undone, so that the window stays dry however the NIC's
+ * buffers come and go: a received packet frees a buffer that a send would
+ * otherwise take.  Coherent memory (rings) is not kept: a frozen disk's
+ * restore needs its rings back.  Runs are recorded in board memory like
+ * any mapping's.
  */
 struct ibg_hog {
 	struct list_head node;
@@ -61,16 +64,16 @@ struct ibg_hog {
 	size_t size;
 };
 
-/* Hold [@va, @va + @size) of @pool; unless @first, only if the hog holds. */
+/* Hold [@va, @va + @size) of @pool; unless @force, only while keeping. */
 static bool ibg_hog_hold(struct ibg_board *b, struct ibg_hog *h,
 			 struct gen_pool *pool, unsigned long va, size_t size,
-			 bool first)
+			 bool force)
 {
 	unsigned long flags;
 	bool held = false;
 
 	spin_lock_irqsave(&b->hog_lock, flags);
-	if (first || b->hogged) {
+	if (force || b->hog_keeping) {
 		h->pool = pool;
 		h->va = va;
 		h->size = size;
@@ -82,13 +85,13 @@ static bool ibg_hog_hold(struct ibg_board *b, struct ibg_hog *h,
 	return held;
 }
 
-/* Called by every free: keep the run if the hog holds the window. */
+/* Called by every unmap: keep the run if the hog is keeping. */
 static bool ibg_hog_keep(struct ibg_zone *z, unsigned long va, size_t size)
 {
 	struct ibg_board *b = z->board;
 	struct ibg_hog *h;
 
-	if (!READ_ONCE(b->hogged))
+	if (!READ_ONCE(b->hog_keeping))
 		return false;
 	/* No record, no keeping: the run goes back, as it would anyway. */
 	h = kmalloc(sizeof(*h), GFP_ATOMIC);
@@ -108,10 +111,11 @@ struct ibg_fenced {
 };
 
 /*
- * Give [@va, @va + @size) back to zone @z, unless the zone is fenced or
- * the tests' hog holds the window.
+ * Give [@va, @va + @size) back to zone @z, unless the zone is fenced or,
+ * for a @streaming mapping's run, the tests' hog keeps it.
  */
-static void ibg_zone_free(struct ibg_zone *z, unsigned long va, size_t size)
+static void ibg_zone_free(struct ibg_zone *z, unsigned long va, size_t size,
+			  bool streaming)
 {
 	struct ibg_fenced *f;
 	unsigned long flags;
@@ -130,8 +134,11 @@ static void ibg_zone_free(struct ibg_zone *z, unsigned long va, size_t size)
 		return;
 	}
 	spin_unlock_irqrestore(&z->fence_lock, flags);
-	if (!ibg_hog_keep(z, va, size))
+	/* ibg_hog_take() waits for a free that missed its keeping. */
+	rcu_read_lock();
+	if (!streaming || !ibg_hog_keep(z, va, size))
 		gen_pool_free(z->pool, va, size);
+	rcu_read_unlock();
 }
 
 /**
@@ -208,7 +215,8 @@ static void *ibg_dma_alloc(struct device *dev, size_t size,
 static void ibg_dma_free(struct device *dev, size_t size, void *vaddr,
 			 dma_addr_t dma_handle, unsigned long attrs)
 {
-	ibg_zone_free(ibg_dma_zone(dev), (unsigned long)vaddr, PAGE_ALIGN(size));
+	ibg_zone_free(ibg_dma_zone(dev), (unsigned long)vaddr, PAGE_ALIGN(size),
+		      false);
 }
 
 static void ibg_bounce(struct ibg_board *b, dma_addr_t addr,
@@ -269,7 +277,7 @@ static dma_addr_t ibg_dma_map_page(struct device *dev, struct page *page,
 	return addr;
 
 err_pool:
-	gen_pool_free(z->pool, va, size);
+	ibg_zone_free(z, va, size, true);
 err_free:
 	kfree(m);
 	return DMA_MAPPING_ERROR;
@@ -295,7 +303,7 @@ static void ibg_dma_unmap_page(struct device *dev, dma_addr_t addr,
 	}
 	if (dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL)
 		ibg_bounce(b, addr, m, false);
-	ibg_zone_free(z, (unsigned long)ibg_dma_vaddr(b, addr), size);
+	ibg_zone_free(z, (unsigned long)ibg_dma_vaddr(b, addr), size, true);
 	kfree(m);
 	atomic_dec(&b->nmaps);
 }
@@ -511,6 +519,7 @@ int ibg_dma_init(struct ibg_board *b)
 	xa_init_flags(&b->maps, XA_FLAGS_LOCK_IRQ);
 	INIT_LIST_HEAD(&b->hogs);
 	spin_lock_init(&b->hog_lock);
+	mutex_init(&b->hog_mutex);
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
 		ret = ibg_zone_add(b, i);
 		if (ret) {
@@ -528,12 +537,14 @@ static void ibg_hog_release(struct ibg_board *b)
 	LIST_HEAD(hogs);
 
 	spin_lock_irqsave(&b->hog_lock, flags);
+	WRITE_ONCE(b->hog_keeping, false);
 	list_splice_init(&b->hogs, &hogs);
 	WRITE_ONCE(b->hogged, 0);
 	spin_unlock_irqrestore(&b->hog_lock, flags);
 	list_for_each_entry_safe(h, tmp, &hogs, node) {
 		gen_pool_free(h->pool, h->va, h->size);
 		kfree(h);
+		cond_resched();
 	}
 }
 
@@ -541,17 +552,27 @@ static void ibg_hog_release(struct ibg_board *b)
 static void ibg_hog_take(struct ibg_board *b, size_t want)
 {
 	struct gen_pool *pool;
+	unsigned long va, flags;
 	struct ibg_hog *h;
-	unsigned long va;
+	size_t chunk, held;
 	unsigned int i;
-	size_t chunk;
 
+	spin_lock_irqsave(&b->hog_lock, flags);
+	WRITE_ONCE(b->hog_keeping, true);
+	spin_unlock_irqrestore(&b->hog_lock, flags);
+	/*
+	 * A free that looked before keeping began has given its run back by
+	 * the time this returns (ibg_zone_free()): the takes below find it.
+	 */
+	synchronize_rcu();
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
 		pool = b->zones[i]->pool;
 		chunk = SZ_1M;
-		while (READ_ONCE(b->hogged) < want &&
-		       chunk >= BIT(IBG_DMA_MIN_ORDER)) {
-			chunk = min(chunk, want - READ_ONCE(b->hogged));
+		while (chunk >= BIT(IBG_DMA_MIN_ORDER)) {
+			held = READ_ONCE(b->hogged);
+			if (held >= want)
+				return;
+			chunk = min(chunk, want - held);
 			h = kmalloc(sizeof(*h), GFP_KERNEL);
 			if (!h)
 				return;
@@ -577,10 +598,12 @@ static ssize_t ibg_hog_write(struct file *file, const char __user *ubuf,
 	if (ret)
 		return ret;
 	/* A second write takes more rather than starting again. */
+	mutex_lock(&b->hog_mutex);
 	if (want)
 		ibg_hog_take(b, want);
 	else
 		ibg_hog_release(b);
+	mutex_unlock(&b->hog_mutex);
 	return len;
 }
 
