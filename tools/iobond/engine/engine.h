@@ -9,9 +9,10 @@
  * and at completion copies what the device wrote back, fills the board's
  * used ring and says whether the board wants an interrupt.
  *
- * Both memories belong to the other side.  Every value read from either
- * is read once, checked, and only the checked copy is used; every address
- * and length is checked against the memory it names (eng_ptr()).  The
+ * Both memories belong to the other sides.  Every value read from either
+ * is read once (an atomic load, or a copy behind a compiler barrier: see
+ * vq.c), checked, and only the checked copy is used; every address and
+ * length is checked against the memory it names (eng_ptr()).  The
  * engine's own records of what it relays live in its own memory, never in
  * the window, where the host could change them.
  */
@@ -24,9 +25,16 @@
 
 #include <linux/virtio_ring.h>
 
-/* A memory the engine may touch: a board's RAM, or a link's window. */
+/*
+ * A memory the engine may touch, mapped at @base: addresses [@start,
+ * @start + @size).  A board's RAM starts at 0 (q35 maps a board of less
+ * than 2.75 GiB linearly from 0); a device's zone of the window starts at
+ * the zone's window offset, so that the shadow's addresses are the window
+ * offsets its backend expects.
+ */
 struct eng_space {
 	uint8_t *base;
+	uint64_t start;
 	uint64_t size;
 };
 
@@ -34,14 +42,15 @@ struct eng_space {
 static inline void *eng_ptr(const struct eng_space *s, uint64_t addr,
 			    uint64_t len)
 {
-	if (addr > s->size || len > s->size - addr)
+	if (addr < s->start || addr - s->start > s->size ||
+	    len > s->size - (addr - s->start))
 		return NULL;
-	return s->base + addr;
+	return s->base + (addr - s->start);
 }
 
 /*
  * The window's buffers for one queue's chains: a first-fit allocator over
- * [@off, @off + @size) of the window, in 64-byte granules.
+ * addresses [@off, @off + @size), in 64-byte granules.
  */
 #define ENG_POOL_GRANULE	64
 
@@ -58,7 +67,7 @@ void eng_pool_exit(struct eng_pool *p);
 /* A window offset of @len free bytes, or -1. */
 int64_t eng_pool_alloc(struct eng_pool *p, uint64_t len);
 void eng_pool_free(struct eng_pool *p, uint64_t off, uint64_t len);
-void eng_pool_reset(struct eng_pool *p);
+bool eng_pool_empty(const struct eng_pool *p);
 
 /* A split ring's three parts, as the engine found them in their memory. */
 struct eng_ring {
@@ -92,9 +101,10 @@ struct eng_chain {
 	uint64_t len;		/* their total */
 };
 
-/* Why a queue stopped relaying. */
-enum eng_fault {
-	ENG_OK,
+/* Whether a queue relays, and if it stopped on a fault, whose. */
+enum eng_state {
+	ENG_STOPPED,		/* never started, stopped, or failed to start */
+	ENG_RUNNING,
 	ENG_BOARD_FAULT,	/* the board's ring or a chain is malformed */
 	ENG_HOST_FAULT,		/* the host completed what it did not hold */
 };
@@ -107,7 +117,7 @@ struct eng_stats {
 	uint64_t bytes_in;	/* window to board */
 	uint64_t host_kicks;	/* kicks the host wanted */
 	uint64_t board_irqs;	/* interrupts the board wanted */
-	uint64_t stalls;	/* chains that waited for room */
+	uint64_t stalls;	/* times a chain had to wait for room */
 };
 
 /*
@@ -119,8 +129,10 @@ struct eng_vq {
 	const struct eng_space *window;
 	struct eng_ring b;		/* in board memory */
 	struct eng_ring s;		/* the shadow, in the window */
-	bool event_idx;
+	bool board_event_idx;
+	bool shadow_event_idx;
 	bool indirect;
+	bool stalled;			/* a chain waits for a completion */
 	uint16_t b_last_avail;		/* next board avail entry to take */
 	uint16_t b_used;		/* the board's used index */
 	uint16_t s_avail;		/* the shadow's avail index */
@@ -132,7 +144,7 @@ struct eng_vq {
 	struct eng_chain *chain;	/* by shadow head */
 	struct eng_pool pool;
 	uint64_t max_chain;		/* bytes a chain may have */
-	enum eng_fault fault;
+	enum eng_state state;
 	const char *why;		/* what the fault was */
 	struct eng_stats st;
 };
@@ -140,10 +152,11 @@ struct eng_vq {
 /* What eng_vq_start() needs to know. */
 struct eng_vq_config {
 	struct eng_ring_addr board;	/* in board memory */
-	struct eng_ring_addr shadow;	/* in the window */
+	struct eng_ring_addr shadow;	/* in the window; no smaller */
 	uint64_t pool_off, pool_size;	/* the shadow buffers, in the window */
-	bool event_idx;			/* VIRTIO_RING_F_EVENT_IDX negotiated */
-	bool indirect;			/* VIRTIO_RING_F_INDIRECT_DESC */
+	bool board_event_idx;		/* VIRTIO_RING_F_EVENT_IDX, each ring */
+	bool shadow_event_idx;
+	bool indirect;			/* the board's INDIRECT_DESC */
 };
 
 int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
@@ -154,4 +167,4 @@ bool eng_vq_relay_avail(struct eng_vq *vq);
 bool eng_vq_relay_used(struct eng_vq *vq);
 unsigned int eng_vq_inflight(const struct eng_vq *vq);
 
-#endif
+#endif /* IOBOND_ENGINE_H */

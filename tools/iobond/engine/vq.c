@@ -6,9 +6,14 @@
  * shadow ring.  A chain the board makes available becomes a chain of the
  * shadow ring with as many descriptors, whose buffers lie one after the
  * other in one run of the queue's pool; what the driver wrote is copied
- * there first.  When the host uses the shadow chain, the bytes it says it
- * wrote are copied back to the board's device-writable buffers, in order,
- * and the board's chain is used with that length.
+ * there first.  When the host uses the shadow chain, its device-writable
+ * buffers are copied back to the board's whole: virtio lets a device
+ * write more than the length it reports (a disk backend reports 1 for a
+ * failed request, whose status byte is the chain's last), so that length
+ * cannot bound the copy.  The pool is zeroed when the queue starts, so
+ * the bytes a device did not write are the board's own from earlier
+ * chains, or zeroes.  The board's chain is used with the host's length,
+ * cut to its writable bytes.
  *
  * Shadow descriptors are handed out from a free list kept in the engine's
  * memory, as virtio_ring.c does: a chain's descriptors are the first ones
@@ -20,6 +25,11 @@
  * ENG_BOARD_FAULT; a host that completes a chain it does not hold stops it
  * with ENG_HOST_FAULT.  Either way the engine touches nothing more for it
  * until the queue is started again.
+ *
+ * Reading once: ring indices and entries are atomic loads; a descriptor
+ * or a used entry is copied whole, then a compiler barrier keeps the
+ * compiler from reading the other side's memory again for a field of the
+ * copy (fetch()).
  */
 #include <endian.h>
 #include <errno.h>
@@ -29,6 +39,8 @@
 #include "engine.h"
 
 #define ENG_MAX_RING	32768
+/* Passes of a relay while the other side keeps adding: then it rings. */
+#define ENG_MAX_PASSES	4
 
 static uint16_t load16(const void *p)
 {
@@ -38,6 +50,13 @@ static uint16_t load16(const void *p)
 static void store16(void *p, uint16_t v)
 {
 	__atomic_store_n((uint16_t *)p, htole16(v), __ATOMIC_RELEASE);
+}
+
+/* Copy @n bytes of the other side's memory into @dst, once. */
+static void fetch(void *dst, const void *src, size_t n)
+{
+	memcpy(dst, src, n);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 /* avail->ring[size] and used->ring[size]: EVENT_IDX's two fields. */
@@ -70,29 +89,29 @@ static bool rearm(void *event, uint16_t at, const void *idx, uint16_t seen)
 
 /*
  * Publish index @new, moved from @old, at @idx; then say whether the other
- * side asked to hear of it: with EVENT_IDX, by its event index @event;
- * without, by its @flags lacking @quiet.
+ * side asked to hear of it: with EVENT_IDX (@event_idx), by its event
+ * index @event; without, by its @flags lacking @quiet.
  */
-static bool publish(const struct eng_vq *vq, void *idx, uint16_t new,
-		    uint16_t old, const void *event, const void *flags,
-		    uint16_t quiet)
+static bool publish(bool event_idx, void *idx, uint16_t new, uint16_t old,
+		    const void *event, const void *flags, uint16_t quiet)
 {
 	store16(idx, new);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (vq->event_idx)
+	if (event_idx)
 		return need_event(load16(event), new, old);
 	return !(load16(flags) & quiet);
 }
 
-static bool fault(struct eng_vq *vq, enum eng_fault f, const char *why)
+/* Stop on a fault of @who's; false, for the relays to return. */
+static bool fault(struct eng_vq *vq, enum eng_state who, const char *why)
 {
-	vq->fault = f;
+	vq->state = who;
 	vq->why = why;
 	return false;
 }
 
-/* A board fault while following a chain. */
-static int bad(struct eng_vq *vq, const char *why)
+/* A board fault while following a chain: -1, for walk() to return. */
+static int chain_fault(struct eng_vq *vq, const char *why)
 {
 	fault(vq, ENG_BOARD_FAULT, why);
 	return -1;
@@ -127,10 +146,15 @@ static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
  * @window: the link's window
  * @cfg: where the rings and the pool are, and what was negotiated
  *
- * The shadow ring is zeroed: the engine is its driver, and starts it.
+ * The shadow ring and the pool are zeroed: the engine is the shadow's
+ * driver, and starts it.  The shadow ring is no smaller than the board's,
+ * so that every chain a driver may make fits; the pool must hold the
+ * largest chain the board's device allows (a larger one is a fault).
  *
- * Return: 0, -EINVAL for a ring size or alignment virtio does not allow,
- * -EFAULT for a ring or a pool outside its memory, or -ENOMEM.
+ * Return: 0; -EINVAL for a ring size or alignment virtio does not allow,
+ * a shadow smaller than the board's ring, or a pool not 64-byte aligned
+ * or of no granule; -EFAULT for a ring or a pool outside its memory, or a
+ * pool over a shadow ring; or -ENOMEM.  The queue is stopped unless 0.
  */
 int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
 		 const struct eng_space *window,
@@ -149,6 +173,8 @@ int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
 		ret = ring_map(&vq->s, window, s);
 	if (ret)
 		return ret;
+	if (cfg->board.size > n)
+		return -EINVAL;
 	if (!eng_ptr(window, cfg->pool_off, cfg->pool_size) ||
 	    overlaps(cfg->pool_off, cfg->pool_size, s->desc, 16 * n) ||
 	    overlaps(cfg->pool_off, cfg->pool_size, s->avail, 6 + 2 * n) ||
@@ -168,11 +194,14 @@ int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
 		vq->s_next[i] = i + 1;
 	vq->s_nfree = n;
 	vq->max_chain = vq->pool.size;
-	vq->event_idx = cfg->event_idx;
+	vq->board_event_idx = cfg->board_event_idx;
+	vq->shadow_event_idx = cfg->shadow_event_idx;
 	vq->indirect = cfg->indirect;
 	memset(vq->s.desc, 0, 16 * n);
 	memset(vq->s.avail, 0, 6 + 2 * n);
 	memset(vq->s.used, 0, 6 + 8 * n);
+	memset(eng_ptr(window, vq->pool.off, vq->pool.size), 0, vq->pool.size);
+	vq->state = ENG_RUNNING;
 	return 0;
 }
 
@@ -211,7 +240,7 @@ unsigned int eng_vq_inflight(const struct eng_vq *vq)
  */
 static int walk(struct eng_vq *vq, uint16_t head, uint64_t *total)
 {
-	const struct vring_desc *table = vq->b.desc;
+	const uint8_t *table = (const uint8_t *)vq->b.desc;
 	uint32_t tsize = vq->b.size, steps = 0;
 	uint16_t i = head, pos = vq->s_free;
 	bool indirect = false, writing = false;
@@ -225,8 +254,8 @@ static int walk(struct eng_vq *vq, uint16_t head, uint64_t *total)
 		uint64_t addr;
 
 		if (i >= tsize)
-			return bad(vq, "a descriptor index past its table");
-		memcpy(&d, &table[i], sizeof(d));
+			return chain_fault(vq, "a descriptor index past its table");
+		fetch(&d, table + i * sizeof(d), sizeof(d));
 		flags = le16toh(d.flags);
 		len = le32toh(d.len);
 		addr = le64toh(d.addr);
@@ -234,13 +263,14 @@ static int walk(struct eng_vq *vq, uint16_t head, uint64_t *total)
 			/* Only a chain's head may be one, and alone. */
 			if (!vq->indirect || indirect || n ||
 			    (flags & VRING_DESC_F_NEXT))
-				return bad(vq, "an indirect descriptor where none may be");
+				return chain_fault(vq, "an indirect descriptor where none may be");
 			if (!len || len % sizeof(d) ||
 			    len / sizeof(d) > ENG_MAX_RING)
-				return bad(vq, "an indirect table of a bad length");
+				return chain_fault(vq, "an indirect table of a bad length");
 			table = eng_ptr(vq->board, addr, len);
 			if (!table)
-				return bad(vq, "an indirect table outside the board's memory");
+				return chain_fault(vq,
+						   "an indirect table outside the board's memory");
 			tsize = len / sizeof(d);
 			indirect = true;
 			i = 0;
@@ -248,22 +278,24 @@ static int walk(struct eng_vq *vq, uint16_t head, uint64_t *total)
 		}
 		/* A chain is no longer than its table: anything longer loops. */
 		if (++steps > tsize)
-			return bad(vq, "a chain that loops");
+			return chain_fault(vq, "a chain that loops");
 		if (!eng_ptr(vq->board, addr, len))
-			return bad(vq, "a buffer outside the board's memory");
+			return chain_fault(vq, "a buffer outside the board's memory");
 		if (flags & VRING_DESC_F_WRITE)
 			writing = true;
 		else if (writing)
-			return bad(vq, "a readable buffer after a writable one");
+			return chain_fault(vq, "a readable buffer after a writable one");
 		*total += len;
 		if (*total > vq->max_chain)
-			return bad(vq, "a chain larger than its queue's buffers");
+			return chain_fault(vq, "a chain larger than its queue's buffers");
 		/* Never room for more than the shadow ring holds. */
 		if (n == vq->s.size)
-			return bad(vq, "a chain longer than the host's ring");
+			return chain_fault(vq, "a chain longer than the host's ring");
 		if (n == vq->s_nfree)
 			return 0;
-		vq->seg[pos] = (struct eng_seg){ addr, len, writing };
+		vq->seg[pos] = (struct eng_seg){
+			.addr = addr, .len = len, .write = writing,
+		};
 		pos = vq->s_next[pos];
 		n++;
 		if (!(flags & VRING_DESC_F_NEXT))
@@ -327,32 +359,39 @@ static int take(struct eng_vq *vq)
  * eng_vq_relay_avail() - relay every chain the board made available
  * @vq: the queue
  *
- * Chains that find no room wait for completions: call this again after
- * eng_vq_relay_used().
+ * A chain that finds no room waits for a completion: eng_vq_relay_used()
+ * makes room, and this must be called after it.  Until then it returns at
+ * once, so that a board's kicks cannot make the engine walk the waiting
+ * chain again and again.
  *
  * Return: true if the host wants a kick.
  */
 bool eng_vq_relay_avail(struct eng_vq *vq)
 {
 	uint16_t old = vq->s_avail, idx;
+	unsigned int pass;
 
-	if (vq->fault)
+	if (vq->state != ENG_RUNNING || vq->stalled)
 		return false;
-	for (;;) {
+	for (pass = 0; pass < ENG_MAX_PASSES; pass++) {
 		idx = load16(&vq->b.avail->idx);
-		if ((uint16_t)(idx - vq->b_last_avail) > vq->b.size)
-			return fault(vq, ENG_BOARD_FAULT, "an avail index beyond its ring");
+		if ((uint16_t)(idx - vq->b_last_avail) > vq->b.size) {
+			fault(vq, ENG_BOARD_FAULT, "an avail index beyond its ring");
+			break;
+		}
 		while (vq->b_last_avail != idx) {
 			int ret = take(vq);
 
 			if (ret < 0)
-				return false;
+				break;
 			if (!ret) {
+				vq->stalled = true;
 				vq->st.stalls++;
 				break;
 			}
 		}
-		if (vq->b_last_avail != idx || !vq->event_idx)
+		/* On a fault, what went before is still the host's to serve. */
+		if (vq->state != ENG_RUNNING || vq->stalled || !vq->board_event_idx)
 			break;
 		/* Ask for a kick at the next chain; one may have come since. */
 		if (!rearm(avail_event(&vq->b), vq->b_last_avail,
@@ -360,7 +399,7 @@ bool eng_vq_relay_avail(struct eng_vq *vq)
 			break;
 	}
 	if (vq->s_avail == old ||
-	    !publish(vq, &vq->s.avail->idx, vq->s_avail, old,
+	    !publish(vq->shadow_event_idx, &vq->s.avail->idx, vq->s_avail, old,
 		     avail_event(&vq->s), &vq->s.used->flags,
 		     VRING_USED_F_NO_NOTIFY))
 		return false;
@@ -368,11 +407,14 @@ bool eng_vq_relay_avail(struct eng_vq *vq)
 	return true;
 }
 
-/* Copy back what the host wrote into shadow chain @id, and use it. */
+/*
+ * Copy back the writable buffers of shadow chain @id, whole (see the top
+ * of this file), and use the board's chain with @len, cut to them.
+ */
 static void complete(struct eng_vq *vq, uint16_t id, uint32_t len)
 {
 	struct eng_chain *c = &vq->chain[id];
-	uint64_t cur = 0, left = len, written = 0;
+	uint64_t cur = 0, writable = 0;
 	struct vring_used_elem *e;
 	uint16_t pos = id, last = id;
 	unsigned int k;
@@ -380,28 +422,29 @@ static void complete(struct eng_vq *vq, uint16_t id, uint32_t len)
 	for (k = 0; k < c->nseg; k++) {
 		const struct eng_seg *sg = &vq->seg[pos];
 
-		if (sg->write && left) {
-			uint64_t n = left < sg->len ? left : sg->len;
-
-			memcpy(eng_ptr(vq->board, sg->addr, n),
-			       eng_ptr(vq->window, c->off + cur, n), n);
-			left -= n;
-			written += n;
+		if (sg->write) {
+			memcpy(eng_ptr(vq->board, sg->addr, sg->len),
+			       eng_ptr(vq->window, c->off + cur, sg->len),
+			       sg->len);
+			writable += sg->len;
 		}
 		cur += sg->len;
 		last = pos;
 		pos = vq->s_next[pos];
 	}
-	vq->st.bytes_in += written;
+	if (len > writable)
+		len = writable;
+	vq->st.bytes_in += writable;
 	e = &vq->b.used->ring[vq->b_used & (vq->b.size - 1)];
 	e->id = htole32(c->head);
-	e->len = htole32(written);
+	e->len = htole32(len);
 	vq->b_used++;
 	vq->s_next[last] = vq->s_free;
 	vq->s_free = id;
 	vq->s_nfree += c->nseg;
 	eng_pool_free(&vq->pool, c->off, c->len ? c->len : 1);
 	c->busy = false;
+	vq->stalled = false;
 	vq->st.completions++;
 }
 
@@ -414,26 +457,33 @@ static void complete(struct eng_vq *vq, uint16_t id, uint32_t len)
 bool eng_vq_relay_used(struct eng_vq *vq)
 {
 	uint16_t old = vq->b_used, idx;
+	unsigned int pass;
 
-	if (vq->fault)
+	if (vq->state != ENG_RUNNING)
 		return false;
-	for (;;) {
+	for (pass = 0; pass < ENG_MAX_PASSES; pass++) {
 		idx = load16(&vq->s.used->idx);
-		if ((uint16_t)(idx - vq->s_last_used) > eng_vq_inflight(vq))
-			return fault(vq, ENG_HOST_FAULT, "a used index past what it holds");
+		if ((uint16_t)(idx - vq->s_last_used) > eng_vq_inflight(vq)) {
+			fault(vq, ENG_HOST_FAULT, "a used index past what it holds");
+			break;
+		}
 		while (vq->s_last_used != idx) {
+			uint16_t at = vq->s_last_used & (vq->s.size - 1);
 			struct vring_used_elem e;
 			uint32_t id;
 
-			memcpy(&e, &vq->s.used->ring[vq->s_last_used & (vq->s.size - 1)],
-			       sizeof(e));
+			fetch(&e, &vq->s.used->ring[at], sizeof(e));
 			id = le32toh(e.id);
-			if (id >= vq->s.size || !vq->chain[id].busy)
-				return fault(vq, ENG_HOST_FAULT, "a completion of a chain it does not hold");
+			if (id >= vq->s.size || !vq->chain[id].busy) {
+				fault(vq, ENG_HOST_FAULT,
+				      "a completion of a chain it does not hold");
+				break;
+			}
 			complete(vq, id, le32toh(e.len));
 			vq->s_last_used++;
 		}
-		if (!vq->event_idx)
+		/* On a fault, what was used before still goes to the board. */
+		if (vq->state != ENG_RUNNING || !vq->shadow_event_idx)
 			break;
 		/* Ask for an interrupt at the next one; it may have come. */
 		if (!rearm(used_event(&vq->s), vq->s_last_used,
@@ -441,7 +491,7 @@ bool eng_vq_relay_used(struct eng_vq *vq)
 			break;
 	}
 	if (vq->b_used == old ||
-	    !publish(vq, &vq->b.used->idx, vq->b_used, old,
+	    !publish(vq->board_event_idx, &vq->b.used->idx, vq->b_used, old,
 		     used_event(&vq->b), &vq->b.avail->flags,
 		     VRING_AVAIL_F_NO_INTERRUPT))
 		return false;
