@@ -123,6 +123,7 @@ struct eng_stats {
 /*
  * One queue's relay.  Everything here is the engine's own: the board's and
  * the shadow ring's indices are tracked here and only written to the rings.
+ * One thread at a time relays a queue: both relays use the free list.
  */
 struct eng_vq {
 	const struct eng_space *board;
@@ -132,6 +133,7 @@ struct eng_vq {
 	bool board_event_idx;
 	bool shadow_event_idx;
 	bool indirect;
+	bool exact_len;
 	bool stalled;			/* a chain waits for a completion */
 	uint16_t b_last_avail;		/* next board avail entry to take */
 	uint16_t b_used;		/* the board's used index */
@@ -157,14 +159,31 @@ struct eng_vq_config {
 	bool board_event_idx;		/* VIRTIO_RING_F_EVENT_IDX, each ring */
 	bool shadow_event_idx;
 	bool indirect;			/* the board's INDIRECT_DESC */
+	/*
+	 * The host's device reports exactly what it wrote (vhost-net): only
+	 * that comes back.  Otherwise (the blk backends report 1 for a failed
+	 * request whose status byte is last) writable buffers are zeroed in
+	 * the pool and come back whole.
+	 */
+	bool exact_len;
 };
+
+/* What a relay returns: bits. */
+#define ENG_RING	(1U << 0)	/* the other side wants a doorbell */
+#define ENG_AGAIN	(1U << 1)	/* more came meanwhile: call again
+					 * now, no doorbell is owed for it */
 
 int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
 		 const struct eng_space *window,
 		 const struct eng_vq_config *cfg);
 void eng_vq_stop(struct eng_vq *vq);
-bool eng_vq_relay_avail(struct eng_vq *vq);
-bool eng_vq_relay_used(struct eng_vq *vq);
+unsigned int eng_vq_relay_avail(struct eng_vq *vq);
+unsigned int eng_vq_relay_used(struct eng_vq *vq);
 unsigned int eng_vq_inflight(const struct eng_vq *vq);
+
+#ifdef ENG_TEST_HOOKS
+/* Called just before a relay writes its event index (engine_test). */
+extern void (*eng_test_before_rearm)(void);
+#endif
 
 #endif /* IOBOND_ENGINE_H */

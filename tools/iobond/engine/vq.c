@@ -6,20 +6,23 @@
  * shadow ring.  A chain the board makes available becomes a chain of the
  * shadow ring with as many descriptors, whose buffers lie one after the
  * other in one run of the queue's pool; what the driver wrote is copied
- * there first.  When the host uses the shadow chain, its device-writable
- * buffers are copied back to the board's whole: virtio lets a device
- * write more than the length it reports (a disk backend reports 1 for a
- * failed request, whose status byte is the chain's last), so that length
- * cannot bound the copy.  The pool is zeroed when the queue starts, so
- * the bytes a device did not write are the board's own from earlier
- * chains, or zeroes.  The board's chain is used with the host's length,
- * cut to its writable bytes.
+ * there first.  When the host uses the shadow chain, what it wrote is
+ * copied back to the board's device-writable buffers, and the board's
+ * chain is used with the host's length, cut to those buffers.  A device
+ * that reports exactly what it wrote (exact_len: vhost-net) gets that
+ * many bytes copied back.  Virtio lets any other write more than it
+ * reports (a disk backend reports 1 for a failed request, whose status
+ * byte is the chain's last), so its writable buffers are zeroed in the
+ * pool first and come back whole: what the device did not write reads as
+ * zeroes, never as another request's data (as swiotlb since
+ * CVE-2022-0854).
  *
  * Shadow descriptors are handed out from a free list kept in the engine's
  * memory, as virtio_ring.c does: a chain's descriptors are the first ones
  * of the list, linked in list order, and go back to its head together.
- * The shadow ring itself is only ever written: the host can change it at
- * will, and nothing the engine needs is read back from it.
+ * Of the shadow ring the engine reads back only what a device writes (the
+ * used ring, its flags and avail_event): the host can change the rest at
+ * will, and nothing the engine needs is kept there.
  *
  * A board whose ring or chain breaks the rules stops its queue with
  * ENG_BOARD_FAULT; a host that completes a chain it does not hold stops it
@@ -39,8 +42,15 @@
 #include "engine.h"
 
 #define ENG_MAX_RING	32768
-/* Passes of a relay while the other side keeps adding: then it rings. */
+/*
+ * Passes of a relay while the other side keeps adding; then it returns
+ * ENG_AGAIN, for its caller to run it again after other queues' turns.
+ */
 #define ENG_MAX_PASSES	4
+
+#ifdef ENG_TEST_HOOKS
+void (*eng_test_before_rearm)(void);
+#endif
 
 static uint16_t load16(const void *p)
 {
@@ -82,6 +92,11 @@ static bool need_event(uint16_t event, uint16_t new, uint16_t old)
  */
 static bool rearm(void *event, uint16_t at, const void *idx, uint16_t seen)
 {
+#ifdef ENG_TEST_HOOKS
+	/* engine_test: the other side moves just before the event index. */
+	if (eng_test_before_rearm)
+		eng_test_before_rearm();
+#endif
 	store16(event, at);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return load16(idx) != seen;
@@ -141,7 +156,7 @@ static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 
 /**
  * eng_vq_start() - start relaying a queue
- * @vq: the queue, stopped (or never started)
+ * @vq: the queue, stopped, or zeroed
  * @board: the board's memory
  * @window: the link's window
  * @cfg: where the rings and the pool are, and what was negotiated
@@ -151,7 +166,11 @@ static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
  * so that every chain a driver may make fits; the pool must hold the
  * largest chain the board's device allows (a larger one is a fault).
  *
- * Return: 0; -EINVAL for a ring size or alignment virtio does not allow,
+ * The host's backend must have forgotten the queue (vhost: its ring base
+ * set to 0 again), or a completion it kept would name a new chain.
+ *
+ * Return: 0; -EBUSY unless @vq is stopped (or zeroed, never started);
+ * -EINVAL for a ring size or alignment virtio does not allow,
  * a shadow smaller than the board's ring, or a pool not 64-byte aligned
  * or of no granule; -EFAULT for a ring or a pool outside its memory, or a
  * pool over a shadow ring; or -ENOMEM.  The queue is stopped unless 0.
@@ -165,6 +184,9 @@ int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
 	unsigned int i;
 	int ret;
 
+	/* A queue that faulted still holds its records: stop it first. */
+	if (vq->state != ENG_STOPPED || vq->s_next)
+		return -EBUSY;
 	memset(vq, 0, sizeof(*vq));
 	vq->board = board;
 	vq->window = window;
@@ -197,6 +219,7 @@ int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
 	vq->board_event_idx = cfg->board_event_idx;
 	vq->shadow_event_idx = cfg->shadow_event_idx;
 	vq->indirect = cfg->indirect;
+	vq->exact_len = cfg->exact_len;
 	memset(vq->s.desc, 0, 16 * n);
 	memset(vq->s.avail, 0, 6 + 2 * n);
 	memset(vq->s.used, 0, 6 + 8 * n);
@@ -260,8 +283,8 @@ static int walk(struct eng_vq *vq, uint16_t head, uint64_t *total)
 		len = le32toh(d.len);
 		addr = le64toh(d.addr);
 		if (flags & VRING_DESC_F_INDIRECT) {
-			/* Only a chain's head may be one, and alone. */
-			if (!vq->indirect || indirect || n ||
+			/* A chain's last, as virtio allows; never in a table. */
+			if (!vq->indirect || indirect ||
 			    (flags & VRING_DESC_F_NEXT))
 				return chain_fault(vq, "an indirect descriptor where none may be");
 			if (!len || len % sizeof(d) ||
@@ -273,6 +296,7 @@ static int walk(struct eng_vq *vq, uint16_t head, uint64_t *total)
 						   "an indirect table outside the board's memory");
 			tsize = len / sizeof(d);
 			indirect = true;
+			steps = 0;
 			i = 0;
 			continue;
 		}
@@ -332,6 +356,9 @@ static int take(struct eng_vq *vq)
 			memcpy(eng_ptr(vq->window, off + cur, sg->len),
 			       eng_ptr(vq->board, sg->addr, sg->len), sg->len);
 			vq->st.bytes_out += sg->len;
+		} else if (!vq->exact_len) {
+			memset(eng_ptr(vq->window, off + cur, sg->len), 0,
+			       sg->len);
 		}
 		if (k < n - 1)
 			flags |= VRING_DESC_F_NEXT;
@@ -359,32 +386,34 @@ static int take(struct eng_vq *vq)
  * eng_vq_relay_avail() - relay every chain the board made available
  * @vq: the queue
  *
- * A chain that finds no room waits for a completion: eng_vq_relay_used()
- * makes room, and this must be called after it.  Until then it returns at
+ * A chain that finds no room waits for a completion: the caller runs this
+ * after every eng_vq_relay_used().  Until a completion comes it returns at
  * once, so that a board's kicks cannot make the engine walk the waiting
  * chain again and again.
  *
- * Return: true if the host wants a kick.
+ * Return: ENG_RING if the host wants a kick; ENG_AGAIN if the board went
+ * on adding while this relayed, and this must run again: no kick is owed
+ * for what it added.
  */
-bool eng_vq_relay_avail(struct eng_vq *vq)
+unsigned int eng_vq_relay_avail(struct eng_vq *vq)
 {
 	uint16_t old = vq->s_avail, idx;
-	unsigned int pass;
+	unsigned int pass, ret = 0;
 
 	if (vq->state != ENG_RUNNING || vq->stalled)
-		return false;
-	for (pass = 0; pass < ENG_MAX_PASSES; pass++) {
+		return 0;
+	for (pass = 1; ; pass++) {
 		idx = load16(&vq->b.avail->idx);
 		if ((uint16_t)(idx - vq->b_last_avail) > vq->b.size) {
 			fault(vq, ENG_BOARD_FAULT, "an avail index beyond its ring");
 			break;
 		}
 		while (vq->b_last_avail != idx) {
-			int ret = take(vq);
+			int n = take(vq);
 
-			if (ret < 0)
+			if (n < 0)
 				break;
-			if (!ret) {
+			if (!n) {
 				vq->stalled = true;
 				vq->st.stalls++;
 				break;
@@ -397,24 +426,30 @@ bool eng_vq_relay_avail(struct eng_vq *vq)
 		if (!rearm(avail_event(&vq->b), vq->b_last_avail,
 			   &vq->b.avail->idx, idx))
 			break;
+		if (pass == ENG_MAX_PASSES) {
+			ret |= ENG_AGAIN;
+			break;
+		}
 	}
-	if (vq->s_avail == old ||
-	    !publish(vq->shadow_event_idx, &vq->s.avail->idx, vq->s_avail, old,
-		     avail_event(&vq->s), &vq->s.used->flags,
-		     VRING_USED_F_NO_NOTIFY))
-		return false;
-	vq->st.host_kicks++;
-	return true;
+	if (vq->s_avail != old &&
+	    publish(vq->shadow_event_idx, &vq->s.avail->idx, vq->s_avail, old,
+		    avail_event(&vq->s), &vq->s.used->flags,
+		    VRING_USED_F_NO_NOTIFY)) {
+		vq->st.host_kicks++;
+		ret |= ENG_RING;
+	}
+	return ret;
 }
 
 /*
- * Copy back the writable buffers of shadow chain @id, whole (see the top
- * of this file), and use the board's chain with @len, cut to them.
+ * Copy back what the host wrote into shadow chain @id (see the top of
+ * this file), and use the board's chain with @len, cut to its writable
+ * buffers.
  */
 static void complete(struct eng_vq *vq, uint16_t id, uint32_t len)
 {
 	struct eng_chain *c = &vq->chain[id];
-	uint64_t cur = 0, writable = 0;
+	uint64_t cur = 0, writable = 0, copy;
 	struct vring_used_elem *e;
 	uint16_t pos = id, last = id;
 	unsigned int k;
@@ -423,9 +458,14 @@ static void complete(struct eng_vq *vq, uint16_t id, uint32_t len)
 		const struct eng_seg *sg = &vq->seg[pos];
 
 		if (sg->write) {
-			memcpy(eng_ptr(vq->board, sg->addr, sg->len),
-			       eng_ptr(vq->window, c->off + cur, sg->len),
-			       sg->len);
+			copy = sg->len;
+			if (vq->exact_len)
+				copy = len > writable ? len - writable : 0;
+			if (copy > sg->len)
+				copy = sg->len;
+			memcpy(eng_ptr(vq->board, sg->addr, copy),
+			       eng_ptr(vq->window, c->off + cur, copy), copy);
+			vq->st.bytes_in += copy;
 			writable += sg->len;
 		}
 		cur += sg->len;
@@ -434,7 +474,6 @@ static void complete(struct eng_vq *vq, uint16_t id, uint32_t len)
 	}
 	if (len > writable)
 		len = writable;
-	vq->st.bytes_in += writable;
 	e = &vq->b.used->ring[vq->b_used & (vq->b.size - 1)];
 	e->id = htole32(c->head);
 	e->len = htole32(len);
@@ -452,16 +491,18 @@ static void complete(struct eng_vq *vq, uint16_t id, uint32_t len)
  * eng_vq_relay_used() - relay every chain the host used back to the board
  * @vq: the queue
  *
- * Return: true if the board wants an interrupt.
+ * Return: ENG_RING if the board wants an interrupt; ENG_AGAIN if the host
+ * went on completing while this relayed, and this must run again.  Either
+ * way eng_vq_relay_avail() runs next: a waiting chain may fit now.
  */
-bool eng_vq_relay_used(struct eng_vq *vq)
+unsigned int eng_vq_relay_used(struct eng_vq *vq)
 {
 	uint16_t old = vq->b_used, idx;
-	unsigned int pass;
+	unsigned int pass, ret = 0;
 
 	if (vq->state != ENG_RUNNING)
-		return false;
-	for (pass = 0; pass < ENG_MAX_PASSES; pass++) {
+		return 0;
+	for (pass = 1; ; pass++) {
 		idx = load16(&vq->s.used->idx);
 		if ((uint16_t)(idx - vq->s_last_used) > eng_vq_inflight(vq)) {
 			fault(vq, ENG_HOST_FAULT, "a used index past what it holds");
@@ -489,12 +530,17 @@ bool eng_vq_relay_used(struct eng_vq *vq)
 		if (!rearm(used_event(&vq->s), vq->s_last_used,
 			   &vq->s.used->idx, idx))
 			break;
+		if (pass == ENG_MAX_PASSES) {
+			ret |= ENG_AGAIN;
+			break;
+		}
 	}
-	if (vq->b_used == old ||
-	    !publish(vq->board_event_idx, &vq->b.used->idx, vq->b_used, old,
-		     used_event(&vq->b), &vq->b.avail->flags,
-		     VRING_AVAIL_F_NO_INTERRUPT))
-		return false;
-	vq->st.board_irqs++;
-	return true;
+	if (vq->b_used != old &&
+	    publish(vq->board_event_idx, &vq->b.used->idx, vq->b_used, old,
+		    used_event(&vq->b), &vq->b.avail->flags,
+		    VRING_AVAIL_F_NO_INTERRUPT)) {
+		vq->st.board_irqs++;
+		ret |= ENG_RING;
+	}
+	return ret;
 }
