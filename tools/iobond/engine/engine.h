@@ -121,7 +121,8 @@ struct eng_stats {
 };
 
 /*
- * One queue's relay.  Everything here is the engine's own: the board's and
+ * One queue's relay, zeroed before its first eng_vq_start().  Everything
+ * here is the engine's own: the board's and
  * the shadow ring's indices are tracked here and only written to the rings.
  * One thread at a time relays a queue: both relays use the free list.
  */
@@ -170,8 +171,12 @@ struct eng_vq_config {
 
 /* What a relay returns: bits. */
 #define ENG_RING	(1U << 0)	/* the other side wants a doorbell */
-#define ENG_AGAIN	(1U << 1)	/* more came meanwhile: call again
-					 * now, no doorbell is owed for it */
+/*
+ * More came meanwhile and no doorbell is owed for it: run the relay again,
+ * after the other queues' turns (queue it behind them, so that one busy
+ * queue cannot starve the rest).
+ */
+#define ENG_AGAIN	(1U << 1)
 
 int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
 		 const struct eng_space *window,

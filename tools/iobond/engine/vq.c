@@ -14,8 +14,9 @@
  * reports (a disk backend reports 1 for a failed request, whose status
  * byte is the chain's last), so its writable buffers are zeroed in the
  * pool first and come back whole: what the device did not write reads as
- * zeroes, never as another request's data (as swiotlb since
- * CVE-2022-0854).
+ * zeroes, never as another request's data.  (swiotlb, which had that leak
+ * in CVE-2022-0854, copies the original buffer in instead; zeroes cost the
+ * engine no read of board memory.)
  *
  * Shadow descriptors are handed out from a free list kept in the engine's
  * memory, as virtio_ring.c does: a chain's descriptors are the first ones
@@ -146,7 +147,13 @@ static int ring_map(struct eng_ring *r, const struct eng_space *s,
 	r->desc = eng_ptr(s, a->desc, 16 * n);
 	r->avail = eng_ptr(s, a->avail, 6 + 2 * n);
 	r->used = eng_ptr(s, a->used, 6 + 8 * n);
-	return r->desc && r->avail && r->used ? 0 : -EFAULT;
+	if (!r->desc || !r->avail || !r->used)
+		return -EFAULT;
+	/* The atomic loads need the mapping aligned as the addresses are. */
+	if ((uintptr_t)r->desc % 16 || (uintptr_t)r->avail % 2 ||
+	    (uintptr_t)r->used % 4)
+		return -EINVAL;
+	return 0;
 }
 
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
@@ -156,24 +163,26 @@ static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 
 /**
  * eng_vq_start() - start relaying a queue
- * @vq: the queue, stopped, or zeroed
+ * @vq: the queue: stopped, or zeroed before its first start
  * @board: the board's memory
  * @window: the link's window
  * @cfg: where the rings and the pool are, and what was negotiated
  *
- * The shadow ring and the pool are zeroed: the engine is the shadow's
- * driver, and starts it.  The shadow ring is no smaller than the board's,
+ * The shadow ring is zeroed: the engine is the shadow's driver, and
+ * starts it.  The pool is not: every byte of it a chain hands the host is
+ * first written by the engine (a copy, or zeroes).  The shadow ring is no smaller than the board's,
  * so that every chain a driver may make fits; the pool must hold the
  * largest chain the board's device allows (a larger one is a fault).
  *
  * The host's backend must have forgotten the queue (vhost: its ring base
  * set to 0 again), or a completion it kept would name a new chain.
  *
- * Return: 0; -EBUSY unless @vq is stopped (or zeroed, never started);
- * -EINVAL for a ring size or alignment virtio does not allow,
- * a shadow smaller than the board's ring, or a pool not 64-byte aligned
- * or of no granule; -EFAULT for a ring or a pool outside its memory, or a
- * pool over a shadow ring; or -ENOMEM.  The queue is stopped unless 0.
+ * Return: 0; -EBUSY unless @vq is stopped, and then it is left as it was;
+ * -EINVAL for a ring size or alignment virtio does not allow (of the
+ * address, or of its mapping), a shadow smaller than the board's ring, or
+ * a pool not 64-byte aligned or of no granule; -EFAULT for a ring or a
+ * pool outside its memory, or a pool over a shadow ring; or -ENOMEM.
+ * After any error but -EBUSY the queue is stopped.
  */
 int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
 		 const struct eng_space *window,
@@ -223,7 +232,6 @@ int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
 	memset(vq->s.desc, 0, 16 * n);
 	memset(vq->s.avail, 0, 6 + 2 * n);
 	memset(vq->s.used, 0, 6 + 8 * n);
-	memset(eng_ptr(window, vq->pool.off, vq->pool.size), 0, vq->pool.size);
 	vq->state = ENG_RUNNING;
 	return 0;
 }

@@ -357,9 +357,8 @@ TEST_F(engine, blk_failure_reaches_the_status_byte)
 	uint16_t i;
 	uint8_t *p;
 
-	/* An earlier queue's bytes in the pool: a start wipes them. */
+	/* Stale bytes in the pool: the relay zeroes a chain's writable run. */
 	memset(self->win.base + POOL, 0x77, POOL_SIZE);
-	ASSERT_EQ(0, restart(self));
 	hdr = drv_buf(&self->d, 16);
 	data = drv_buf(&self->d, 512);
 	status = drv_buf(&self->d, 1);
@@ -385,7 +384,7 @@ TEST_F(engine, blk_failure_reaches_the_status_byte)
 	eng_vq_relay_used(&self->vq);
 	EXPECT_EQ(1, self->board.base[status]);
 	EXPECT_EQ(1, used_elem(&self->d, 0).len);
-	/* The data the device did not write: the wiped pool's. */
+	/* The data the device did not write: zeroes, not the pool's. */
 	EXPECT_EQ(0, self->board.base[data]);
 }
 
@@ -1134,6 +1133,13 @@ TEST_F(engine, start_refuses_bad_rings)
 		{ -EFAULT, "a pool over the shadow's used ring" },
 		{ -EFAULT, "a pool past the window" },
 		{ -EINVAL, "a misaligned pool" },
+		{ -EINVAL, "a ring whose mapping is misaligned" },
+	};
+	/* Aligned addresses, in a mapping that is not. */
+	struct eng_space skew = {
+		.base = self->board.base + 8,
+		.start = 0,
+		.size = self->board.size - 8,
 	};
 	struct eng_vq_config c;
 	struct eng_vq vq = { 0 };
@@ -1152,7 +1158,9 @@ TEST_F(engine, start_refuses_bad_rings)
 		case 7: c.pool_size = MEM_SIZE; break;
 		case 8: c.pool_off += 8; break;
 		}
-		EXPECT_EQ(want[k].err, eng_vq_start(&vq, &self->board, &self->win, &c))
+		EXPECT_EQ(want[k].err,
+			  eng_vq_start(&vq, k == 9 ? &skew : &self->board,
+				       &self->win, &c))
 			TH_LOG("%s", want[k].what);
 		/* A queue that did not start relays nothing. */
 		EXPECT_EQ(ENG_STOPPED, vq.state);
@@ -1160,6 +1168,22 @@ TEST_F(engine, start_refuses_bad_rings)
 		EXPECT_EQ(0, eng_vq_relay_used(&vq));
 		eng_vq_stop(&vq);
 	}
+}
+
+/* A running queue is not started again: it goes on as it was. */
+TEST_F(engine, start_refuses_a_running_queue)
+{
+	uint64_t b = drv_buf(&self->d, 64);
+
+	drv_desc(self->d.desc, 0, b, 64, 0, 0);
+	drv_publish(&self->d, 0);
+	eng_vq_relay_avail(&self->vq);
+	EXPECT_EQ(-EBUSY, eng_vq_start(&self->vq, &self->board, &self->win,
+				       &self->cfg));
+	EXPECT_EQ(ENG_RUNNING, self->vq.state);
+	EXPECT_EQ(1, eng_vq_inflight(&self->vq));
+	dev_take(&self->v);
+	EXPECT_EQ(1, self->v.nheld);
 }
 
 TEST_HARNESS_MAIN
