@@ -67,6 +67,8 @@ struct ibg_vq {
  * @num_queues: checked against IOBOND_MAX_QUEUES
  * @config_len: checked against IOBOND_CONFIG_SIZE
  * @tag: the host's name for the device (iobond_dev_slot.tag), 0 for none
+ * @engine: its rings and buffers are in board memory, which the link's
+ *	engine reaches (IOBOND_SLOT_F_ENGINE), as read when the slot was taken
  * @config: its config space as the driver was probed with it, whole: a
  *	held device's driver reads it here, as its slot may hold another
  * @config_ok: @config was read whole
@@ -99,6 +101,7 @@ struct ibg_vdev {
 	u16 num_queues;
 	u16 config_len;
 	u64 tag;
+	bool engine;
 	u8 config[IOBOND_CONFIG_SIZE];
 	bool config_ok;
 	unsigned int probed_vqs;

@@ -267,9 +267,13 @@ static void ibg_reset(struct virtio_device *vdev)
 static bool ibg_notify(struct virtqueue *vq)
 {
 	struct ibg_vdev *vd = to_ibg_vdev(vq->vdev);
+	u16 vector = rd16(vd->slot->vq[vq->index].notify);
 
-	iobond_link_ring_peer(vd->board->link,
-			      rd16(vd->slot->vq[vq->index].notify));
+	/* An engine slot's chains are the engine's to carry to the host. */
+	if (vd->engine)
+		iobond_link_ring_engine(vd->board->link, vector);
+	else
+		iobond_link_ring_peer(vd->board->link, vector);
 	return true;
 }
 
@@ -546,6 +550,7 @@ static void ibg_vdev_add(struct ibg_board *b, unsigned int i)
 	vd->num_queues = nq;
 	vd->config_len = cl;
 	vd->tag = rd64(slot->tag);
+	vd->engine = rd32(slot->flags) & IOBOND_SLOT_F_ENGINE;
 	vd->config_gen = rd32(slot->config_generation);
 	/*
 	 * The config the driver is probed with, kept for a hold (hold.c).
@@ -556,8 +561,12 @@ static void ibg_vdev_add(struct ibg_board *b, unsigned int i)
 	vd->vdev.id.device = id;
 	vd->vdev.id.vendor = rd32(slot->vendor_id);
 	vd->vdev.config = &ibg_config_ops;
-	/* Its DMA stays in its zone, which the host revokes on its reset. */
-	vd->vdev.dev.parent = &b->zones[i]->dev;
+	/*
+	 * Its DMA stays in its zone, which the host revokes on its reset; or,
+	 * through the engine, in board memory, as any PCI device's does.
+	 */
+	vd->vdev.dev.parent = vd->engine ? &b->link->ivs.pdev->dev :
+					   &b->zones[i]->dev;
 	vd->vdev.dev.release = ibg_vdev_release;
 
 	/* Interrupts may reach its queues from the moment it probes. */

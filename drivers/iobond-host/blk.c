@@ -102,6 +102,10 @@ int ibh_blk_check(struct ibh_board *b, struct iobond_device_add *add)
 	rings = PAGE_SIZE + add->num_queues *
 		PAGE_ALIGN(vring_size(add->queue_size, SMP_CACHE_BYTES));
 	free = b->zone_size > rings ? b->zone_size - rings : 0;
+	/* Through the engine, a request fits its queue's pool (engine.c). */
+	if (add->flags & IOBOND_ADD_ENGINE)
+		free = ibh_shadow_pool_size(b, add->num_queues,
+					    add->queue_size);
 	if (b->zone_size && free < 4 * PAGE_SIZE) {
 		dev_err(&b->dev, "blk: a %llu-byte zone cannot hold %u rings of %u and their requests\n",
 			b->zone_size, add->num_queues, add->queue_size);

@@ -25,6 +25,8 @@
 
 #define IBH_VENDOR_ID	0x494f4244	/* "IOBD" */
 #define IBH_QUEUE_MAX	32768		/* virtio's largest split ring */
+/* The least buffer room an engine queue gets: a 64 KiB packet, twice. */
+#define IBH_ENGINE_POOL_MIN	SZ_128K
 
 /* Features a virtio-net slot may offer on top of the transport's. */
 #define IBH_NET_FEATURES (BIT_ULL(VIRTIO_NET_F_CSUM) |			\
@@ -201,6 +203,7 @@ static void ibh_publish(struct ibh_board *b, unsigned int index)
 	wr32(slot->device_id, d->type);
 	wr32(slot->vendor_id, IBH_VENDOR_ID);
 	wr64(slot->tag, d->tag);
+	wr32(slot->flags, d->engine ? IOBOND_SLOT_F_ENGINE : 0);
 	wr64(slot->device_features, d->features);
 	wr16(slot->num_queues, d->num_queues);
 	for (q = 0; q < d->num_queues; q++) {
@@ -321,6 +324,19 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 			add->queue_size, IBH_QUEUE_MAX);
 		return -EINVAL;
 	}
+	if (add->flags & IOBOND_ADD_ENGINE) {
+		if (iobond_link_engine_id(b->link, IOBOND_CTRL_VECTOR) < 0) {
+			dev_err(ibh_dev_of(b), "no engine on the link: is iobond-engine running?\n");
+			return -ENXIO;
+		}
+		if (ibh_shadow_pool_size(b, add->num_queues, add->queue_size) <
+		    IBH_ENGINE_POOL_MIN) {
+			dev_err(ibh_dev_of(b), "a %llu-byte zone leaves %u shadow rings of %u less than %u bytes of buffers each\n",
+				b->zone_size, add->num_queues, add->queue_size,
+				IBH_ENGINE_POOL_MIN);
+			return -ENOSPC;
+		}
+	}
 	if (add->type == IOBOND_DEV_NET)
 		ret = ibh_check_net(b, add);
 	else
@@ -355,6 +371,7 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 	d->num_queues = add->num_queues;
 	d->queue_size = add->queue_size;
 	d->tag = add->tag;
+	d->engine = add->flags & IOBOND_ADD_ENGINE;
 	d->added = ++b->adds;
 	add->index = i;
 	if (d->type == IOBOND_DEV_BLK) {
@@ -396,6 +413,7 @@ void ibh_dev_clear(struct ibh_board *b, unsigned int index)
 	lockdep_assert_held(&b->lock);
 	ibh_vring_detach(b, index);
 	ibh_zone_revoke(b, index);
+	ibh_engine_stop(b, index);
 	ibh_dev_zero(&b->devs[index]);
 	if (b->running) {
 		ibh_publish(b, index);
@@ -487,6 +505,7 @@ void ibh_board_set_running(struct ibh_board *b, bool running)
 			ibh_dev_clear(b, i);
 		if (!running) {
 			ibh_vring_detach(b, i);
+			ibh_engine_stop(b, i);
 			/* The disks' grace clocks start again with the board. */
 			WRITE_ONCE(b->devs[i].orphan_since, 0);
 		}
@@ -605,11 +624,13 @@ static int ibh_op_queue_enable(struct ibh_board *b, unsigned int index,
 	desc = rd64(vq->desc);
 	avail = rd64(vq->avail);
 	used = rd64(vq->used);
+	/* An engine slot's rings are in board memory: the engine checks. */
 	if (!is_power_of_2(size) || size > d->queue_size ||
 	    (msix != IOBOND_NO_VECTOR && msix >= IOBOND_MAX_VECTORS) ||
-	    !ibh_in_zone(b, index, desc, 16ULL * size, 16) ||
-	    !ibh_in_zone(b, index, avail, 6 + 2ULL * size, 2) ||
-	    !ibh_in_zone(b, index, used, 6 + 8ULL * size, 4)) {
+	    (d->engine ? desc % 16 || avail % 2 || used % 4 :
+	     !ibh_in_zone(b, index, desc, 16ULL * size, 16) ||
+	     !ibh_in_zone(b, index, avail, 6 + 2ULL * size, 2) ||
+	     !ibh_in_zone(b, index, used, 6 + 8ULL * size, 4))) {
 		dev_err_ratelimited(ibh_dev_of(b), "dev%u: refusing queue %u: size %u vector %u rings %#llx %#llx %#llx (zone %#llx+%#llx)\n",
 				    index, q, size, msix, desc, avail, used,
 				    index * b->zone_size, b->zone_size);
@@ -625,12 +646,20 @@ static int ibh_op_queue_enable(struct ibh_board *b, unsigned int index,
 				    index, q);
 		return -EBUSY;
 	}
+	if (d->engine) {
+		/* The backend serves the shadow, which the engine just zeroed. */
+		int ret = ibh_engine_queue(b, index, q, size);
+
+		if (ret)
+			return ret;
+	} else {
+		d->vring[q].desc = desc;
+		d->vring[q].avail = avail;
+		WRITE_ONCE(d->vring[q].used, used);
+	}
 	WRITE_ONCE(d->msix[q], msix);
 	d->last_used[q] = 0;
 	memset(ibh_inflight(b, index, q), 0, IOBOND_INFLIGHT_STRIDE);
-	d->vring[q].desc = desc;
-	d->vring[q].avail = avail;
-	WRITE_ONCE(d->vring[q].used, used);
 	/* After the rings: ibh_count_used() reads the size first. */
 	smp_store_release(&d->vring[q].size, size);
 	WRITE_ONCE(d->queues_enabled, d->queues_enabled | BIT(q));
@@ -664,6 +693,8 @@ static bool ibh_answer(struct ibh_board *b, unsigned int index)
 		ibh_vring_detach(b, index);
 		if (d->queues_enabled)
 			ibh_zone_revoke(b, index);
+		/* Nor may the engine copy into it. */
+		ibh_engine_stop(b, index);
 		ibh_dev_forget(d);
 		d->resets++;
 		if (d->device_status) {

@@ -103,6 +103,8 @@ struct ibh_dev {
 	 * under the board's lock.  To every ioctl the slot is empty.
 	 */
 	bool leaving;
+	/* Its data goes through the link's engine (engine.c); set at add. */
+	bool engine;
 };
 
 /* A device the operator sees: provisioned, and not on its way out. */
@@ -157,6 +159,7 @@ static inline bool ibh_dev_present(const struct ibh_dev *d)
  * @answer_delay_ms: debugfs "answer_delay_ms": the control work sleeps this
  *	long before it answers, so that the tests can make a host too slow
  *	for the board's IOBOND_HANDSHAKE_MS; 0 but in tests
+ * @eng_seq: the last request made of the engine, any slot's; under @lock
  */
 struct ibh_board {
 	struct iobond_link *link;
@@ -191,6 +194,7 @@ struct ibh_board {
 	u32 ev_lost;
 	wait_queue_head_t ev_wq;
 	u32 answer_delay_ms;
+	u32 eng_seq;
 };
 
 /* board.c */
@@ -223,6 +227,12 @@ void ibh_blk_orphan_work(struct work_struct *work);
 void ibh_blk_watch_work(struct work_struct *work);
 void ibh_blk_backend_left(struct ibh_board *b, unsigned int index);
 void ibh_blk_leave(struct ibh_board *b, unsigned int index);
+
+/* engine.c */
+u64 ibh_shadow_pool_size(struct ibh_board *b, u32 num_queues, u32 queue_size);
+int ibh_engine_queue(struct ibh_board *b, unsigned int index, unsigned int q,
+		     u32 size);
+void ibh_engine_stop(struct ibh_board *b, unsigned int index);
 
 /* vhost.c */
 void ibh_vring_detach(struct ibh_board *b, unsigned int index);

@@ -71,6 +71,8 @@ static int ibh_ioctl_info(struct ibh_board *b, void __user *uarg)
 		info.flags |= IOBOND_BOARD_LINK_UP;
 	if (b->running)
 		info.flags |= IOBOND_BOARD_RUNNING;
+	if (iobond_link_engine_id(link, IOBOND_CTRL_VECTOR) >= 0)
+		info.flags |= IOBOND_BOARD_ENGINE;
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
 		info.num_devices += ibh_dev_present(&b->devs[i]);
 	info.own_id = link->ivs.own_id;
@@ -125,7 +127,7 @@ static int ibh_ioctl_add(struct ibh_board *b, void __user *uarg)
 	u32 added = 0;
 	int ret;
 
-	ret = ibh_copy_in(&add, uarg, minsz, 0);
+	ret = ibh_copy_in(&add, uarg, minsz, IOBOND_ADD_ENGINE);
 	if (ret)
 		return ret;
 	if (add.reserved0 || !ibh_reserved_clear(add.reserved) ||
@@ -220,6 +222,8 @@ static int ibh_ioctl_get_dev(struct ibh_board *b, struct file *file,
 	info.instance = d->added;
 	if (d->type && d->vhost_owner == file)
 		info.flags |= IOBOND_DEVICE_OWNED;
+	if (d->engine)
+		info.flags |= IOBOND_DEVICE_ENGINE;
 	if (d->type == IOBOND_DEV_BLK)
 		info.config.blk = d->blk;
 	else

@@ -210,6 +210,8 @@ static inline bool iobond_link_peer_alive(struct iobond_link *link)
 }
 
 void iobond_link_ring_peer(struct iobond_link *link, unsigned int vector);
+int iobond_link_engine_id(struct iobond_link *link, unsigned int vector);
+void iobond_link_ring_engine(struct iobond_link *link, unsigned int vector);
 void iobond_link_exit(struct iobond_link *link);
 int iobond_link_echo(struct iobond_link *link, unsigned int vector,
 		     unsigned int timeout_ms, u64 *rtt_ns);

@@ -26,6 +26,7 @@ static_assert(offsetof(struct iobond_link_hdr, region_size) == 8);
 static_assert(offsetof(struct iobond_link_hdr, epoch) == 16);
 static_assert(offsetof(struct iobond_link_hdr, host) == 64);
 static_assert(offsetof(struct iobond_link_hdr, board) == 384);
+static_assert(offsetof(struct iobond_link_hdr, engine) == 704);
 static_assert(offsetof(struct iobond_link_hdr, dev_table_off) == 24);
 static_assert(offsetof(struct iobond_link_hdr, window_off) == 40);
 static_assert(sizeof(struct iobond_link_hdr) <= IOBOND_LINK_HDR_SIZE);
@@ -36,7 +37,11 @@ static_assert(offsetof(struct iobond_dev_slot, instance) == 28);
 static_assert(offsetof(struct iobond_dev_slot, device_status) == 32);
 static_assert(offsetof(struct iobond_dev_slot, tag) == 40);
 static_assert(offsetof(struct iobond_dev_slot, driver_features) == 64);
+static_assert(offsetof(struct iobond_dev_slot, flags) == 36);
 static_assert(offsetof(struct iobond_dev_slot, hs) == 128);
+static_assert(offsetof(struct iobond_dev_slot, eng) == 160);
+static_assert(offsetof(struct iobond_dev_slot, shadow) == 1536);
+static_assert(sizeof(struct iobond_shadow) == 32);
 static_assert(offsetof(struct iobond_dev_slot, vq) == 256);
 static_assert(offsetof(struct iobond_dev_slot, config) == 1280);
 static_assert(sizeof(struct iobond_dev_slot) == 2048);
@@ -79,6 +84,50 @@ void iobond_link_ring_peer(struct iobond_link *link, unsigned int vector)
 	if (iobond_link_peer_alive(link) &&
 	    vector < READ_ONCE(link->peer_nvec))
 		lnk_ring_peer(link, vector);
+}
+
+/**
+ * iobond_link_engine_id() - the engine's peer id, if it is online
+ * @link: the link
+ * @vector: a vector of the engine's it must have
+ *
+ * The engine's block is the engine's alone, and it may come and go: its
+ * fields are read once, here, at each use, and checked.  A block that
+ * names this end, or a vector it does not have, counts as no engine.
+ *
+ * Context: any, including hard irq.
+ * Return: the peer id, or -ENXIO.
+ */
+int iobond_link_engine_id(struct iobond_link *link, unsigned int vector)
+{
+	struct iobond_side *e = &link->hdr->engine;
+	u32 id, nvec;
+
+	if (rd32(e->state) != IOBOND_SIDE_ONLINE)
+		return -ENXIO;
+	/* The block is whole once it says online. */
+	rmb();
+	id = rd32(e->peer_id);
+	nvec = rd32(e->nvectors);
+	if (id > IOBOND_MAX_PEER_ID || id == link->ivs.own_id ||
+	    nvec > IOBOND_MAX_VECTORS || vector >= nvec)
+		return -ENXIO;
+	return id;
+}
+
+/**
+ * iobond_link_ring_engine() - ring one of the engine's vectors, if it is on
+ * @link: the link
+ * @vector: the engine's vector
+ *
+ * Context: any, including hard irq.
+ */
+void iobond_link_ring_engine(struct iobond_link *link, unsigned int vector)
+{
+	int id = iobond_link_engine_id(link, vector);
+
+	if (id >= 0)
+		iobond_ivshmem_ring(&link->ivs, id, vector);
 }
 
 static void lnk_publish(struct iobond_link *link, u32 state)

@@ -34,7 +34,7 @@
 #include "iobondctl.h"
 
 #define READY_MS	30000
-#define OPTS_ONCE	"frqsibSw"	/* add-blk's options, by getopt value */
+#define OPTS_ONCE	"frqsibSwe"	/* add-blk's options, by getopt value */
 
 static void types_dir(char *buf, size_t len, unsigned int index)
 {
@@ -301,6 +301,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		{ "bps", required_argument, NULL, 'b' },
 		{ "serial", required_argument, NULL, 'S' },
 		{ "write-through", no_argument, NULL, 'w' },
+		{ "engine", no_argument, NULL, 'e' },
 		{ }
 	};
 	struct iobond_device_add add = {
@@ -364,6 +365,9 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		case 'w':
 			write_through = true;
 			break;
+		case 'e':
+			add.flags |= IOBOND_ADD_ENGINE;
+			break;
 		default:
 			return 2;
 		}
@@ -381,7 +385,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		return fail("add-blk", errno,
 			    errno == ENOSPC ? "every device slot is taken" :
 			    errno == EINVAL ? "the kernel log (dmesg) names the field" :
-			    NULL);
+			    errno == ENXIO ? NO_ENGINE : NULL);
 	ref.index = add.index;
 	if (make_mdev(add.index, uuid))
 		goto undo_dev;

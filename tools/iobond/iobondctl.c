@@ -5,10 +5,10 @@
  *   iobondctl [--json] list
  *   iobondctl [--json] BOARD status
  *   iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]
- *                           [--mtu N] [--features HEX] [--tap NAME]
+ *                           [--mtu N] [--features HEX] [--tap NAME] [--engine]
  *   iobondctl [--json] BOARD add-blk --file PATH [--readonly] [--queues N]
  *                           [--queue-size N] [--iops N] [--bps N] [--serial ID]
- *                           [--write-through]
+ *                           [--write-through] [--engine]
  *   iobondctl [--json] BOARD remove DEV
  *   iobondctl [--json] BOARD start | stop | reset
  *
@@ -17,6 +17,8 @@
  * takes the NIC away again if serve could not start.
  * add-blk sizes a disk from PATH, creates its mdev and starts iobond-blk
  * on it in the background (blkctl.c).
+ * --engine puts a device's data through the link's engine (iobond-engine)
+ * instead of bouncing it through the window.
  *   iobondctl [--json] BOARD stats DEV
  *   iobondctl [--json] BOARD events [--count N] [--timeout MS]
  *   iobondctl [--json] BOARD link DEV up|down
@@ -67,10 +69,10 @@ static void usage(FILE *f)
 "usage: iobondctl [--json] list\n"
 "       iobondctl [--json] BOARD status\n"
 "       iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]\n"
-"                               [--mtu N] [--features HEX] [--tap NAME]\n"
+"                               [--mtu N] [--features HEX] [--tap NAME] [--engine]\n"
 "       iobondctl [--json] BOARD add-blk --file PATH [--readonly] [--queues N]\n"
 "                               [--queue-size N] [--iops N] [--bps N] [--serial ID]\n"
-"                               [--write-through]\n"
+"                               [--write-through] [--engine]\n"
 "       iobondctl [--json] BOARD remove DEV\n"
 "       iobondctl [--json] BOARD start|stop|reset\n"
 "       iobondctl [--json] BOARD stats DEV\n"
@@ -244,6 +246,12 @@ static void print_mac(const __u8 *m)
 	       m[5]);
 }
 
+/* How a device's data crosses the link. */
+static const char *data_path(const struct iobond_device_info *d)
+{
+	return d->flags & IOBOND_DEVICE_ENGINE ? "engine" : "window";
+}
+
 static void print_dev(const struct iobond_device_info *d, bool first)
 {
 	const struct iobond_blk_config *blk = &d->config.blk;
@@ -253,20 +261,22 @@ static void print_dev(const struct iobond_device_info *d, bool first)
 		       "\"blk_size\":%u,\"seg_max\":%u,\"size_max\":%u,"
 		       "\"queues\":%u,\"queue_size\":%u,\"features\":\"%#llx\","
 		       "\"driver_features\":\"%#llx\",\"status\":%u,"
-		       "\"queues_enabled\":\"%#x\"}", first ? "" : ",", d->index,
+		       "\"queues_enabled\":\"%#x\",\"data\":\"%s\"}",
+		       first ? "" : ",", d->index,
 		       (unsigned long long)blk->capacity, blk->blk_size,
 		       blk->seg_max, blk->size_max, d->num_queues, d->queue_size,
 		       (unsigned long long)d->features,
 		       (unsigned long long)d->driver_features, d->status,
-		       d->queues_enabled);
+		       d->queues_enabled, data_path(d));
 		return;
 	}
 	if (d->type == IOBOND_DEV_BLK) {
-		printf("  dev%u  blk  %llu sectors  block %u  queues %u x %u  status %#x  features %#llx/%#llx  enabled %#x\n",
+		printf("  dev%u  blk  %llu sectors  block %u  queues %u x %u  status %#x  features %#llx/%#llx  enabled %#x  data %s\n",
 		       d->index, (unsigned long long)blk->capacity,
 		       blk->blk_size, d->num_queues, d->queue_size, d->status,
 		       (unsigned long long)d->driver_features,
-		       (unsigned long long)d->features, d->queues_enabled);
+		       (unsigned long long)d->features, d->queues_enabled,
+		       data_path(d));
 		return;
 	}
 	if (json) {
@@ -275,19 +285,20 @@ static void print_dev(const struct iobond_device_info *d, bool first)
 		print_mac(d->config.net.mac);
 		printf("\",\"mtu\":%u,\"queues\":%u,\"queue_size\":%u,"
 		       "\"features\":\"%#llx\",\"driver_features\":\"%#llx\","
-		       "\"status\":%u,\"queues_enabled\":\"%#x\"}",
+		       "\"status\":%u,\"queues_enabled\":\"%#x\",\"data\":\"%s\"}",
 		       d->config.net.mtu, d->num_queues, d->queue_size,
 		       (unsigned long long)d->features,
 		       (unsigned long long)d->driver_features, d->status,
-		       d->queues_enabled);
+		       d->queues_enabled, data_path(d));
 		return;
 	}
 	printf("  dev%u  %s  mac ", d->index, type_name(d->type));
 	print_mac(d->config.net.mac);
-	printf("  mtu %u  queues %u x %u  status %#x  features %#llx/%#llx  enabled %#x\n",
+	printf("  mtu %u  queues %u x %u  status %#x  features %#llx/%#llx  enabled %#x  data %s\n",
 	       d->config.net.mtu, d->num_queues, d->queue_size, d->status,
 	       (unsigned long long)d->driver_features,
-	       (unsigned long long)d->features, d->queues_enabled);
+	       (unsigned long long)d->features, d->queues_enabled,
+	       data_path(d));
 }
 
 static int cmd_status(int fd)
@@ -301,19 +312,21 @@ static int cmd_status(int fd)
 	if (ret)
 		return fail("status", -ret, NULL);
 	if (json)
-		printf("{\"board\":%u,\"link_up\":%s,\"running\":%s,\"own_id\":%u,"
+		printf("{\"board\":%u,\"link_up\":%s,\"running\":%s,\"engine\":%s,\"own_id\":%u,"
 		       "\"peer_id\":%u,\"region_size\":%llu,\"window_size\":%llu,"
 		       "\"devices\":[", info.index,
 		       info.flags & IOBOND_BOARD_LINK_UP ? "true" : "false",
 		       info.flags & IOBOND_BOARD_RUNNING ? "true" : "false",
+		       info.flags & IOBOND_BOARD_ENGINE ? "true" : "false",
 		       info.own_id, info.peer_id,
 		       (unsigned long long)info.region_size,
 		       (unsigned long long)info.window_size);
 	else
-		printf("board%u: link %s, %s, %u of %u devices, region %llu bytes, window %llu bytes\n",
+		printf("board%u: link %s, %s, engine %s, %u of %u devices, region %llu bytes, window %llu bytes\n",
 		       info.index,
 		       info.flags & IOBOND_BOARD_LINK_UP ? "up" : "down",
 		       info.flags & IOBOND_BOARD_RUNNING ? "running" : "stopped",
+		       info.flags & IOBOND_BOARD_ENGINE ? "on" : "off",
 		       info.num_devices, info.max_devices,
 		       (unsigned long long)info.region_size,
 		       (unsigned long long)info.window_size);
@@ -445,6 +458,7 @@ int cmd_add_net(int fd, int argc, char **argv)
 		{ "mtu", required_argument, NULL, 'u' },
 		{ "features", required_argument, NULL, 'f' },
 		{ "tap", required_argument, NULL, 't' },
+		{ "engine", no_argument, NULL, 'e' },
 		{ }
 	};
 	const char *tap = NULL;
@@ -490,6 +504,9 @@ int cmd_add_net(int fd, int argc, char **argv)
 		case 't':
 			tap = optarg;
 			break;
+		case 'e':
+			add.flags |= IOBOND_ADD_ENGINE;
+			break;
 		case 'f':
 			errno = 0;
 			add.features = strtoull(optarg, &end, 16);
@@ -511,7 +528,7 @@ int cmd_add_net(int fd, int argc, char **argv)
 			    err == EEXIST ? "that MAC is already on this board" :
 			    err == ENOSPC ? "every device slot is taken" :
 			    err == EINVAL ? "the kernel log (dmesg) names the field" :
-			    NULL);
+			    err == ENXIO ? NO_ENGINE : NULL);
 	}
 	if (tap) {
 		ret = spawn_serve(add.index, tap, log, sizeof(log));

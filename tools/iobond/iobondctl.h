@@ -3,6 +3,9 @@
 #ifndef IOBONDCTL_H
 #define IOBONDCTL_H
 
+/* What an ENXIO from IOBOND_ADD_DEVICE with IOBOND_ADD_ENGINE means. */
+#define NO_ENGINE	"no engine on the board's link: start iobond-engine for it (see 'iobondctl BOARD status')"
+
 #include <stdbool.h>
 #include <linux/iobond.h>
 

@@ -20,8 +20,10 @@
 /*
  * 2: each slot's rings and buffers lie in its zone of the window.
  * 3: a removed disk leaves (IOBOND_SLOT_LEAVING).
+ * 4: the engine: its block in the header, engine slots, their mailboxes
+ *    and shadow rings.
  */
-#define IOBOND_VERSION		3
+#define IOBOND_VERSION		4
 
 /* Doorbell vectors a side may publish; ivshmem numbers them 0..N-1. */
 #define IOBOND_MAX_VECTORS	32
@@ -96,6 +98,9 @@ struct iobond_side {
  * @reserved: zero
  * @host: written by the mainboard side only
  * @board: written by the board side only
+ * @engine: written by the engine only (Documentation/iobond/engine.rst):
+ *	the emulated IO-Bond's DMA engine, a third peer of the link, which
+ *	publishes its block again after every format
  */
 struct iobond_link_hdr {
 	__le32 magic;
@@ -111,6 +116,7 @@ struct iobond_link_hdr {
 	__le32 reserved[2];
 	struct iobond_side host;
 	struct iobond_side board;
+	struct iobond_side engine;
 };
 
 #define IOBOND_LINK_HDR_SIZE	4096
@@ -155,6 +161,15 @@ struct iobond_link_hdr {
 #define IOBOND_SLOT_PRESENT	1
 #define IOBOND_SLOT_LEAVING	2
 
+/*
+ * iobond_dev_slot.flags, written by the host.  An engine slot's rings and
+ * buffers lie in board memory, at the board's DMA addresses; the engine
+ * relays its queues to shadow rings in the slot's zone, which the host's
+ * backends serve.  The board kicks the engine, and the host's calls go to
+ * the engine, which interrupts the board.
+ */
+#define IOBOND_SLOT_F_ENGINE	(1 << 0)
+
 /**
  * struct iobond_vq - one virtqueue of a device slot
  * @size_max: host: the largest ring the board may use, a power of two
@@ -162,7 +177,8 @@ struct iobond_link_hdr {
  * @size: board: the ring size chosen, a power of two <= @size_max
  * @msix: board: its vector for this queue's interrupts, or IOBOND_NO_VECTOR
  * @reserved0: zero
- * @desc: board: window offset of the descriptor table
+ * @desc: board: window offset of the descriptor table (an engine slot's:
+ *	its DMA address in board memory, as for @avail and @used)
  * @avail: board: window offset of the driver (available) ring
  * @used: board: window offset of the device (used) ring
  * @reserved: zero
@@ -212,6 +228,68 @@ struct iobond_handshake {
 	__le32 reserved[3];
 };
 
+/*
+ * The engine's mailbox in each slot: the host writes req_op and req_arg,
+ * then bumps req_seq and rings the engine's control vector; the engine
+ * answers with ack_result (0 or a positive errno), then ack_seq = req_seq.
+ * The host waits at most IOBOND_ENGINE_MS, within the board's own
+ * IOBOND_HANDSHAKE_MS.
+ */
+#define IOBOND_ENG_START	1	/* relay queue req_arg: see below */
+#define IOBOND_ENG_STOP		2	/* stop every queue of the slot */
+#define IOBOND_ENGINE_MS	300
+
+/**
+ * struct iobond_engine_mbox - a slot's requests to the engine
+ * @req_seq: host: bumped for each request
+ * @req_op: host: IOBOND_ENG_*
+ * @req_arg: host: the queue, for IOBOND_ENG_START
+ * @ack_seq: engine: the req_seq answered
+ * @ack_result: engine: 0, or a positive errno
+ * @reserved: zero
+ *
+ * IOBOND_ENG_START: the board's ring of queue req_arg is where its
+ * struct iobond_vq says, and the shadow ring and buffer pool where the
+ * slot's struct iobond_shadow says; the features are the slot's
+ * driver_features.  The engine checks them all, zeroes the shadow ring and
+ * relays from then on.  IOBOND_ENG_STOP: the engine forgets every chain in
+ * flight and touches neither memory for the slot again until a START.
+ */
+struct iobond_engine_mbox {
+	__le32 req_seq;
+	__le32 req_op;
+	__le32 req_arg;
+	__le32 ack_seq;
+	__le32 ack_result;
+	__le32 reserved[3];
+};
+
+/**
+ * struct iobond_shadow - where the host put one queue's shadow ring
+ * @desc: offset of the descriptor table in the slot's zone
+ * @avail: offset of the driver ring in the zone
+ * @used: offset of the device ring in the zone
+ * @pool: offset in the zone of the queue's buffer pool: the engine places
+ *	the buffers of the chains it relays there, in 64-byte granules
+ * @pool_size: its length, a multiple of 64
+ * @size: the ring's size: the board's, as the host checked it
+ * @reserved0: zero
+ * @reserved: zero
+ *
+ * Written by the host before it asks the engine to start the queue.  The
+ * engine refuses a board ring larger than @size.
+ */
+struct iobond_shadow {
+	__le32 desc;
+	__le32 avail;
+	__le32 used;
+	__le32 pool;
+	__le32 pool_size;
+	__le16 size;
+	__le16 reserved0;
+	__le32 reserved[2];
+};
+
 /**
  * struct iobond_dev_slot - one provisioned virtio device
  * @state: host: IOBOND_SLOT_*
@@ -227,7 +305,7 @@ struct iobond_handshake {
  * @device_status: host: status bits the device sets, announced with a bump
  *	of @config_generation: VIRTIO_CONFIG_S_NEEDS_RESET when requests were
  *	failed because no backend served them; cleared by a reset
- * @reserved_host0: zero
+ * @flags: host: IOBOND_SLOT_F_*
  * @tag: host: the device's identity, as the operator provisioned it (0:
  *	none); a board that held a device while the host was away takes the
  *	device published in its slot for it only if the tags match
@@ -236,10 +314,11 @@ struct iobond_handshake {
  * @status: board: the virtio device status byte
  * @reserved_board: zero
  * @hs: the request mailbox
+ * @eng: an engine slot's mailbox to the engine
  * @reserved: zero
  * @vq: the queues
  * @config: host: the device-specific config space
- * @pad: zero
+ * @shadow: host: an engine slot's shadow rings, by queue
  */
 struct iobond_dev_slot {
 	__le32 state;
@@ -251,17 +330,18 @@ struct iobond_dev_slot {
 	__le16 config_len;
 	__le32 instance;
 	__le32 device_status;
-	__le32 reserved_host0;
+	__le32 flags;
 	__le64 tag;
 	__le32 reserved_host[4];
 	__le64 driver_features;
 	__le32 status;
 	__le32 reserved_board[13];
 	struct iobond_handshake hs;
-	__le32 reserved[24];
+	struct iobond_engine_mbox eng;
+	__le32 reserved[16];
 	struct iobond_vq vq[IOBOND_MAX_QUEUES];
 	__u8 config[IOBOND_CONFIG_SIZE];
-	__u8 pad[512];
+	struct iobond_shadow shadow[IOBOND_MAX_QUEUES];
 };
 
 /*
@@ -289,6 +369,7 @@ struct iobond_board_info {
 	__u32 flags;
 #define IOBOND_BOARD_LINK_UP	(1 << 0)	/* the board's link end is up */
 #define IOBOND_BOARD_RUNNING	(1 << 1)	/* devices are visible to it */
+#define IOBOND_BOARD_ENGINE	(1 << 2)	/* an engine is on the link */
 	__u32 index;
 	__u32 num_devices;
 	__u32 max_devices;
@@ -387,12 +468,19 @@ union iobond_dev_config {
  * serial), and a board that held its device while the host was away
  * takes it back only if the tags match.  0 is none.
  *
+ * IOBOND_ADD_ENGINE: the device's data goes through the link's engine
+ * (the emulated IO-Bond's DMA engine): the board's rings and buffers stay
+ * in board memory, and the backend serves shadow rings in the device's
+ * zone.  Without it, the board bounces its buffers through the window.
+ * ENXIO when no engine is on the link.
+ *
  * EINVAL for a bad field, EEXIST for a MAC already on the board, ENOSPC
  * when every slot is taken.
  */
 struct iobond_device_add {
 	__u32 argsz;
 	__u32 flags;
+#define IOBOND_ADD_ENGINE	(1 << 0)
 	__u32 type;
 	__u32 index;
 	__aligned_u64 features;
@@ -431,7 +519,8 @@ struct iobond_device_ref {
  * OWNED says that the file asking holds the device's vring eventfds (it
  * set them, and no reset, stop or removal has detached them since).
  * LEAVING says that the slot, empty to every ioctl, still waits for the
- * board to let go of a removed disk (IOBOND_SLOT_LEAVING).
+ * board to let go of a removed disk (IOBOND_SLOT_LEAVING).  ENGINE says
+ * that the device's data goes through the engine.
  * @generation moves each time the host detaches the device's eventfds (a
  * reset, stop or removal, or their owner's close): a backend wired in one
  * generation serves the device no more in the next, and wires it anew.
@@ -441,6 +530,7 @@ struct iobond_device_info {
 	__u32 flags;
 #define IOBOND_DEVICE_OWNED	(1 << 0)
 #define IOBOND_DEVICE_LEAVING	(1 << 1)
+#define IOBOND_DEVICE_ENGINE	(1 << 2)	/* added with IOBOND_ADD_ENGINE */
 	__u32 index;
 	__u32 type;		/* 0 for an empty slot */
 	__aligned_u64 features;		/* offered */

@@ -151,7 +151,7 @@ TEST_F(ctrl, bad_adds_change_nothing)
 	bad.argsz = 8;
 	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
 	bad = net_add(mac2);
-	bad.flags = 1;
+	bad.flags = 1 << 7;	/* no such flag */
 	EXPECT_EQ(EINVAL, ioctl_err(self->fd, IOBOND_ADD_DEVICE, &bad));
 	bad = net_add(mac2);
 	bad.queue_size = 0;

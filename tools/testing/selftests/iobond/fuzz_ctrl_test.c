@@ -441,7 +441,8 @@ static bool gen_add(struct th *t, struct fz_op *o, struct iobond_device_add *a)
 		a->argsz = fz_below(o, cmds[C_ADD].minsz);
 		break;
 	case 2:
-		a->flags = 1U << fz_below(o, 32);
+		/* Not IOBOND_ADD_ENGINE, which is good whenever the engine is on. */
+		a->flags = 2U << fz_below(o, 31);
 		break;
 	case 3:
 		if (fz_chance(o, 50))

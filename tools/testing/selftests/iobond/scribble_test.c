@@ -84,11 +84,13 @@ static const struct field board_fields[] = {
 	{ SLOT_OFF(reserved), SLOT_LEN(reserved) },
 };
 
+/* And the host's and the engine's, which a board can write as well. */
 static const struct field host_fields[] = {
 	{ 0, SLOT_OFF(driver_features) },		/* state ... reserved_host */
 	{ SLOT_OFF(hs.ack_seq), 2 * sizeof(__le32) },	/* ack_seq, ack_result */
+	{ SLOT_OFF(eng), SLOT_LEN(eng) },
 	{ SLOT_OFF(config), SLOT_LEN(config) },
-	{ SLOT_OFF(pad), SLOT_LEN(pad) },
+	{ SLOT_OFF(shadow), SLOT_LEN(shadow) },
 };
 
 /* In struct iobond_vq: size_max and notify are the host's, the rest ours. */

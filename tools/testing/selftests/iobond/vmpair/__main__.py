@@ -22,6 +22,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +37,7 @@ import stress
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../../../../.."))
 TESTS = os.path.join(ROOT, "tools/testing/selftests/iobond")
 FABRIC = os.path.join(ROOT, "tools/iobond/iobond-fabric")
+ENGINE = os.path.join(ROOT, "tools/iobond/iobond-engine")
 AGENT = os.path.join(TESTS, "vm/iobond-agent")
 VM_PROGS = ["module_test", "link_test", "loss_test", "testbed_test",
             "ctrl_test", "slot_test", "events_test", "vnet_test", "net_test",
@@ -70,6 +72,8 @@ IOBOND_BLK_GRACE_S = 5     # IOBOND_BLK_GRACE_MS in the uAPI
 GRACE_PARAM = "/sys/module/iobond_guest/parameters/host_grace_ms"
 HOST_GRACE_MS, SHORT_GRACE_MS = 60000, 3000
 REGION = "64M"
+# The board VM's RAM: a file in /dev/shm that the engine maps too.
+BOARD_RAM_MIB = 512
 # How much slower the debug tier's kernel runs the tests, at most.
 DEBUG_SLOWDOWN = 4
 # Two board CPUs, so that a two-queue disk uses both queues (blk-mq maps
@@ -163,7 +167,7 @@ class VM:
             cmdline += " no5lvl"
         args = [
             "qemu-system-x86_64", "-accel", r.accel, "-cpu", "max",
-            "-m", "512", "-smp", BOARD_CPUS if self.side == "board" else "1",
+            "-m", str(BOARD_RAM_MIB), "-smp", BOARD_CPUS if self.side == "board" else "1",
             "-nodefaults", "-no-user-config",
             "-display", "none", "-no-reboot",
             "-kernel", r.kernel, "-initrd", r.initrd[self.side],
@@ -185,7 +189,12 @@ class VM:
                      "cache=writeback",
                      "-device", f"virtio-blk-pci,drive=hd,serial={HOST_DISK}"]
         else:
-            args[args.index("-m"):args.index("-m")] = ["-M", "q35"]
+            # Its RAM is a shared file, which the engine maps: what the
+            # board's devices DMA to is board memory, as on real hardware.
+            args[args.index("-m"):args.index("-m")] = [
+                "-M", "q35,memory-backend=ram", "-object",
+                f"memory-backend-file,id=ram,size={BOARD_RAM_MIB}M,"
+                f"mem-path={r.board_ram},share=on"]
         if r.args.bench:
             # QEMU's own virtio-net-pci, VM to VM over a loopback socket:
             # what a user would run instead, measured in the same run.
@@ -375,6 +384,8 @@ class Run:
         self.bench_port = 20000 + os.getpid() % 20000
         self.bench_disk = f"/dev/shm/iobond-bench-{os.getpid()}.img"
         self.host_disk = os.path.join(self.work, "host-disk.img")
+        self.board_ram = f"/dev/shm/iobond-board-{os.getpid()}.ram"
+        self.engine = None
         self.vms = {"host": VM(self, "host"), "board": VM(self, "board")}
 
     # -- set-up ---------------------------------------------------------
@@ -498,9 +509,10 @@ class Run:
 
     def start_fabric(self):
         log = open(os.path.join(self.work, "fabric.log"), "w")
+        # Three peers: the host end, the board end and the engine.
         self.fabric = subprocess.Popen(
             [FABRIC, "-d", self.fabric_dir, "-b", "1", "-m", REGION,
-             "-v", str(VECTORS)], stdout=log, stderr=log)
+             "-v", str(VECTORS), "-P", "3"], stdout=log, stderr=log)
         sock = os.path.join(self.fabric_dir, "board0.sock")
         deadline = time.time() + 10
         while not os.path.exists(sock):
@@ -508,6 +520,21 @@ class Run:
                 raise Failure("the fabric did not start: "
                               + open(log.name).read())
             time.sleep(0.02)
+
+    def start_engine(self):
+        """The link's engine, on the board's RAM file, made here first so
+        that the engine can map it before the board boots (QEMU takes the
+        file as it is)."""
+        with open(self.board_ram, "wb") as f:
+            f.truncate(BOARD_RAM_MIB << 20)
+        log = open(os.path.join(self.work, "engine.log"), "w")
+        self.engine = subprocess.Popen(
+            [ENGINE, "-s", os.path.join(self.fabric_dir, "board0.sock"),
+             "-m", self.board_ram], stdout=log, stderr=log)
+
+    def engine_log(self):
+        with open(os.path.join(self.work, "engine.log"), errors="replace") as f:
+            return f.read()
 
     def setup(self):
         for side in ("host", "board"):
@@ -519,6 +546,7 @@ class Run:
         with open(self.host_disk, "wb") as f:
             f.truncate(HOST_DISK_MIB << 20)
         self.start_fabric()
+        self.start_engine()
         print(f"# vmpair: kernel {self.kver}, accel {self.accel}, "
               f"work dir {self.work}", flush=True)
         # The host end connects first and is formatted before the board
@@ -556,6 +584,14 @@ class Run:
     def teardown(self):
         for vm in self.vms.values():
             vm.kill()
+        if self.engine:
+            self.engine.terminate()
+            try:
+                self.engine.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.engine.kill()
+        if os.path.exists(self.board_ram):
+            os.unlink(self.board_ram)
         if self.fabric:
             self.fabric.terminate()
             try:
@@ -755,6 +791,66 @@ class Run:
         if took is not None:
             print(f"# fio ended {took:.1f}s after SIG{sig} to the backend "
                   f"(grace {IOBOND_BLK_GRACE_S}s)")
+
+    def engine_stats(self):
+        """What the engine says each queue relayed: {(dev, queue): chains}."""
+        mark = len(self.engine_log())
+        self.engine.send_signal(signal.SIGUSR1)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            new = self.engine_log()[mark:]
+            got = re.findall(r"dev(\d+) queue (\d+): (\d+) chains, (\d+) back", new)
+            if got:
+                return {(int(d), int(q)): (int(c), int(b)) for d, q, c, b in got}
+            time.sleep(0.1)
+        return {}
+
+    def engine_path(self):
+        """The engine as the data path: a NIC and disks added with --engine
+        keep their rings and buffers in board memory, which the engine
+        reaches and the host never does, and the engine relays them to
+        shadow rings in the window, which vhost-net and iobond-blk serve as
+        they are."""
+        host, board = self.vms["host"], self.vms["board"]
+        mac = "52:54:00:ab:cd:03"
+        # The engine publishes itself within a heartbeat of a format.
+        host.sh("for i in $(seq 50); do iobondctl --json board0 status | "
+                "grep -q '\"engine\":true' && exit 0; sleep 0.1; done; "
+                "iobondctl board0 status; exit 1")
+        host.sh(f"iobondctl board0 add-net --mac {mac} --engine --tap tap0 && "
+                f"iobondctl board0 start && {tap_up()} && "
+                "(nc -ll -p 5001 -e cat > /dev/null 2>&1 &)")
+        self.wait_board_nic(mac)
+        self.board_ip(mac)
+        self.test("board", "net_test", "engine_net",
+                  {"IOBOND_PEER_IP": HOST_IP, "IOBOND_ECHO_PORT": 5001})
+        self.test("host", "net_test", "engine_net", {"IOBOND_PEER_IP": BOARD_IP})
+        dev = self.add_disk("/tmp/engine1.img", 16, "--engine")
+        self.test("board", "blk_test", "engine_disk",
+                  {"IOBOND_BLK_DEV": dev, "IOBOND_BLK_SECTORS": 32768,
+                   "IOBOND_BLK_LBS": 512, "IOBOND_BLK_PBS": 4096,
+                   "IOBOND_BLK_SERIAL": "engine1.img", "IOBOND_BLK_QUEUES": 1,
+                   "IOBOND_BLK_DISCARD": 1, "IOBOND_BLK_FIO": "1:1,32:1"})
+        # Both devices' data went through the engine, none through the
+        # board's window: the board mapped nothing there.
+        status = json.loads(host.sh("iobondctl --json board0 status")[1])
+        paths = [d["data"] for d in status["devices"]]
+        self.check("host.engine_devices", paths == ["engine", "engine"],
+                   f"data paths: {paths}")
+        stats = self.engine_stats()
+        moved = {k: v for k, v in stats.items() if v[0]}
+        self.check("engine.relayed_nic_and_disk",
+                   {d for d, _ in moved} == {0, 1} and
+                   all(c - b <= 256 for c, b in moved.values()),
+                   f"chains relayed and back, by (device, queue): {stats}")
+        window = board.sh("cat /sys/kernel/debug/iobond_guest/*/window")[1]
+        self.check("board.engine_maps_no_window",
+                   re.search(r"^used: 0$", window, re.M) is not None and
+                   re.search(r"^streaming_maps: 0$", window, re.M) is not None,
+                   window)
+        host.sh("killall iobondctl iobond-blk nc; iobondctl board0 reset && "
+                "iobondctl board0 remove 0 && iobondctl board0 remove 1 && "
+                "rm -f /tmp/engine1.img")
 
     def plan_disks(self):
         """Disks over the VFIO face, served by iobond-blk from the host's
@@ -1255,6 +1351,10 @@ class Run:
                   {"IOBOND_LOSS": how, "IOBOND_MARK": f"loss-{label}"})
 
     def check_splats(self):
+        # The engine outlived everything the VMs did to it.
+        alive = self.engine is not None and self.engine.poll() is None
+        self.check("engine.still_running", alive,
+                   "" if alive else self.engine_log()[-2000:])
         for side, vm in self.vms.items():
             bad, context = vm.splats()
             if bad:
@@ -1393,6 +1493,7 @@ class Run:
                   {"IOBOND_NETS": mac, "IOBOND_CARRIER": 0})
         host.sh("iobondctl board0 reset && iobondctl board0 remove 0")
 
+        self.engine_path()
         self.plan_disks()
         self.host_reload_under_traffic()
         self.hot_unplug_under_traffic()

@@ -17,6 +17,7 @@ EXPECTED = {
     # stream runs once, from the board, where the echo server is given.
     "board.*.global.host_counted_the_traffic": "the host's test",
     "host.net.stream.tcp_echo_64m": "needs IOBOND_PEER_IP and IOBOND_ECHO_PORT",
+    "host.engine_net.stream.tcp_echo_64m": "needs IOBOND_PEER_IP and IOBOND_ECHO_PORT",
     "board.after_*.stream.tcp_echo_64m": "needs IOBOND_PEER_IP and IOBOND_ECHO_PORT",
     "board.beside_disk_resets.stream.tcp_echo_64m":
         "needs IOBOND_PEER_IP and IOBOND_ECHO_PORT",
@@ -36,6 +37,8 @@ EXPECTED = {
     # throttled, one discards.
     "board.disk.global.readonly": "needs IOBOND_BLK_RO=1",
     "board.disk.global.throttled_iops": "needs IOBOND_BLK_IOPS=N",
+    "board.engine_disk.global.readonly": "needs IOBOND_BLK_RO=1",
+    "board.engine_disk.global.throttled_iops": "needs IOBOND_BLK_IOPS=N",
     "board.mq.global.readonly": "needs IOBOND_BLK_RO=1",
     "board.mq.global.throttled_iops": "needs IOBOND_BLK_IOPS=N",
     "board.mq.global.discard_and_write_zeroes": "needs IOBOND_BLK_DISCARD=1",
