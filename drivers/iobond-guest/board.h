@@ -144,6 +144,7 @@ struct ibg_vdev {
  * @stopping: the driver is unbinding; no scan may add a device
  * @hold_work: scans again when a held disk's grace ends
  * @vec_lock: protects the queue lists the interrupt handler walks
+ * @eng_resets: engine slots' resets the engine was asked to stop for
  */
 struct ibg_board {
 	struct iobond_link *link;
@@ -165,6 +166,7 @@ struct ibg_board {
 	bool stopping;
 	struct delayed_work hold_work;
 	spinlock_t vec_lock;	/* see above */
+	atomic_t eng_resets;
 };
 
 /* dma.c */

@@ -168,9 +168,11 @@ static int ibg_adopt(struct ibg_board *b, struct ibg_vdev *vd)
 	tag = rd64(slot->tag);
 	features = rd64(slot->device_features);
 	instance = rd32(slot->instance);
+	/* Nor across data paths: the rings' addresses mean other things. */
 	if (id != vd->device_id || nq != vd->num_queues ||
 	    cl != vd->config_len || tag != vd->tag ||
-	    (vd->vdev.features & ~features))
+	    (vd->vdev.features & ~features) ||
+	    !!(rd32(slot->flags) & IOBOND_SLOT_F_ENGINE) != vd->engine)
 		return -ESTALE;
 	ret = ibg_config_read(slot, config, cl, &gen);
 	if (ret)

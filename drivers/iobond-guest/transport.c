@@ -237,11 +237,39 @@ static void ibg_set_status(struct virtio_device *vdev, u8 status)
 	vd->status = status;
 }
 
+/*
+ * An engine slot's reset stops the engine first, as a real bond's reset
+ * stops its DMA: whatever the host does or fails to do, no copy into the
+ * device's rings and buffers is pending once its driver frees them.  With
+ * no engine on the link there is nothing to stop.
+ */
+static void ibg_engine_reset(struct ibg_vdev *vd)
+{
+	struct iobond_engine_mbox *m = &vd->slot->eng;
+	struct ibg_board *b = vd->board;
+	/*
+	 * The board's count, not the device's: a device published anew in
+	 * the slot never repeats the number the engine saw last there.
+	 */
+	u32 seq = atomic_inc_return(&b->eng_resets);
+
+	if (!vd->engine ||
+	    iobond_link_engine_id(b->link, IOBOND_CTRL_VECTOR) < 0)
+		return;
+	wr32(m->reset_seq, seq);
+	iobond_link_ring_engine(b->link, IOBOND_CTRL_VECTOR);
+	if (!wait_event_timeout(b->hs_wq, rd32(m->reset_ack) == seq,
+				msecs_to_jiffies(IOBOND_ENGINE_MS)))
+		dev_err(&vd->vdev.dev, "the engine did not stop within %u ms\n",
+			IOBOND_ENGINE_MS);
+}
+
 static void ibg_reset(struct virtio_device *vdev)
 {
 	struct ibg_vdev *vd = to_ibg_vdev(vdev);
 	int ret;
 
+	ibg_engine_reset(vd);
 	if (READ_ONCE(vd->detached)) {
 		/* As a reset must: no callback runs once it returns. */
 		virtio_break_device(vdev);
@@ -423,6 +451,8 @@ static int ibg_find_vqs(struct virtio_device *vdev, unsigned int nvqs,
 	return 0;
 
 err:
+	/* The engine may relay the queues that were enabled: stop it first. */
+	ibg_engine_reset(vd);
 	ibg_del_vqs(vdev);
 	return ret;
 }
@@ -551,6 +581,16 @@ static void ibg_vdev_add(struct ibg_board *b, unsigned int i)
 	vd->config_len = cl;
 	vd->tag = rd64(slot->tag);
 	vd->engine = rd32(slot->flags) & IOBOND_SLOT_F_ENGINE;
+	/*
+	 * The engine reads board memory at the addresses the device is
+	 * given: behind an IOMMU they would be I/O virtual addresses.
+	 */
+	if (vd->engine && device_iommu_mapped(dev)) {
+		dev_err(dev, "slot %u: refusing an engine device behind an IOMMU\n",
+			i);
+		kfree(vd);
+		return;
+	}
 	vd->config_gen = rd32(slot->config_generation);
 	/*
 	 * The config the driver is probed with, kept for a hold (hold.c).

@@ -25,7 +25,11 @@
 
 #define IBH_VENDOR_ID	0x494f4244	/* "IOBD" */
 #define IBH_QUEUE_MAX	32768		/* virtio's largest split ring */
-/* The least buffer room an engine queue gets: a 64 KiB packet, twice. */
+/*
+ * The least buffer room an engine queue gets: the largest chain a NIC's
+ * queue makes (a virtio-net big-packets receive chain, about 73 KiB; a
+ * TSO packet, 64 KiB and its header) must fit its pool.
+ */
 #define IBH_ENGINE_POOL_MIN	SZ_128K
 
 /* Features a virtio-net slot may offer on top of the transport's. */
@@ -328,6 +332,11 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 		if (iobond_link_engine_id(b->link, IOBOND_CTRL_VECTOR) < 0) {
 			dev_err(ibh_dev_of(b), "no engine on the link: is iobond-engine running?\n");
 			return -ENXIO;
+		}
+		/* A TSO packet's chain is up to MAX_SKB_FRAGS + 2 long. */
+		if (add->type == IOBOND_DEV_NET && add->queue_size < 32) {
+			dev_err(ibh_dev_of(b), "a NIC through the engine needs queues of 32 or more\n");
+			return -EINVAL;
 		}
 		if (ibh_shadow_pool_size(b, add->num_queues, add->queue_size) <
 		    IBH_ENGINE_POOL_MIN) {
@@ -648,10 +657,11 @@ static int ibh_op_queue_enable(struct ibh_board *b, unsigned int index,
 	}
 	if (d->engine) {
 		/* The backend serves the shadow, which the engine just zeroed. */
-		int ret = ibh_engine_queue(b, index, q, size);
+		int ret = ibh_engine_queue(b, index, q);
 
 		if (ret)
 			return ret;
+		size = d->queue_size;
 	} else {
 		d->vring[q].desc = desc;
 		d->vring[q].avail = avail;

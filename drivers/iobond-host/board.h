@@ -103,8 +103,13 @@ struct ibh_dev {
 	 * under the board's lock.  To every ioctl the slot is empty.
 	 */
 	bool leaving;
-	/* Its data goes through the link's engine (engine.c); set at add. */
+	/*
+	 * Its data goes through the link's engine (engine.c); set at add.
+	 * @eng_started: the engine may relay some queue of it; under the
+	 * board's lock.
+	 */
 	bool engine;
+	bool eng_started;
 };
 
 /* A device the operator sees: provisioned, and not on its way out. */
@@ -230,8 +235,7 @@ void ibh_blk_leave(struct ibh_board *b, unsigned int index);
 
 /* engine.c */
 u64 ibh_shadow_pool_size(struct ibh_board *b, u32 num_queues, u32 queue_size);
-int ibh_engine_queue(struct ibh_board *b, unsigned int index, unsigned int q,
-		     u32 size);
+int ibh_engine_queue(struct ibh_board *b, unsigned int index, unsigned int q);
 void ibh_engine_stop(struct ibh_board *b, unsigned int index);
 
 /* vhost.c */

@@ -52,8 +52,9 @@ u64 ibh_shadow_pool_size(struct ibh_board *b, u32 num_queues, u32 queue_size)
 
 	if (b->zone_size <= rings)
 		return 0;
-	return ALIGN_DOWN(div_u64(b->zone_size - rings, num_queues),
-			  IBH_SHADOW_ALIGN);
+	/* The slot says where pools are in 32 bits: zones of 4 GiB or more. */
+	return ALIGN_DOWN(min_t(u64, div_u64(b->zone_size - rings, num_queues),
+				U32_MAX), IBH_SHADOW_ALIGN);
 }
 
 /*
@@ -100,23 +101,25 @@ static int ibh_engine_ask(struct ibh_board *b, unsigned int index, u32 op,
  * ibh_engine_queue() - lay out queue @q's shadow and have the engine relay it
  * @b: the board, locked
  * @index: an engine slot
- * @q: the queue, which the board set up with @size
- * @size: its ring size, checked
+ * @q: the queue, which the board set up, checked
  *
- * Return: 0 with d->vring[q] pointing at the shadow, or a negative errno
- * with a dev_err.
+ * The shadow ring has the largest size the device allows, whatever the
+ * board chose: the engine flattens an indirect chain into it, and a chain
+ * may have as many descriptors as the device's largest ring.
+ *
+ * Return: 0 with d->vring[q] pointing at the shadow (its size is
+ * d->queue_size), or a negative errno with a dev_err.
  */
-int ibh_engine_queue(struct ibh_board *b, unsigned int index, unsigned int q,
-		     u32 size)
+int ibh_engine_queue(struct ibh_board *b, unsigned int index, unsigned int q)
 {
 	struct iobond_shadow *sh = &iobond_link_slot(b->link, index)->shadow[q];
 	struct ibh_dev *d = &b->devs[index];
-	u64 ring = q * ibh_shadow_ring_bytes(d->queue_size);
-	u64 pool = ibh_shadow_pool_size(b, d->num_queues, d->queue_size);
+	u32 size = d->queue_size;
+	u64 ring = q * ibh_shadow_ring_bytes(size);
+	u64 pool = ibh_shadow_pool_size(b, d->num_queues, size);
 	u64 zone = index * b->zone_size;
 	u64 used = ring + ALIGN(16ULL * size + 6 + 2ULL * size, 64);
-	u64 pool_off = d->num_queues * ibh_shadow_ring_bytes(d->queue_size) +
-		       q * pool;
+	u64 pool_off = d->num_queues * ibh_shadow_ring_bytes(size) + q * pool;
 	int ret;
 
 	wr32(sh->desc, ring);
@@ -125,6 +128,8 @@ int ibh_engine_queue(struct ibh_board *b, unsigned int index, unsigned int q,
 	wr32(sh->pool, pool_off);
 	wr32(sh->pool_size, pool);
 	wr16(sh->size, size);
+	/* Even unanswered, the start may have reached the engine. */
+	d->eng_started = true;
 	ret = ibh_engine_ask(b, index, IOBOND_ENG_START, q);
 	if (ret) {
 		dev_err_ratelimited(&b->dev, "dev%u: the engine did not start queue %u: %d\n",
@@ -142,20 +147,24 @@ int ibh_engine_queue(struct ibh_board *b, unsigned int index, unsigned int q,
  * @b: the board, locked
  * @index: the slot
  *
- * Before the board hears that its device was reset or is gone, and may
- * reuse the memory the engine was copying to.  An engine that does not
- * answer is named; there is nothing more the host can do about it.
+ * Before the board hears that its device was reset or is gone.  The
+ * board's transport stops the engine itself before it resets a device
+ * (reset_seq), so this is for what the host takes away on its own: a
+ * removed device, a stopped board.  An engine that does not answer is
+ * named, and asked again next time.
  */
 void ibh_engine_stop(struct ibh_board *b, unsigned int index)
 {
 	struct ibh_dev *d = &b->devs[index];
 	int ret;
 
-	/* A start the engine was late to answer may have happened after all. */
-	if (!d->engine)
+	if (!d->engine || !d->eng_started)
 		return;
 	ret = ibh_engine_ask(b, index, IOBOND_ENG_STOP, 0);
-	if (ret && ret != -ENXIO)
+	/* No engine on the link runs no queue. */
+	if (!ret || ret == -ENXIO)
+		d->eng_started = false;
+	else
 		dev_err_ratelimited(&b->dev, "dev%u: the engine did not stop its queues: %d\n",
 				    index, ret);
 }

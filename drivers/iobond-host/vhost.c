@@ -101,9 +101,12 @@ void ibh_dev_interrupt(struct ibh_board *b, struct ibh_dev *d, unsigned int q)
 {
 	d->interrupts[q]++;
 	ibh_count_used(b, d, q);
-	/* The engine relays an engine slot's completions, on the queue's vector. */
-	if (d->engine)
-		iobond_link_ring_engine(b->link, d->notify[q]);
+	/*
+	 * The engine relays an engine slot's completions, on the queue's
+	 * vector.  Both are set before the device is published, and stay.
+	 */
+	if (READ_ONCE(d->engine))
+		iobond_link_ring_engine(b->link, READ_ONCE(d->notify[q]));
 	else
 		iobond_link_ring_peer(b->link, READ_ONCE(d->msix[q]));
 }

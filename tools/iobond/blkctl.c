@@ -34,7 +34,7 @@
 #include "iobondctl.h"
 
 #define READY_MS	30000
-#define OPTS_ONCE	"frqsibSwe"	/* add-blk's options, by getopt value */
+#define OPTS_ONCE	"frqsibSweW"	/* add-blk's options, by getopt value */
 
 static void types_dir(char *buf, size_t len, unsigned int index)
 {
@@ -302,6 +302,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		{ "serial", required_argument, NULL, 'S' },
 		{ "write-through", no_argument, NULL, 'w' },
 		{ "engine", no_argument, NULL, 'e' },
+		{ "window", no_argument, NULL, 'W' },
 		{ }
 	};
 	struct iobond_device_add add = {
@@ -313,6 +314,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 	const char *file = NULL, *serial = NULL;
 	unsigned int seen = 0;
 	bool readonly = false, write_through = false;
+	char path = 0;
 	int opt, n = 0, ret;
 	unsigned long v;
 
@@ -366,7 +368,10 @@ int cmd_add_blk(int fd, int argc, char **argv)
 			write_through = true;
 			break;
 		case 'e':
-			add.flags |= IOBOND_ADD_ENGINE;
+		case 'W':
+			if (path)
+				return usage_error("%s", "--engine or --window, not both");
+			path = opt == 'e' ? 'e' : 'w';
 			break;
 		default:
 			return 2;
@@ -378,6 +383,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 	extra[n++] = (char *)file;
 	if (disk_tag(file, serial, &add))
 		return 1;
+	add.flags = add_path_flags(fd, path);
 	if (size_disk(file, readonly, write_through, &add))
 		return 1;
 

@@ -5,10 +5,11 @@
  *   iobondctl [--json] list
  *   iobondctl [--json] BOARD status
  *   iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]
- *                           [--mtu N] [--features HEX] [--tap NAME] [--engine]
+ *                           [--mtu N] [--features HEX] [--tap NAME]
+ *                           [--engine|--window]
  *   iobondctl [--json] BOARD add-blk --file PATH [--readonly] [--queues N]
  *                           [--queue-size N] [--iops N] [--bps N] [--serial ID]
- *                           [--write-through] [--engine]
+ *                           [--write-through] [--engine|--window]
  *   iobondctl [--json] BOARD remove DEV
  *   iobondctl [--json] BOARD start | stop | reset
  *
@@ -17,8 +18,9 @@
  * takes the NIC away again if serve could not start.
  * add-blk sizes a disk from PATH, creates its mdev and starts iobond-blk
  * on it in the background (blkctl.c).
- * --engine puts a device's data through the link's engine (iobond-engine)
- * instead of bouncing it through the window.
+ * A device's data goes through the link's engine (iobond-engine) if the
+ * link has one, unless --window asks for the board's bounce through the
+ * window; --engine insists on the engine.
  *   iobondctl [--json] BOARD stats DEV
  *   iobondctl [--json] BOARD events [--count N] [--timeout MS]
  *   iobondctl [--json] BOARD link DEV up|down
@@ -69,10 +71,11 @@ static void usage(FILE *f)
 "usage: iobondctl [--json] list\n"
 "       iobondctl [--json] BOARD status\n"
 "       iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]\n"
-"                               [--mtu N] [--features HEX] [--tap NAME] [--engine]\n"
+"                               [--mtu N] [--features HEX] [--tap NAME]\n"
+"                               [--engine|--window]\n"
 "       iobondctl [--json] BOARD add-blk --file PATH [--readonly] [--queues N]\n"
 "                               [--queue-size N] [--iops N] [--bps N] [--serial ID]\n"
-"                               [--write-through] [--engine]\n"
+"                               [--write-through] [--engine|--window]\n"
 "       iobondctl [--json] BOARD remove DEV\n"
 "       iobondctl [--json] BOARD start|stop|reset\n"
 "       iobondctl [--json] BOARD stats DEV\n"
@@ -206,6 +209,24 @@ static int get_info(int fd, struct iobond_board_info *info)
 	memset(info, 0, sizeof(*info));
 	info->argsz = sizeof(*info);
 	return ioctl(fd, IOBOND_GET_BOARD_INFO, info) ? -errno : 0;
+}
+
+/*
+ * How a new device's data crosses the link (--engine 'e', --window 'w',
+ * or 0 for neither): through the engine when the link has one, as a real
+ * bond's always does, unless --window asks for the board's bounce
+ * through the window; --engine insists on the engine.
+ */
+__u32 add_path_flags(int fd, char path)
+{
+	struct iobond_board_info info;
+
+	if (path == 'w')
+		return 0;
+	if (path == 'e')
+		return IOBOND_ADD_ENGINE;
+	return !get_info(fd, &info) && info.flags & IOBOND_BOARD_ENGINE ?
+	       IOBOND_ADD_ENGINE : 0;
 }
 
 int num_devices(int fd)
@@ -459,9 +480,11 @@ int cmd_add_net(int fd, int argc, char **argv)
 		{ "features", required_argument, NULL, 'f' },
 		{ "tap", required_argument, NULL, 't' },
 		{ "engine", no_argument, NULL, 'e' },
+		{ "window", no_argument, NULL, 'w' },
 		{ }
 	};
 	const char *tap = NULL;
+	char path = 0;
 	char log[PATH_MAX];
 	/* Mergeable rx buffers by default: vhost-net serves them. */
 	struct iobond_device_add add = {
@@ -505,7 +528,10 @@ int cmd_add_net(int fd, int argc, char **argv)
 			tap = optarg;
 			break;
 		case 'e':
-			add.flags |= IOBOND_ADD_ENGINE;
+		case 'w':
+			if (path && path != opt)
+				return usage_error("%s", "--engine or --window, not both");
+			path = opt;
 			break;
 		case 'f':
 			errno = 0;
@@ -520,6 +546,7 @@ int cmd_add_net(int fd, int argc, char **argv)
 	if (!mac || optind != argc)
 		return usage_error("%s", "add-net needs --mac MAC and nothing else");
 	add.tag = device_tag('n', add.config.net.mac, sizeof(add.config.net.mac));
+	add.flags = add_path_flags(fd, path);
 
 	if (ioctl(fd, IOBOND_ADD_DEVICE, &add)) {
 		int err = errno;

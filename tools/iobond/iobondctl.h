@@ -24,6 +24,7 @@ int get_dev(int fd, __u32 index, struct iobond_device_info *d);
 __u64 device_tag(char kind, const void *id, size_t len);
 
 int num_devices(int fd);
+__u32 add_path_flags(int fd, char path);
 int cmd_add_net(int fd, int argc, char **argv);
 int cmd_ctrl(int fd, const char *cmd, __u32 flag);
 

@@ -234,6 +234,13 @@ struct iobond_handshake {
  * answers with ack_result (0 or a positive errno), then ack_seq = req_seq.
  * The host waits at most IOBOND_ENGINE_MS, within the board's own
  * IOBOND_HANDSHAKE_MS.
+ *
+ * A board that resets an engine slot's device stops the engine itself
+ * first, as a real bond's reset register stops its DMA whatever the host
+ * does: it writes a new reset_seq and rings the engine's control vector; the
+ * engine stops every queue of the slot, writes reset_ack = reset_seq and
+ * rings the board's control vector.  The board waits at most
+ * IOBOND_ENGINE_MS.
  */
 #define IOBOND_ENG_START	1	/* relay queue req_arg: see below */
 #define IOBOND_ENG_STOP		2	/* stop every queue of the slot */
@@ -246,6 +253,8 @@ struct iobond_handshake {
  * @req_arg: host: the queue, for IOBOND_ENG_START
  * @ack_seq: engine: the req_seq answered
  * @ack_result: engine: 0, or a positive errno
+ * @reset_seq: board: a new number for each reset of the device
+ * @reset_ack: engine: the reset_seq that stopped the slot's queues
  * @reserved: zero
  *
  * IOBOND_ENG_START: the board's ring of queue req_arg is where its
@@ -261,7 +270,9 @@ struct iobond_engine_mbox {
 	__le32 req_arg;
 	__le32 ack_seq;
 	__le32 ack_result;
-	__le32 reserved[3];
+	__le32 reset_seq;
+	__le32 reset_ack;
+	__le32 reserved;
 };
 
 /**

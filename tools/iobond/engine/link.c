@@ -113,6 +113,21 @@ void eng_link_stop_all(struct eng_link *l, const char *why)
 		slot_stop(l, i);
 }
 
+/**
+ * eng_link_peer_left() - the fabric says peer @id left
+ * @l: the link
+ * @id: its id
+ *
+ * The host's VM or the board's is gone: its memory, or the window's rings
+ * it served, are no one's to touch any more.
+ */
+void eng_link_peer_left(struct eng_link *l, uint32_t id)
+{
+	if ((int)id == side_id(&l->hdr->host) ||
+	    (int)id == side_id(&l->hdr->board))
+		eng_link_stop_all(l, "a VM left the link");
+}
+
 /* Our block, as it must read; written again if anyone changed it. */
 static void publish(struct eng_link *l, uint32_t state)
 {
@@ -126,18 +141,17 @@ static void publish(struct eng_link *l, uint32_t state)
 	st32(&e->state, state);
 }
 
-/**
- * eng_link_tick() - every IOBOND_HEARTBEAT_MS: follow the host's formats
- * @l: the link
- *
- * A new epoch is a new host, or the same one starting over: whatever the
- * engine relayed is forgotten, and a request made of an earlier engine is
- * never carried out now (it may be long over).
+/*
+ * Follow the host's formats.  A new epoch is a new host, or the same one
+ * starting over: whatever the engine relayed is forgotten, and a request
+ * made of an earlier engine is never carried out now (it may be long
+ * over).  A host or a board whose block is no longer online left, or
+ * the board went away to come back as another: nothing it had set up is
+ * relayed on.  True if the region is formatted for this engine.
  */
-void eng_link_tick(struct eng_link *l)
+static bool follow_format(struct eng_link *l)
 {
 	struct iobond_link_hdr *h = l->hdr;
-	struct iobond_side *e = &h->engine;
 	uint64_t epoch;
 	unsigned int i;
 
@@ -145,7 +159,7 @@ void eng_link_tick(struct eng_link *l)
 		if (l->epoch)
 			eng_link_stop_all(l, "the host unformatted the region");
 		l->epoch = 0;
-		return;
+		return false;
 	}
 	/* The magic vouches for the fields the host wrote before it. */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
@@ -155,16 +169,36 @@ void eng_link_tick(struct eng_link *l)
 		if (l->epoch)
 			eng_link_stop_all(l, "the region is not this version's");
 		l->epoch = 0;
-		return;
+		return false;
 	}
 	if (epoch != l->epoch) {
 		eng_link_stop_all(l, "the host formatted the region");
-		for (i = 0; i < IOBOND_MAX_DEVICES; i++)
+		for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
 			l->slot[i].acked = ld32(&slot_at(l, i)->eng.req_seq);
+			l->slot[i].reset_seen =
+				ld32(&slot_at(l, i)->eng.reset_seq);
+		}
 		l->epoch = epoch;
 		eng_say("serving epoch %#llx as peer %u, %u vectors",
 			(unsigned long long)epoch, l->own_id, l->nvec);
 	}
+	if (ld32(&h->host.state) != IOBOND_SIDE_ONLINE ||
+	    ld32(&h->board.state) != IOBOND_SIDE_ONLINE)
+		eng_link_stop_all(l, "a side of the link is not online");
+	return true;
+}
+
+/**
+ * eng_link_tick() - every IOBOND_HEARTBEAT_MS: follow the host's formats,
+ *	and keep our block published
+ * @l: the link
+ */
+void eng_link_tick(struct eng_link *l)
+{
+	struct iobond_side *e = &l->hdr->engine;
+
+	if (!follow_format(l))
+		return;
 	l->heartbeat++;
 	if (ld32(&e->peer_id) != l->own_id || ld32(&e->nvectors) != l->nvec ||
 	    ld32(&e->state) != IOBOND_SIDE_ONLINE)
@@ -186,21 +220,26 @@ static int queue_start(struct eng_link *l, unsigned int i, unsigned int q)
 {
 	struct iobond_dev_slot *s = slot_at(l, i);
 	struct eng_slot *es = &l->slot[i];
-	struct eng_queue *eq = &es->q[q];
-	struct iobond_shadow *sh = &s->shadow[q];
-	struct iobond_vq *v = &s->vq[q];
 	struct eng_vq_config cfg = { 0 };
+	struct iobond_shadow *sh;
+	struct eng_queue *eq;
+	struct iobond_vq *v;
 	uint64_t feat;
 	uint16_t notify, msix;
 	uint32_t type;
 	int ret;
 
-	/* Only what the host published for the engine; the board can write
-	 * any slot's mailbox. */
-	if (!(ld32(&s->flags) & IOBOND_SLOT_F_ENGINE) ||
-	    ld32(&s->state) == IOBOND_SLOT_EMPTY ||
-	    q >= IOBOND_MAX_QUEUES || q >= ld16(&s->num_queues))
+	/*
+	 * Only what the host published for the engine: the board can write
+	 * any slot's mailbox.
+	 */
+	if (q >= IOBOND_MAX_QUEUES || q >= ld16(&s->num_queues) ||
+	    !(ld32(&s->flags) & IOBOND_SLOT_F_ENGINE) ||
+	    ld32(&s->state) == IOBOND_SLOT_EMPTY)
 		return EINVAL;
+	eq = &es->q[q];
+	sh = &s->shadow[q];
+	v = &s->vq[q];
 	if (eq->on)
 		queue_stop(eq);
 	type = ld32(&s->device_id);
@@ -229,12 +268,12 @@ static int queue_start(struct eng_link *l, unsigned int i, unsigned int q)
 	}
 	ret = eng_vq_start(&eq->vq, &l->board, &es->zone, &cfg);
 	if (ret) {
-		eng_say("dev%u queue %u: cannot relay ring %u at %#llx/%#llx/%#llx to %u at zone+%#x: %s",
+		eng_say("dev%u queue %u: cannot relay ring %u at %#llx/%#llx/%#llx to %u at %#llx: %s",
 			i, q, cfg.board.size,
 			(unsigned long long)cfg.board.desc,
 			(unsigned long long)cfg.board.avail,
 			(unsigned long long)cfg.board.used, cfg.shadow.size,
-			ld32(&sh->desc), strerror(-ret));
+			(unsigned long long)cfg.shadow.desc, strerror(-ret));
 		return -ret;
 	}
 	eq->notify = notify;
@@ -252,13 +291,27 @@ static int queue_start(struct eng_link *l, unsigned int i, unsigned int q)
  */
 void eng_link_mail(struct eng_link *l)
 {
+	bool reset = false;
 	unsigned int i;
 
-	if (!l->epoch)
+	/* A format since the last tick must not see a request of its own undone. */
+	if (!follow_format(l) || !l->epoch)
 		return;
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
 		struct iobond_engine_mbox *m = &slot_at(l, i)->eng;
 		uint32_t seq = ld32(&m->req_seq), op, arg, result;
+		uint32_t rseq = ld32(&m->reset_seq);
+
+		/*
+		 * The board reset the device: it stops its own slot only,
+		 * whatever the slot says, and before the host hears of it.
+		 */
+		if (rseq != l->slot[i].reset_seen) {
+			slot_stop(l, i);
+			st32(&m->reset_ack, rseq);
+			l->slot[i].reset_seen = rseq;
+			reset = true;
+		}
 
 		if (seq == l->slot[i].acked)
 			continue;
@@ -281,6 +334,8 @@ void eng_link_mail(struct eng_link *l)
 		st32(&m->ack_seq, seq);
 		l->slot[i].acked = seq;
 	}
+	if (reset)
+		ring_side(l, &l->hdr->board, IOBOND_CTRL_VECTOR);
 }
 
 /* Relay both ways, and ring whoever wants it. */

@@ -35,7 +35,7 @@
  * q35 maps a board's RAM linearly from 0 up to 2.75 GiB; above that, part
  * of it moves past 4 GiB, and one space could not describe it.
  */
-#define ENG_BOARD_MAX	0xb0000000ULL
+#define ENG_BOARD_MAX	0xb0000000ULL	/* QEMU's pc_q35_init() */
 
 /* epoll data beside the vectors, which are 0..ENG_MAX_VECTORS-1 */
 enum { EV_FABRIC = 1000, EV_TICK, EV_SIGNAL };
@@ -104,7 +104,7 @@ static int map_memories(struct eng_link *l, const char *ram)
 	close(fd);
 	if (!l->board.base)
 		return -1;
-	if (l->board.size > ENG_BOARD_MAX) {
+	if (l->board.size >= ENG_BOARD_MAX) {
 		eng_say("%s: a board of more than 2.75 GiB is not mapped linearly",
 			ram);
 		return -1;
@@ -150,6 +150,13 @@ static int setup_events(struct eng_link *l, int ep, int *tfd, int *sfd)
 	       watch(ep, *sfd, EV_SIGNAL) ? -1 : 0;
 }
 
+/* Vectors of ours the fabric sent late are watched as the others are. */
+static void watch_new(struct eng_link *l, int ep, unsigned int *watched)
+{
+	while (*watched < l->nvec && !watch(ep, l->efd[*watched], *watched))
+		++*watched;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -166,9 +173,11 @@ int main(int argc, char **argv)
 	static struct eng_link l;
 	struct pollfd pfd = { .events = POLLIN };
 	struct epoll_event evs[16];
+	unsigned int watched;
+	int64_t left;
 	int ep, tfd, sfd, opt, n, k;
 	unsigned int more = 0;
-	bool stop = false;
+	bool stop = false, lost = false;
 
 	while ((opt = getopt(argc, argv, "s:m:h")) != -1) {
 		switch (opt) {
@@ -196,6 +205,7 @@ int main(int argc, char **argv)
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0 || setup_events(&l, ep, &tfd, &sfd))
 		return 1;
+	watched = l.nvec;
 	eng_say("peer %u of %s, %u vectors; board RAM %s, %llu MiB", l.own_id,
 		sock, l.nvec, ram, (unsigned long long)(l.board.size >> 20));
 
@@ -212,16 +222,16 @@ int main(int argc, char **argv)
 
 			switch (what) {
 			case EV_FABRIC:
-				switch (eng_peer_message(&l)) {
+				switch (left = eng_peer_message(&l)) {
 				case -2:
-					stop = true;
+					stop = lost = true;
 					break;
 				case -1:
 					break;
 				default:
-					/* A VM left: its memory is no one's to touch. */
-					eng_link_stop_all(&l, "a peer left the link");
+					eng_link_peer_left(&l, left);
 				}
+				watch_new(&l, ep, &watched);
 				break;
 			case EV_TICK:
 				if (read(tfd, &cnt, sizeof(cnt)) < 0)
@@ -248,5 +258,6 @@ int main(int argc, char **argv)
 	}
 	eng_link_stats(&l);
 	eng_link_offline(&l);
-	return 0;
+	/* Its fabric gone, the engine failed: a supervisor starts it again. */
+	return lost;
 }

@@ -37,6 +37,7 @@ struct eng_queue {
 /* One device slot: its mailbox, its zone of the window, its queues. */
 struct eng_slot {
 	uint32_t acked;			/* the last request answered */
+	uint32_t reset_seen;		/* the board's last reset stopped for */
 	struct eng_space zone;
 	struct eng_queue q[IOBOND_MAX_QUEUES];
 };
@@ -70,6 +71,7 @@ void eng_link_mail(struct eng_link *l);
 void eng_link_vector(struct eng_link *l, unsigned int vector);
 bool eng_link_again(struct eng_link *l);
 void eng_link_stop_all(struct eng_link *l, const char *why);
+void eng_link_peer_left(struct eng_link *l, uint32_t id);
 void eng_link_offline(struct eng_link *l);
 void eng_link_stats(struct eng_link *l);
 

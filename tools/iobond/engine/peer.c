@@ -33,19 +33,34 @@ static int recv_msg(int sock, int64_t *value, int *fd)
 		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
 	};
 	struct cmsghdr *cmsg;
+	unsigned int k;
 	ssize_t n;
 
 	*fd = -1;
 	do {
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
-	if (n != sizeof(le))
+	/* One fd at most is taken; any more are closed. */
+	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+		if (cmsg->cmsg_level != SOL_SOCKET ||
+		    cmsg->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (k = 0; k < (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++) {
+			int got;
+
+			memcpy(&got, CMSG_DATA(cmsg) + k * sizeof(int), sizeof(int));
+			if (*fd < 0)
+				*fd = got;
+			else
+				close(got);
+		}
+	}
+	if (n != sizeof(le)) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
 		return n < 0 ? -errno : -EPROTO;
-	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg))
-		if (cmsg->cmsg_level == SOL_SOCKET &&
-		    cmsg->cmsg_type == SCM_RIGHTS &&
-		    cmsg->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(fd, CMSG_DATA(cmsg), sizeof(int));
+	}
 	*value = (int64_t)le64toh(le);
 	return 0;
 }
@@ -85,9 +100,10 @@ static void peer_forget(struct eng_peer *p)
 int eng_peer_connect(struct eng_link *l, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int64_t v;
-	int fd, ret;
+	int64_t v = 0;
+	int fd = -1, ret;
 
+	l->shm_fd = -1;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		eng_say("%s: socket path too long", path);
 		return -ENAMETOOLONG;
@@ -114,6 +130,9 @@ int eng_peer_connect(struct eng_link *l, const char *path)
 proto:
 	if (fd >= 0)
 		close(fd);
+	if (l->shm_fd >= 0)
+		close(l->shm_fd);
+	l->shm_fd = -1;
 	eng_say("%s: not an ivshmem server (message %lld)", path, (long long)v);
 	return -EPROTO;
 }

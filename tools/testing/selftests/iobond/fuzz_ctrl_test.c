@@ -543,8 +543,11 @@ static void check_dev(struct th *t, const struct iobond_device_info *d,
 	check(t, d->argsz == minsz && d->index == index,
 	      "argsz %u index %u", d->argsz, d->index);
 	check(t, d->type <= IOBOND_DEV_BLK, "type %u", d->type);
-	check(t, !(d->flags & ~IOBOND_DEVICE_OWNED) &&
-	      !(z->foreign[index] && d->flags), "flags %#x", d->flags);
+	/* The runner's devices may go through the engine; the fuzzer's not. */
+	check(t, !(d->flags & ~(IOBOND_DEVICE_OWNED | IOBOND_DEVICE_ENGINE)) &&
+	      !(z->foreign[index] && d->flags & IOBOND_DEVICE_OWNED) &&
+	      (z->foreign[index] || !(d->flags & IOBOND_DEVICE_ENGINE)),
+	      "flags %#x", d->flags);
 	check(t, all_zero(d->reserved, sizeof(d->reserved)), "reserved fields set");
 	if (d->type) {
 		check(t, d->num_queues >= 1 && d->num_queues <= IOBOND_MAX_QUEUES &&
@@ -599,7 +602,8 @@ static void ioctl_info(struct th *t, const struct call *k)
 	      info->region_size == z->info.region_size &&
 	      info->window_size == z->info.region_size - IOBOND_WINDOW_OFF &&
 	      info->num_devices <= IOBOND_MAX_DEVICES &&
-	      !(info->flags & ~(IOBOND_BOARD_LINK_UP | IOBOND_BOARD_RUNNING)) &&
+	      !(info->flags & ~(IOBOND_BOARD_LINK_UP | IOBOND_BOARD_RUNNING |
+				IOBOND_BOARD_ENGINE)) &&
 	      info->nvectors >= 1 && info->nvectors <= IOBOND_MAX_VECTORS,
 	      "insane info: argsz %u index %u devices %u flags %#x region %llu window %llu",
 	      info->argsz, info->index, info->num_devices, info->flags,
