@@ -27,6 +27,12 @@
 
 /* The shadow's parts, aligned well beyond what virtio asks. */
 #define IBH_SHADOW_ALIGN	4096
+/*
+ * Each zone's first page is left out: zone 0's is the window's first page,
+ * which nothing hands out, so that a stray write at window offset 0 (the
+ * ioctl fuzzer makes them on purpose) reaches no ring.
+ */
+#define IBH_SHADOW_BASE		IBH_SHADOW_ALIGN
 
 /* Bytes of one shadow ring of @size, its used ring cache-line aligned. */
 static u64 ibh_shadow_ring_bytes(u32 size)
@@ -41,14 +47,15 @@ static u64 ibh_shadow_ring_bytes(u32 size)
  * @num_queues: the device's queues
  * @queue_size: their largest size
  *
- * The zone holds one shadow ring of @queue_size per queue, then one pool
- * per queue, all of a size.
+ * The zone holds, past its first page, one shadow ring of @queue_size per
+ * queue, then one pool per queue, all of a size.
  *
  * Return: the bytes of each pool, or 0 if the zone holds no rings.
  */
 u64 ibh_shadow_pool_size(struct ibh_board *b, u32 num_queues, u32 queue_size)
 {
-	u64 rings = num_queues * ibh_shadow_ring_bytes(queue_size);
+	u64 rings = IBH_SHADOW_BASE +
+		    num_queues * ibh_shadow_ring_bytes(queue_size);
 
 	if (b->zone_size <= rings)
 		return 0;
@@ -115,11 +122,12 @@ int ibh_engine_queue(struct ibh_board *b, unsigned int index, unsigned int q)
 	struct iobond_shadow *sh = &iobond_link_slot(b->link, index)->shadow[q];
 	struct ibh_dev *d = &b->devs[index];
 	u32 size = d->queue_size;
-	u64 ring = q * ibh_shadow_ring_bytes(size);
+	u64 ring = IBH_SHADOW_BASE + q * ibh_shadow_ring_bytes(size);
 	u64 pool = ibh_shadow_pool_size(b, d->num_queues, size);
 	u64 zone = index * b->zone_size;
 	u64 used = ring + ALIGN(16ULL * size + 6 + 2ULL * size, 64);
-	u64 pool_off = d->num_queues * ibh_shadow_ring_bytes(size) + q * pool;
+	u64 pool_off = IBH_SHADOW_BASE +
+		       d->num_queues * ibh_shadow_ring_bytes(size) + q * pool;
 	int ret;
 
 	wr32(sh->desc, ring);
