@@ -69,6 +69,8 @@ struct ibg_vq {
  * @tag: the host's name for the device (iobond_dev_slot.tag), 0 for none
  * @engine: its rings and buffers are in board memory, which the link's
  *	engine reaches (IOBOND_SLOT_F_ENGINE), as read when the slot was taken
+ * @eng_gen: the reset_seq of its last reset, which its queue requests
+ *	carry (req_gen)
  * @config: its config space as the driver was probed with it, whole: a
  *	held device's driver reads it here, as its slot may hold another
  * @config_ok: @config was read whole
@@ -102,6 +104,7 @@ struct ibg_vdev {
 	u16 config_len;
 	u64 tag;
 	bool engine;
+	u32 eng_gen;
 	u8 config[IOBOND_CONFIG_SIZE];
 	bool config_ok;
 	unsigned int probed_vqs;

@@ -12,7 +12,9 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/interrupt.h>
+#include <linux/iommu.h>
 #include <linux/log2.h>
+#include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
@@ -247,16 +249,21 @@ static void ibg_engine_reset(struct ibg_vdev *vd)
 {
 	struct iobond_engine_mbox *m = &vd->slot->eng;
 	struct ibg_board *b = vd->board;
-	/*
-	 * The board's count, not the device's: a device published anew in
-	 * the slot never repeats the number the engine saw last there.
-	 */
-	u32 seq = atomic_inc_return(&b->eng_resets);
+	u32 seq;
 
-	if (!vd->engine ||
-	    iobond_link_engine_id(b->link, IOBOND_CTRL_VECTOR) < 0)
+	if (!vd->engine)
 		return;
+	/*
+	 * The board's count, not the device's, from a random start: a
+	 * device published anew in the slot, or a board loaded again, does
+	 * not repeat the number the engine saw last there.  Written even
+	 * with no engine on the link: a start asked before it is stale.
+	 */
+	seq = atomic_inc_return(&b->eng_resets);
+	vd->eng_gen = seq;
 	wr32(m->reset_seq, seq);
+	if (iobond_link_engine_id(b->link, IOBOND_CTRL_VECTOR) < 0)
+		return;
 	iobond_link_ring_engine(b->link, IOBOND_CTRL_VECTOR);
 	if (!wait_event_timeout(b->hs_wq, rd32(m->reset_ack) == seq,
 				msecs_to_jiffies(IOBOND_ENGINE_MS)))
@@ -394,9 +401,16 @@ static int ibg_setup_vq(struct ibg_vdev *vd, unsigned int q,
 	vd->vqs[q].vector = vector;
 	spin_unlock_irq(&vd->board->vec_lock);
 
+	/* The engine relays it only if no reset of ours came in between. */
+	wr32(vd->slot->hs.req_gen, vd->eng_gen);
 	ret = ibg_request(vd, IOBOND_OP_QUEUE_ENABLE, q);
 	if (ret) {
 		dev_err(&vd->vdev.dev, "queue %u: host refused it: %d\n", q, ret);
+		/*
+		 * A late answer may yet start the queue in the engine: stop
+		 * it, and make that start stale, before the ring is freed.
+		 */
+		ibg_engine_reset(vd);
 		ibg_del_vq(vd, q);
 	}
 	return ret;
@@ -547,6 +561,14 @@ int ibg_config_read(struct iobond_dev_slot *slot, u8 *buf, unsigned int len,
 	return -EAGAIN;
 }
 
+/* Whether @dev's DMA addresses are I/O virtual ones, not physical. */
+static bool ibg_behind_iommu(struct device *dev)
+{
+	struct iommu_domain *dom = iommu_get_domain_for_dev(dev);
+
+	return dom && dom->type != IOMMU_DOMAIN_IDENTITY;
+}
+
 /* Take slot @i as a virtio device, if what the host wrote there holds. */
 static void ibg_vdev_add(struct ibg_board *b, unsigned int i)
 {
@@ -585,9 +607,9 @@ static void ibg_vdev_add(struct ibg_board *b, unsigned int i)
 	 * The engine reads board memory at the addresses the device is
 	 * given: behind an IOMMU they would be I/O virtual addresses.
 	 */
-	if (vd->engine && device_iommu_mapped(dev)) {
-		dev_err(dev, "slot %u: refusing an engine device behind an IOMMU\n",
-			i);
+	if (vd->engine && ibg_behind_iommu(dev)) {
+		dev_err_ratelimited(dev, "slot %u: refusing an engine device behind an IOMMU\n",
+				    i);
 		kfree(vd);
 		return;
 	}
@@ -821,6 +843,7 @@ struct ibg_board *ibg_board_create(struct iobond_link *link)
 	b->window = iobond_link_window(link);
 	b->window_size = iobond_link_window_size(link);
 	init_waitqueue_head(&b->hs_wq);
+	atomic_set(&b->eng_resets, get_random_u32());
 	INIT_WORK(&b->scan_work, ibg_scan);
 	INIT_DELAYED_WORK(&b->hold_work, ibg_hold_work);
 	mutex_init(&b->scan_lock);

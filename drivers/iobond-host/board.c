@@ -373,6 +373,8 @@ int ibh_dev_add(struct ibh_board *b, struct iobond_device_add *add)
 		return -ENOSPC;
 	}
 
+	/* An engine that missed a stop for the slot's last device gets another. */
+	ibh_engine_stop(b, i);
 	d = &b->devs[i];
 	ibh_dev_zero(d);
 	d->generation++;
@@ -657,7 +659,8 @@ static int ibh_op_queue_enable(struct ibh_board *b, unsigned int index,
 	}
 	if (d->engine) {
 		/* The backend serves the shadow, which the engine just zeroed. */
-		int ret = ibh_engine_queue(b, index, q);
+		int ret = ibh_engine_queue(b, index, q,
+					   rd32(slot->hs.req_gen));
 
 		if (ret)
 			return ret;

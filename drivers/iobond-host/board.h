@@ -103,13 +103,8 @@ struct ibh_dev {
 	 * under the board's lock.  To every ioctl the slot is empty.
 	 */
 	bool leaving;
-	/*
-	 * Its data goes through the link's engine (engine.c); set at add.
-	 * @eng_started: the engine may relay some queue of it; under the
-	 * board's lock.
-	 */
+	/* Its data goes through the link's engine (engine.c); set at add. */
 	bool engine;
-	bool eng_started;
 };
 
 /* A device the operator sees: provisioned, and not on its way out. */
@@ -165,6 +160,8 @@ static inline bool ibh_dev_present(const struct ibh_dev *d)
  *	long before it answers, so that the tests can make a host too slow
  *	for the board's IOBOND_HANDSHAKE_MS; 0 but in tests
  * @eng_seq: the last request made of the engine, any slot's; under @lock
+ * @eng_live: slots the engine may relay a queue of (a start was asked,
+ *	and no stop answered since), whatever device they hold; under @lock
  */
 struct ibh_board {
 	struct iobond_link *link;
@@ -200,6 +197,7 @@ struct ibh_board {
 	wait_queue_head_t ev_wq;
 	u32 answer_delay_ms;
 	u32 eng_seq;
+	unsigned long eng_live;
 };
 
 /* board.c */
@@ -235,7 +233,8 @@ void ibh_blk_leave(struct ibh_board *b, unsigned int index);
 
 /* engine.c */
 u64 ibh_shadow_pool_size(struct ibh_board *b, u32 num_queues, u32 queue_size);
-int ibh_engine_queue(struct ibh_board *b, unsigned int index, unsigned int q);
+int ibh_engine_queue(struct ibh_board *b, unsigned int index, unsigned int q,
+		     u32 gen);
 void ibh_engine_stop(struct ibh_board *b, unsigned int index);
 
 /* vhost.c */

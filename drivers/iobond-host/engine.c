@@ -27,6 +27,8 @@
 
 /* The shadow's parts, aligned well beyond what virtio asks. */
 #define IBH_SHADOW_ALIGN	4096
+/* The slot names shadow parts in 32 bits: a bigger zone is used that far. */
+#define IBH_SHADOW_SPAN		(SZ_4G - IBH_SHADOW_ALIGN)
 /*
  * Each zone's first page is left out: zone 0's is the window's first page,
  * which nothing hands out, so that a stray write at window offset 0 (the
@@ -56,12 +58,11 @@ u64 ibh_shadow_pool_size(struct ibh_board *b, u32 num_queues, u32 queue_size)
 {
 	u64 rings = IBH_SHADOW_BASE +
 		    num_queues * ibh_shadow_ring_bytes(queue_size);
+	u64 span = min_t(u64, b->zone_size, IBH_SHADOW_SPAN);
 
-	if (b->zone_size <= rings)
+	if (span <= rings)
 		return 0;
-	/* The slot says where pools are in 32 bits: zones of 4 GiB or more. */
-	return ALIGN_DOWN(min_t(u64, div_u64(b->zone_size - rings, num_queues),
-				U32_MAX), IBH_SHADOW_ALIGN);
+	return ALIGN_DOWN(div_u64(span - rings, num_queues), IBH_SHADOW_ALIGN);
 }
 
 /*
@@ -71,7 +72,7 @@ u64 ibh_shadow_pool_size(struct ibh_board *b, u32 num_queues, u32 queue_size)
  * engine answered for it before.
  */
 static int ibh_engine_ask(struct ibh_board *b, unsigned int index, u32 op,
-			  u32 arg)
+			  u32 arg, u32 gen)
 {
 	struct iobond_engine_mbox *m = &iobond_link_slot(b->link, index)->eng;
 	unsigned long until;
@@ -85,6 +86,7 @@ static int ibh_engine_ask(struct ibh_board *b, unsigned int index, u32 op,
 	seq = b->eng_seq;
 	wr32(m->req_op, op);
 	wr32(m->req_arg, arg);
+	wr32(m->req_gen, gen);
 	/* The request is whole before its number says it is new. */
 	wmb();
 	wr32(m->req_seq, seq);
@@ -109,6 +111,7 @@ static int ibh_engine_ask(struct ibh_board *b, unsigned int index, u32 op,
  * @b: the board, locked
  * @index: an engine slot
  * @q: the queue, which the board set up, checked
+ * @gen: the board's req_gen of its request for it
  *
  * The shadow ring has the largest size the device allows, whatever the
  * board chose: the engine flattens an indirect chain into it, and a chain
@@ -117,7 +120,8 @@ static int ibh_engine_ask(struct ibh_board *b, unsigned int index, u32 op,
  * Return: 0 with d->vring[q] pointing at the shadow (its size is
  * d->queue_size), or a negative errno with a dev_err.
  */
-int ibh_engine_queue(struct ibh_board *b, unsigned int index, unsigned int q)
+int ibh_engine_queue(struct ibh_board *b, unsigned int index, unsigned int q,
+		     u32 gen)
 {
 	struct iobond_shadow *sh = &iobond_link_slot(b->link, index)->shadow[q];
 	struct ibh_dev *d = &b->devs[index];
@@ -137,8 +141,8 @@ int ibh_engine_queue(struct ibh_board *b, unsigned int index, unsigned int q)
 	wr32(sh->pool_size, pool);
 	wr16(sh->size, size);
 	/* Even unanswered, the start may have reached the engine. */
-	d->eng_started = true;
-	ret = ibh_engine_ask(b, index, IOBOND_ENG_START, q);
+	__set_bit(index, &b->eng_live);
+	ret = ibh_engine_ask(b, index, IOBOND_ENG_START, q, gen);
 	if (ret) {
 		dev_err_ratelimited(&b->dev, "dev%u: the engine did not start queue %u: %d\n",
 				    index, q, ret);
@@ -159,19 +163,19 @@ int ibh_engine_queue(struct ibh_board *b, unsigned int index, unsigned int q)
  * board's transport stops the engine itself before it resets a device
  * (reset_seq), so this is for what the host takes away on its own: a
  * removed device, a stopped board.  An engine that does not answer is
- * named, and asked again next time.
+ * named, and asked again next time, whatever device the slot holds by
+ * then.
  */
 void ibh_engine_stop(struct ibh_board *b, unsigned int index)
 {
-	struct ibh_dev *d = &b->devs[index];
 	int ret;
 
-	if (!d->engine || !d->eng_started)
+	if (!test_bit(index, &b->eng_live))
 		return;
-	ret = ibh_engine_ask(b, index, IOBOND_ENG_STOP, 0);
+	ret = ibh_engine_ask(b, index, IOBOND_ENG_STOP, 0, 0);
 	/* No engine on the link runs no queue. */
 	if (!ret || ret == -ENXIO)
-		d->eng_started = false;
+		__clear_bit(index, &b->eng_live);
 	else
 		dev_err_ratelimited(&b->dev, "dev%u: the engine did not stop its queues: %d\n",
 				    index, ret);

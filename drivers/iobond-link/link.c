@@ -33,6 +33,8 @@ static_assert(sizeof(struct iobond_link_hdr) <= IOBOND_LINK_HDR_SIZE);
 static_assert(sizeof(struct iobond_vq) == 64);
 static_assert(offsetof(struct iobond_vq, desc) == 16);
 static_assert(sizeof(struct iobond_handshake) == 32);
+static_assert(offsetof(struct iobond_handshake, req_gen) == 20);
+static_assert(sizeof(struct iobond_engine_mbox) == 32);
 static_assert(offsetof(struct iobond_dev_slot, instance) == 28);
 static_assert(offsetof(struct iobond_dev_slot, device_status) == 32);
 static_assert(offsetof(struct iobond_dev_slot, tag) == 40);

@@ -221,10 +221,20 @@ __u32 add_path_flags(int fd, char path)
 {
 	struct iobond_board_info info;
 
+	int tries;
+
 	if (path == 'w')
 		return 0;
-	if (path == 'e')
+	if (path == 'e') {
+		/* The engine shows within a heartbeat of the host's format. */
+		for (tries = 0; tries < 10; tries++) {
+			if (!get_info(fd, &info) &&
+			    info.flags & IOBOND_BOARD_ENGINE)
+				break;
+			usleep(100 * 1000);
+		}
 		return IOBOND_ADD_ENGINE;
+	}
 	return !get_info(fd, &info) && info.flags & IOBOND_BOARD_ENGINE ?
 	       IOBOND_ADD_ENGINE : 0;
 }

@@ -67,6 +67,7 @@ static unsigned long long record_key(const struct iobond_device_info *d)
 void provision_record(int fd, unsigned int index, int argc, char **argv)
 {
 	struct iobond_device_info d;
+	bool chosen = false;
 	char path[256];
 	FILE *f;
 	int i;
@@ -90,8 +91,20 @@ void provision_record(int fd, unsigned int index, int argc, char **argv)
 			path, strerror(errno), index);
 		return;
 	}
-	for (i = 0; i < argc; i++)
+	for (i = 0; i < argc; i++) {
 		fprintf(f, "%s%s", i ? "\t" : "", argv[i]);
+		chosen |= !strcmp(argv[i], "--engine") ||
+			  !strcmp(argv[i], "--window");
+	}
+	/*
+	 * The data path taken, if the words left it to the link: a restore
+	 * soon after the host came back, before the engine showed again,
+	 * must not pick another one (a held disk is taken back only on its
+	 * own).
+	 */
+	if (!chosen)
+		fprintf(f, "%s%s", argc ? "\t" : "",
+			d.flags & IOBOND_DEVICE_ENGINE ? "--engine" : "--window");
 	fprintf(f, "\ninstance %u type %u key %llx\n", d.instance, d.type,
 		record_key(&d));
 	if (fclose(f))

@@ -217,6 +217,9 @@ struct iobond_vq {
  * @req_arg: board: the queue index, for IOBOND_OP_QUEUE_ENABLE
  * @ack_seq: host: the req_seq answered
  * @ack_result: host: 0, or a positive errno for a refused request
+ * @req_gen: board: an engine slot's last reset_seq (struct
+ *	iobond_engine_mbox), for IOBOND_OP_QUEUE_ENABLE: the engine starts
+ *	the queue only if the board reset the device no more since
  * @reserved: zero
  */
 struct iobond_handshake {
@@ -225,7 +228,8 @@ struct iobond_handshake {
 	__le32 req_arg;
 	__le32 ack_seq;
 	__le32 ack_result;
-	__le32 reserved[3];
+	__le32 req_gen;
+	__le32 reserved[2];
 };
 
 /*
@@ -255,13 +259,16 @@ struct iobond_handshake {
  * @ack_result: engine: 0, or a positive errno
  * @reset_seq: board: a new number for each reset of the device
  * @reset_ack: engine: the reset_seq that stopped the slot's queues
- * @reserved: zero
+ * @req_gen: host: for IOBOND_ENG_START, the board's req_gen of the
+ *	QUEUE_ENABLE it answers
  *
  * IOBOND_ENG_START: the board's ring of queue req_arg is where its
  * struct iobond_vq says, and the shadow ring and buffer pool where the
  * slot's struct iobond_shadow says; the features are the slot's
- * driver_features.  The engine checks them all, zeroes the shadow ring and
- * relays from then on.  IOBOND_ENG_STOP: the engine forgets every chain in
+ * driver_features.  The engine refuses it (ESTALE) if req_gen is not the
+ * board's last reset_seq it saw: the board reset the device since it asked
+ * for the queue, and may have freed the ring.  The engine checks everything
+ * else too, zeroes the shadow ring and relays from then on.  IOBOND_ENG_STOP: the engine forgets every chain in
  * flight and touches neither memory for the slot again until a START.
  */
 struct iobond_engine_mbox {
@@ -272,7 +279,7 @@ struct iobond_engine_mbox {
 	__le32 ack_result;
 	__le32 reset_seq;
 	__le32 reset_ack;
-	__le32 reserved;
+	__le32 req_gen;
 };
 
 /**
@@ -283,7 +290,8 @@ struct iobond_engine_mbox {
  * @pool: offset in the zone of the queue's buffer pool: the engine places
  *	the buffers of the chains it relays there, in 64-byte granules
  * @pool_size: its length, a multiple of 64
- * @size: the ring's size: the board's, as the host checked it
+ * @size: the ring's size: the device's largest, no smaller than the
+ *	board's
  * @reserved0: zero
  * @reserved: zero
  *

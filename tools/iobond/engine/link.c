@@ -83,13 +83,18 @@ static void queue_stop(struct eng_queue *eq)
 	eq->again = false;
 }
 
-static void slot_stop(struct eng_link *l, unsigned int i)
+/* Stop every queue of slot @i; how many were on. */
+static unsigned int slot_stop(struct eng_link *l, unsigned int i)
 {
-	unsigned int q;
+	unsigned int q, n = 0;
 
 	for (q = 0; q < IOBOND_MAX_QUEUES; q++)
-		if (l->slot[i].q[q].on)
+		if (l->slot[i].q[q].on) {
 			queue_stop(&l->slot[i].q[q]);
+			n++;
+		}
+	l->slot[i].running = false;
+	return n;
 }
 
 /**
@@ -119,13 +124,23 @@ void eng_link_stop_all(struct eng_link *l, const char *why)
  * @id: its id
  *
  * The host's VM or the board's is gone: its memory, or the window's rings
- * it served, are no one's to touch any more.
+ * it served, are no one's to touch any more.  Which peer is which only
+ * the blocks in the region say, and the board writes them as it likes:
+ * any peer that leaves stops everything (the link's other peers are the
+ * host's and the board's ends).
  */
 void eng_link_peer_left(struct eng_link *l, uint32_t id)
 {
-	if ((int)id == side_id(&l->hdr->host) ||
-	    (int)id == side_id(&l->hdr->board))
-		eng_link_stop_all(l, "a VM left the link");
+	char why[48];
+
+	snprintf(why, sizeof(why), "peer %u left the link", id);
+	eng_link_stop_all(l, why);
+}
+
+static bool sides_online(struct eng_link *l)
+{
+	return ld32(&l->hdr->host.state) == IOBOND_SIDE_ONLINE &&
+	       ld32(&l->hdr->board.state) == IOBOND_SIDE_ONLINE;
 }
 
 /* Our block, as it must read; written again if anyone changed it. */
@@ -174,17 +189,30 @@ static bool follow_format(struct eng_link *l)
 	if (epoch != l->epoch) {
 		eng_link_stop_all(l, "the host formatted the region");
 		for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
-			l->slot[i].acked = ld32(&slot_at(l, i)->eng.req_seq);
-			l->slot[i].reset_seen =
-				ld32(&slot_at(l, i)->eng.reset_seq);
+			struct iobond_engine_mbox *m = &slot_at(l, i)->eng;
+
+			l->slot[i].acked = ld32(&m->req_seq);
+			/* Nothing runs yet: a reset is answered at once. */
+			l->slot[i].reset_seen = ld32(&m->reset_seq);
+			st32(&m->reset_ack, l->slot[i].reset_seen);
 		}
 		l->epoch = epoch;
 		eng_say("serving epoch %#llx as peer %u, %u vectors",
 			(unsigned long long)epoch, l->own_id, l->nvec);
 	}
-	if (ld32(&h->host.state) != IOBOND_SIDE_ONLINE ||
-	    ld32(&h->board.state) != IOBOND_SIDE_ONLINE)
+	if (!sides_online(l))
 		eng_link_stop_all(l, "a side of the link is not online");
+	/* A slot emptied, or published anew, with queues relayed. */
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
+		struct iobond_dev_slot *s = slot_at(l, i);
+
+		if (l->slot[i].running &&
+		    (!(ld32(&s->flags) & IOBOND_SLOT_F_ENGINE) ||
+		     ld32(&s->instance) != l->slot[i].instance)) {
+			eng_say("dev%u: its slot changed: stopping its queues", i);
+			slot_stop(l, i);
+		}
+	}
 	return true;
 }
 
@@ -237,6 +265,11 @@ static int queue_start(struct eng_link *l, unsigned int i, unsigned int q)
 	    !(ld32(&s->flags) & IOBOND_SLOT_F_ENGINE) ||
 	    ld32(&s->state) == IOBOND_SLOT_EMPTY)
 		return EINVAL;
+	/* Not for a board gone since, nor for a ring it dropped since. */
+	if (!sides_online(l))
+		return ENOLINK;
+	if (ld32(&s->eng.req_gen) != es->reset_seen)
+		return ESTALE;
 	eq = &es->q[q];
 	sh = &s->shadow[q];
 	v = &s->vq[q];
@@ -280,6 +313,9 @@ static int queue_start(struct eng_link *l, unsigned int i, unsigned int q)
 	eq->msix = msix;
 	eq->on = true;
 	eq->told = false;
+	if (!es->running)
+		es->instance = ld32(&s->instance);
+	es->running = true;
 	return 0;
 }
 
@@ -307,7 +343,11 @@ void eng_link_mail(struct eng_link *l)
 		 * whatever the slot says, and before the host hears of it.
 		 */
 		if (rseq != l->slot[i].reset_seen) {
-			slot_stop(l, i);
+			unsigned int n = slot_stop(l, i);
+
+			if (n)
+				eng_say("dev%u: the board reset it: %u queues stopped",
+					i, n);
 			st32(&m->reset_ack, rseq);
 			l->slot[i].reset_seen = rseq;
 			reset = true;

@@ -38,6 +38,8 @@ struct eng_queue {
 struct eng_slot {
 	uint32_t acked;			/* the last request answered */
 	uint32_t reset_seen;		/* the board's last reset stopped for */
+	bool running;			/* some queue is on */
+	uint32_t instance;		/* the slot's, when the first went on */
 	struct eng_space zone;
 	struct eng_queue q[IOBOND_MAX_QUEUES];
 };

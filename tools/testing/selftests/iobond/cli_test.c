@@ -150,9 +150,13 @@ static int get_dev(int fd, __u32 index, struct iobond_device_info *d)
  */
 TEST_F(cli, save_and_restore)
 {
-	static const char want[] =
-		"add-net\t--mac\t52:54:00:12:34:97\t--mtu\t1400\t--queue-size\t128\n"
-		"add-net\t--mac=52:54:00:12:34:96\t--features\t0\n";
+	/* The words, and the data path taken where they left it open. */
+	static const char want_fmt[] =
+		"add-net\t--mac\t52:54:00:12:34:97\t--mtu\t1400\t--queue-size\t128\t%s\n"
+		"add-net\t--mac=52:54:00:12:34:96\t--features\t0\t%s\n";
+	struct iobond_board_info info = { .argsz = sizeof(info) };
+	const char *path;
+	char want[256];
 	struct iobond_device_add raw = {
 		.argsz = sizeof(raw), .type = IOBOND_DEV_NET,
 		.num_queues = 2, .queue_size = 256,
@@ -163,6 +167,9 @@ TEST_F(cli, save_and_restore)
 	int i;
 
 	IOB_RETURN_IF_SKIPPED();
+	ASSERT_EQ(0, ioctl(self->fd, IOBOND_GET_BOARD_INFO, &info));
+	path = info.flags & IOBOND_BOARD_ENGINE ? "--engine" : "--window";
+	snprintf(want, sizeof(want), want_fmt, path, path);
 	ASSERT_EQ(0, ctl(self->out, sizeof(self->out),
 			 "board0 add-net --mac 52:54:00:12:34:97 --mtu 1400 --queue-size 128"));
 	ASSERT_EQ(0, ctl(self->out, sizeof(self->out),

@@ -815,6 +815,34 @@ class Run:
         host.sh("killall iobondctl nc; iobondctl board0 reset && "
                 "iobondctl board0 remove 0")
 
+    def engine_unacked_reset(self, mac):
+        """A host too slow to answer (answer_delay_ms 3000 against the
+        board's 1 s), and the engine NIC's driver unbound: the board stops
+        the engine itself before it asks the host, so that nothing is
+        copied into the rings and buffers its driver frees; the host's late
+        answer starts nothing.  Bound again, the NIC carries traffic."""
+        host, board = self.vms["host"], self.vms["board"]
+        delay = "/sys/kernel/debug/iobond_host/*/answer_delay_ms"
+        virtio = board.sh("for d in /sys/class/net/*; do grep -qi " + mac +
+                          " $d/address && basename $(readlink $d/device); done; true")[1].strip()
+        mark = len(self.engine_log())
+        host.sh(f"for f in {delay}; do echo 3000 > $f; done")
+        try:
+            board.sh(f"echo {virtio} > /sys/bus/virtio/drivers/virtio_net/unbind")
+            log = self.engine_log()[mark:]
+            self.check("engine.board_reset_stops_it",
+                       re.search(r"dev\d+: the board reset it: 2 queues stopped", log)
+                       is not None, log)
+            late = board.sh("dmesg | grep -c 'the engine did not stop'; true")[1]
+            self.check("board.engine_answers_reset", late.strip() == "0", late)
+        finally:
+            host.sh(f"for f in {delay}; do echo 0 > $f; done; sleep 4")
+        board.sh(f"echo {virtio} > /sys/bus/virtio/drivers/virtio_net/bind")
+        self.wait_board_nic(mac)
+        self.board_ip(mac)
+        self.test("board", "net_test", "engine_after_unacked_reset",
+                  {"IOBOND_PEER_IP": HOST_IP, "IOBOND_ECHO_PORT": 5001})
+
     def engine_stats(self):
         """What the engine says each queue relayed: {(dev, queue): chains}."""
         mark = len(self.engine_log())
@@ -848,6 +876,7 @@ class Run:
         self.test("board", "net_test", "engine_net",
                   {"IOBOND_PEER_IP": HOST_IP, "IOBOND_ECHO_PORT": 5001})
         self.test("host", "net_test", "engine_net", {"IOBOND_PEER_IP": BOARD_IP})
+        self.engine_unacked_reset(mac)
         dev = self.add_disk("/tmp/engine1.img", 16, "--engine")
         self.test("board", "blk_test", "engine_disk",
                   {"IOBOND_BLK_DEV": dev, "IOBOND_BLK_SECTORS": 32768,
