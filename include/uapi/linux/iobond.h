@@ -268,8 +268,9 @@ struct iobond_handshake {
  * driver_features.  The engine refuses it (ESTALE) if req_gen is not the
  * board's last reset_seq it saw: the board reset the device since it asked
  * for the queue, and may have freed the ring.  The engine checks everything
- * else too, zeroes the shadow ring and relays from then on.  IOBOND_ENG_STOP: the engine forgets every chain in
- * flight and touches neither memory for the slot again until a START.
+ * else too, zeroes the shadow ring and relays from then on.
+ * IOBOND_ENG_STOP: the engine forgets every chain in flight and touches
+ * neither memory for the slot again until a START.
  */
 struct iobond_engine_mbox {
 	__le32 req_seq;

@@ -160,9 +160,10 @@ static void publish(struct eng_link *l, uint32_t state)
  * Follow the host's formats.  A new epoch is a new host, or the same one
  * starting over: whatever the engine relayed is forgotten, and a request
  * made of an earlier engine is never carried out now (it may be long
- * over).  A host or a board whose block is no longer online left, or
- * the board went away to come back as another: nothing it had set up is
- * relayed on.  True if the region is formatted for this engine.
+ * over).  A host or a board whose block is no longer online left:
+ * nothing it had set up is relayed on; nor are the queues of a slot
+ * emptied or published anew.  True if the region is formatted for this
+ * engine.
  */
 static bool follow_format(struct eng_link *l)
 {
