@@ -695,6 +695,22 @@ class Run:
             f"for i in $(seq 200); do grep -qi {mac} /sys/class/net/*/address "
             "&& exit 0; sleep 0.1; done; exit 1")
 
+    def board_virtio(self, mac):
+        """The board's virtio device (virtioN) of its NIC with @mac."""
+        return self.vms["board"].sh(
+            "for d in /sys/class/net/*; do grep -qi " + mac +
+            " $d/address && basename $(readlink $d/device); done; true")[1].strip()
+
+    def serve_nic(self, mac, opts):
+        """A NIC added with @opts, served on tap0, with a TCP echo server
+        on the host's port 5001; both ends addressed."""
+        self.vms["host"].sh(
+            f"iobondctl board0 add-net --mac {mac} {opts} --tap tap0 && "
+            f"iobondctl board0 start && {tap_up()} && "
+            "(nc -ll -p 5001 -e cat > /dev/null 2>&1 &)")
+        self.wait_board_nic(mac)
+        self.board_ip(mac)
+
     def board_ip(self, mac):
         """Address the board's NIC with @mac; wait until the host answers."""
         self.vms["board"].sh(
@@ -803,11 +819,7 @@ class Run:
         the window fails mappings and loses pings; a reset the host does
         not answer fences the NIC's zone."""
         host = self.vms["host"]
-        host.sh(f"iobondctl board0 add-net --mac {mac} --window --tap tap0 && "
-                f"iobondctl board0 start && {tap_up()} && "
-                "(nc -ll -p 5001 -e cat > /dev/null 2>&1 &)")
-        self.wait_board_nic(mac)
-        self.board_ip(mac)
+        self.serve_nic(mac, "--window")
         self.test("board", "net_test", "window_net",
                   {"IOBOND_PEER_IP": HOST_IP, "IOBOND_ECHO_PORT": 5001})
         self.test("board", "window_test", "window", {"IOBOND_PEER_IP": HOST_IP})
@@ -823,8 +835,7 @@ class Run:
         answer starts nothing.  Bound again, the NIC carries traffic."""
         host, board = self.vms["host"], self.vms["board"]
         delay = "/sys/kernel/debug/iobond_host/*/answer_delay_ms"
-        virtio = board.sh("for d in /sys/class/net/*; do grep -qi " + mac +
-                          " $d/address && basename $(readlink $d/device); done; true")[1].strip()
+        virtio = self.board_virtio(mac)
         mark = len(self.engine_log())
         host.sh(f"for f in {delay}; do echo 3000 > $f; done")
         try:
@@ -868,11 +879,7 @@ class Run:
         host.sh("for i in $(seq 50); do iobondctl --json board0 status | "
                 "grep -q '\"engine\":true' && exit 0; sleep 0.1; done; "
                 "iobondctl board0 status; exit 1")
-        host.sh(f"iobondctl board0 add-net --mac {mac} --engine --tap tap0 && "
-                f"iobondctl board0 start && {tap_up()} && "
-                "(nc -ll -p 5001 -e cat > /dev/null 2>&1 &)")
-        self.wait_board_nic(mac)
-        self.board_ip(mac)
+        self.serve_nic(mac, "--engine")
         self.test("board", "net_test", "engine_net",
                   {"IOBOND_PEER_IP": HOST_IP, "IOBOND_ECHO_PORT": 5001})
         self.test("host", "net_test", "engine_net", {"IOBOND_PEER_IP": BOARD_IP})
@@ -1616,8 +1623,7 @@ class Run:
         # A redirection's word is no glob in a script: a loop names it.
         delay = "/sys/kernel/debug/iobond_host/*/answer_delay_ms"
         window = "/sys/kernel/debug/iobond_guest/*/window"
-        virtio = board.sh("for d in /sys/class/net/*; do grep -qi " + mac +
-                          " $d/address && basename $(readlink $d/device); done; true")[1].strip()
+        virtio = self.board_virtio(mac)
         host.sh(f"for f in {delay}; do echo 3000 > $f; done")
         try:
             board.sh(f"echo {virtio} > /sys/bus/virtio/drivers/virtio_net/unbind")
