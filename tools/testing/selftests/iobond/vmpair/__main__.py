@@ -127,6 +127,17 @@ def tap_up(tap="tap0"):
             f"ip link set {tap} up")
 
 
+def stop_daemon(proc):
+    """SIGTERM @proc (the fabric, the engine), SIGKILL if it lingers."""
+    if not proc:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 class Failure(Exception):
     pass
 
@@ -589,20 +600,10 @@ class Run:
     def teardown(self):
         for vm in self.vms.values():
             vm.kill()
-        if self.engine:
-            self.engine.terminate()
-            try:
-                self.engine.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.engine.kill()
+        stop_daemon(self.engine)
         if os.path.exists(self.board_ram):
             os.unlink(self.board_ram)
-        if self.fabric:
-            self.fabric.terminate()
-            try:
-                self.fabric.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.fabric.kill()
+        stop_daemon(self.fabric)
         if not self.args.keep:
             shutil.rmtree(self.work, ignore_errors=True)
         if os.path.exists(self.bench_disk):
