@@ -185,6 +185,7 @@ void eng_vq_stop(struct eng_vq *vq);
 unsigned int eng_vq_relay_avail(struct eng_vq *vq);
 unsigned int eng_vq_relay_used(struct eng_vq *vq);
 unsigned int eng_vq_inflight(const struct eng_vq *vq);
+void eng_vq_show(const struct eng_vq *vq, char *buf, size_t len);
 
 #ifdef ENG_TEST_HOOKS
 /* Called just before a relay writes its event index (engine_test). */

@@ -442,7 +442,10 @@ bool eng_link_again(struct eng_link *l)
 	return more;
 }
 
-/* What each queue relayed so far, for the log (SIGUSR1, and at exit). */
+/*
+ * What each queue relayed so far, and where its rings stand, for the log
+ * (SIGUSR1, and at exit).
+ */
 void eng_link_stats(struct eng_link *l)
 {
 	unsigned int i, q;
@@ -450,8 +453,10 @@ void eng_link_stats(struct eng_link *l)
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
 		for (q = 0; q < IOBOND_MAX_QUEUES; q++) {
 			const struct eng_stats *st = &l->slot[i].q[q].vq.st;
+			char where[320];
 
-			if (!st->chains)
+			/* A started queue that relayed nothing may have lost its first kick. */
+			if (!l->slot[i].q[q].on && !st->chains)
 				continue;
 			eng_say("dev%u queue %u: %llu chains, %llu back, %llu bytes out, %llu in, %llu host kicks, %llu board irqs, %llu stalls",
 				i, q, (unsigned long long)st->chains,
@@ -461,5 +466,7 @@ void eng_link_stats(struct eng_link *l)
 				(unsigned long long)st->host_kicks,
 				(unsigned long long)st->board_irqs,
 				(unsigned long long)st->stalls);
+			eng_vq_show(&l->slot[i].q[q].vq, where, sizeof(where));
+			eng_say("dev%u queue %u: %s", i, q, where);
 		}
 }

@@ -164,7 +164,7 @@ static void usage(FILE *f)
 "  -s SOCKET   the fabric's socket for the board's link\n"
 "  -m RAMFILE  the board VM's RAM (memory-backend-file, share=on)\n"
 "Relays the queues of the link's engine slots until SIGTERM; SIGUSR1 logs\n"
-"what each queue relayed.\n");
+"what each queue relayed and where its rings stand.\n");
 }
 
 int main(int argc, char **argv)

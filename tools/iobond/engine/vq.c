@@ -23,7 +23,8 @@
  * of the list, linked in list order, and go back to its head together.
  * Of the shadow ring the engine reads back only what a device writes (the
  * used ring, its flags and avail_event): the host can change the rest at
- * will, and nothing the engine needs is kept there.
+ * will, and nothing the engine needs is kept there.  (eng_vq_show() reads
+ * the rest too, for the log only.)
  *
  * A board whose ring or chain breaks the rules stops its queue with
  * ENG_BOARD_FAULT; a host that completes a chain it does not hold stops it
@@ -37,6 +38,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -551,4 +553,44 @@ unsigned int eng_vq_relay_used(struct eng_vq *vq)
 		ret |= ENG_RING;
 	}
 	return ret;
+}
+
+/**
+ * eng_vq_show() - where a queue's two rings stand, for the log
+ * @vq: the queue
+ * @buf: where to write it
+ * @len: @buf's size
+ *
+ * For a running queue: the indices as the engine keeps them and as the
+ * rings say now (read once here, for the log only), and what each reader
+ * asked to hear (its event index with EVENT_IDX, its flags without).  A
+ * lost doorbell shows as an index one side moved past the event index the
+ * other asked for, and, in two dumps a while apart, nothing moving.  A
+ * stopped queue's rings are not touched: they may be gone.
+ */
+void eng_vq_show(const struct eng_vq *vq, char *buf, size_t len)
+{
+	if (vq->state == ENG_STOPPED) {
+		snprintf(buf, len, "stopped");
+		return;
+	}
+	if (vq->state != ENG_RUNNING) {
+		snprintf(buf, len, "stopped by a %s fault: %s",
+			 vq->state == ENG_BOARD_FAULT ? "board" : "host", vq->why);
+		return;
+	}
+	snprintf(buf, len,
+		 "board avail %u taken %u used %u %s %u %s %u; shadow avail %u/%u used %u taken %u %s %u %s %u; %u in flight%s",
+		 load16(&vq->b.avail->idx), vq->b_last_avail, vq->b_used,
+		 vq->board_event_idx ? "used_event" : "avail flags",
+		 load16(vq->board_event_idx ? used_event(&vq->b) : &vq->b.avail->flags),
+		 vq->board_event_idx ? "avail_event" : "used flags",
+		 load16(vq->board_event_idx ? avail_event(&vq->b) : &vq->b.used->flags),
+		 vq->s_avail, load16(&vq->s.avail->idx),
+		 load16(&vq->s.used->idx), vq->s_last_used,
+		 vq->shadow_event_idx ? "used_event" : "avail flags",
+		 load16(vq->shadow_event_idx ? used_event(&vq->s) : &vq->s.avail->flags),
+		 vq->shadow_event_idx ? "avail_event" : "used flags",
+		 load16(vq->shadow_event_idx ? avail_event(&vq->s) : &vq->s.used->flags),
+		 eng_vq_inflight(vq), vq->stalled ? ", stalled" : "");
 }
