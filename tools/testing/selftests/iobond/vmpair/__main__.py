@@ -79,6 +79,19 @@ DEBUG_SLOWDOWN = 4
 # Two board CPUs, so that a two-queue disk uses both queues (blk-mq maps
 # queues to CPUs).
 BOARD_CPUS = "2"
+# One host CPU, but room for two.  TCG makes a guest's locked instructions
+# atomic, and so fencing, only on a machine of more than one possible CPU
+# (tcg_cpu_init_cflags(): CF_PARALLEL), as if no one else shared its
+# memory; on one CPU "lock or" is a plain load and store.  x86's full
+# fences are locked instructions (GCC's __atomic_thread_fence(), the
+# kernel's smp_mb()), and the host shares the window with the engine, a
+# native process: without them a backend's "ask for a kick, then look
+# again" passes the engine's "publish, then look" (a store-load
+# reordering), and the kick is lost.  A second possible CPU is never
+# plugged; it only makes locked instructions cost an atomic helper.  Only
+# multi-threaded TCG keeps CF_PARALLEL: VM.start() says thread=multi.
+# (QEMU 8.1 stopped eliding mfence alone, c914d46d0a64; not locked ops.)
+HOST_CPUS = "1,maxcpus=2"
 
 # What a kernel splat looks like on the console (slub_debug=FZPU reports
 # start with "BUG <cache>" and name the slab).
@@ -177,8 +190,8 @@ class VM:
             # turns lock debugging off.  4-level paging has no such window.
             cmdline += " no5lvl"
         args = [
-            "qemu-system-x86_64", "-accel", r.accel, "-cpu", "max",
-            "-m", str(BOARD_RAM_MIB), "-smp", BOARD_CPUS if self.side == "board" else "1",
+            "qemu-system-x86_64", "-cpu", "max", "-accel", r.accel_opts(),
+            "-m", str(BOARD_RAM_MIB), "-smp", BOARD_CPUS if self.side == "board" else HOST_CPUS,
             "-nodefaults", "-no-user-config",
             "-display", "none", "-no-reboot",
             "-kernel", r.kernel, "-initrd", r.initrd[self.side],
@@ -401,8 +414,17 @@ class Run:
 
     # -- set-up ---------------------------------------------------------
 
+    def accel_opts(self):
+        """-accel's value: TCG multi-threaded, for HOST_CPUS's sake."""
+        if self.accel.split(",")[0] != "tcg" or "thread=" in self.accel:
+            return self.accel
+        return self.accel + ",thread=multi"
+
     def pick_accel(self):
         want = os.environ.get("IOBOND_ACCEL", "auto")
+        if "thread=single" in want:
+            sys.exit("vmpair: IOBOND_ACCEL: single-threaded TCG makes a guest's "
+                     "fences no-ops, and the host VM loses kicks (HOST_CPUS)")
         if want != "auto":
             return want
         if not os.access("/dev/kvm", os.R_OK | os.W_OK):
