@@ -45,7 +45,7 @@ demo: deps
 	$(MAKE) all
 	python3 $(RUNNER) --demo
 
-# The board's NIC against QEMU's own virtio-net-pci, in one run.
+# The board's NIC and disk against QEMU's own, in one run (bench.py).
 bench: deps
 	$(MAKE) all
 	python3 $(RUNNER) --bench

@@ -31,6 +31,7 @@ import threading
 import time
 
 from channel import Channel, ChannelError, Damage
+import bench
 import skips
 import stress
 
@@ -49,7 +50,9 @@ QEMU_MAC = {"host": "52:54:00:99:00:01", "board": "52:54:00:99:00:02"}
 QEMU_IP = {"host": "169.254.78.1", "board": "169.254.78.2"}
 # The benchmark's disks: the same size and content, each in RAM.
 BENCH_DISK_MIB = 128
-QEMU_DISK, BOND_DISK = "qemu-disk", "bond-disk"
+QEMU_DISK, BOND_DISK, BENCH_SRC = "qemu-disk", "bond-disk", "bench-src"
+# Both bench disks: two queues (one per board CPU) of 128, IO-Bond's size.
+BENCH_QUEUES, BENCH_QUEUE_SIZE = 2, 128
 # The host VM's own disk, and the durability step's pattern sizes.
 HOST_DISK, HOST_DISK_MIB = "host-disk", 64
 DURABLE_KIB = 256
@@ -180,8 +183,18 @@ class VM:
         self.boots += 1
         self.console = os.path.join(r.work, f"{self.side}-console-{self.boots}.log")
         ctl = os.path.join(r.work, f"{self.side}.ctl")
-        cmdline = ("console=ttyS0 ignore_loglevel panic=-1 slub_debug=FZPU "
-                   "rdinit=/init")
+        cmdline = "console=ttyS0 ignore_loglevel panic=-1 rdinit=/init"
+        cpu = "max"
+        if r.args.bench:
+            # TCG runs rep movsb, the memcpy of an ERMS CPU, about a byte a
+            # step, where real CPUs move a cache line: every copy a guest
+            # makes (its network stack's, fio's) would weigh far more than
+            # on hardware.  Off in both VMs, so both devices' guests pay
+            # alike.
+            cpu = "max,erms=off"
+        else:
+            # The check tier's slab poisoning; never in a benchmark.
+            cmdline += " slub_debug=FZPU"
         if r.debug:
             # -cpu max offers LA57.  6.1's identify_cpu() zeroes the boot
             # CPU's feature words with interrupts on; an interrupt in that
@@ -190,8 +203,9 @@ class VM:
             # turns lock debugging off.  4-level paging has no such window.
             cmdline += " no5lvl"
         args = [
-            "qemu-system-x86_64", "-cpu", "max", "-accel", r.accel_opts(),
+            "qemu-system-x86_64", "-cpu", cpu, "-accel", r.accel_opts(),
             "-m", str(BOARD_RAM_MIB), "-smp", BOARD_CPUS if self.side == "board" else HOST_CPUS,
+            "-name", f"{self.side},debug-threads=on",    # "CPU n/TCG": bench.py
             "-nodefaults", "-no-user-config",
             "-display", "none", "-no-reboot",
             "-kernel", r.kernel, "-initrd", r.initrd[self.side],
@@ -220,15 +234,24 @@ class VM:
                 f"memory-backend-file,id=ram,size={BOARD_RAM_MIB}M,"
                 f"mem-path={r.board_ram},share=on"]
         if r.args.bench:
-            # QEMU's own virtio-net-pci, VM to VM over a loopback socket:
-            # what a user would run instead, measured in the same run.
-            end = "listen" if self.side == "host" else "connect"
-            args += ["-netdev", f"socket,id=qn,{end}=127.0.0.1:{r.bench_port}",
+            # QEMU's own virtio-net-pci on a tap, both VMs' taps on one
+            # bridge: what a user would run instead (bench.py).  With
+            # vhost-net where this machine has it; these containers do not.
+            args += ["-netdev", f"tap,id=qn,ifname={r.bench_taps[self.side]},"
+                     f"script=no,downscript=no,vhost={'on' if r.bench_vhost else 'off'}",
                      "-device", f"virtio-net-pci,netdev=qn,mac={QEMU_MAC[self.side]}"]
             if self.side == "board":
-                # And QEMU's own virtio-blk-pci on a file in RAM.
+                # And QEMU's own virtio-blk-pci on a file in RAM, with the
+                # IO-Bond disk's queues and depth.
                 args += ["-drive", f"file={r.bench_disk},if=none,id=qd,format=raw",
-                         "-device", f"virtio-blk-pci,drive=qd,serial={QEMU_DISK}"]
+                         "-device", f"virtio-blk-pci,drive=qd,serial={QEMU_DISK},"
+                         f"num-queues={BENCH_QUEUES},queue-size={BENCH_QUEUE_SIZE}"]
+            else:
+                # A copy of that file, for the host to copy into its tmpfs:
+                # the IO-Bond disk starts with the same content.
+                args += ["-drive", f"file={r.bench_src},if=none,id=src,format=raw,"
+                         "readonly=on",
+                         "-device", f"virtio-blk-pci,drive=src,serial={BENCH_SRC}"]
         args += ["-append", cmdline]
         if os.path.exists(ctl):
             os.unlink(ctl)
@@ -405,8 +428,13 @@ class Run:
         self.seed = int(seed)
         print(f"# vmpair: seed {self.seed} (IOBOND_SEED={self.seed} replays it)",
               flush=True)
-        self.bench_port = 20000 + os.getpid() % 20000
+        # The bench's bridge and taps on this machine (names of 15 at most).
+        self.bench_bridge = f"iobbr{os.getpid() % 100000}"
+        self.bench_vhost = os.path.exists("/dev/vhost-net")
+        self.bench_taps = {side: f"iob{side[0]}{os.getpid() % 100000}"
+                           for side in ("host", "board")}
         self.bench_disk = f"/dev/shm/iobond-bench-{os.getpid()}.img"
+        self.bench_src = f"/dev/shm/iobond-bench-src-{os.getpid()}.img"
         self.host_disk = os.path.join(self.work, "host-disk.img")
         self.board_ram = f"/dev/shm/iobond-board-{os.getpid()}.ram"
         self.engine = None
@@ -581,6 +609,8 @@ class Run:
             subprocess.run(["dd", "if=/dev/urandom", f"of={self.bench_disk}",
                             "bs=1M", f"count={BENCH_DISK_MIB}"], check=True,
                            capture_output=True)
+            shutil.copyfile(self.bench_disk, self.bench_src)
+            self.bench_net(True)
         with open(self.host_disk, "wb") as f:
             f.truncate(HOST_DISK_MIB << 20)
         self.start_fabric()
@@ -628,8 +658,30 @@ class Run:
         stop_daemon(self.fabric)
         if not self.args.keep:
             shutil.rmtree(self.work, ignore_errors=True)
-        if os.path.exists(self.bench_disk):
-            os.unlink(self.bench_disk)
+        for f in (self.bench_disk, self.bench_src):
+            if os.path.exists(f):
+                os.unlink(f)
+        if self.args.bench:
+            self.bench_net(False)
+
+    def bench_net(self, up):
+        """Make (@up) or remove the bench's bridge and its two taps, one
+        per VM's QEMU NIC, here on the real machine."""
+        br, taps = self.bench_bridge, self.bench_taps.values()
+        if not up:
+            for dev in list(taps) + [br]:
+                subprocess.run(["ip", "link", "del", dev], capture_output=True)
+            return
+        cmds = [f"ip link add {br} type bridge",
+                f"sysctl -qw net.ipv6.conf.{br}.disable_ipv6=1",
+                f"ip link set {br} up"]
+        for tap in taps:
+            cmds += [f"ip tuntap add dev {tap} mode tap",
+                     f"ip link set {tap} master {br}", f"ip link set {tap} up"]
+        for cmd in cmds:
+            p = subprocess.run(cmd.split(), capture_output=True, text=True)
+            if p.returncode:
+                raise Failure(f"bench network: {cmd}: {p.stderr.strip()}")
 
     # -- steps ----------------------------------------------------------
 
@@ -2013,40 +2065,21 @@ class Run:
         self.passed += 1
     # -- benchmark --------------------------------------------------------
 
-    def net_counters(self, side, ifc, irq_names):
-        """Packets on @ifc and interrupts on the named lines, in @side."""
-        _, out = self.vms[side].sh(
-            f"cat /sys/class/net/{ifc}/statistics/rx_packets "
-            f"/sys/class/net/{ifc}/statistics/tx_packets; "
-            f"grep -E '{'|'.join(irq_names)}' /proc/interrupts")
-        lines = out.split("\n")
-        irqs = sum(int(l.split()[1]) for l in lines[2:] if l.strip())
-        return int(lines[0]), int(lines[1]), irqs
+    def irqs(self, pattern):
+        """The board's interrupts so far on the lines matching @pattern."""
+        _, out = self.vms["board"].sh(f"grep -E '{pattern}' /proc/interrupts; true")
+        return sum(sum(int(x) for x in l.split()[1:1 + int(BOARD_CPUS)])
+                   for l in out.splitlines() if l.strip())
 
     def ifname(self, side, mac):
         return self.vms[side].sh(
             f"for d in /sys/class/net/*; do grep -qi {mac} $d/address && "
             "echo ${d##*/}; done; true")[1].strip()
 
-    def measure(self, label, board_ifc, irq_names, peer_ip):
-        """ping and iperf3 from the board to @peer_ip through @board_ifc."""
-        board = self.vms["board"]
-        before = self.net_counters("board", board_ifc, irq_names)
-        out = board.sh(f"ping -c 50 -i 0.1 {peer_ip} | tail -1")[1]
-        rtt = [float(x) for x in out.split("=")[1].split()[0].split("/")]
-        rates = []
-        for rev in ("", " -R"):
-            out = board.sh(f"iperf3 -c {peer_ip} -t 5 -f m{rev} | grep receiver")[1]
-            rates.append(float(out.split("Mbits/sec")[0].split()[-1]))
-        after = self.net_counters("board", board_ifc, irq_names)
-        pkts = (after[0] - before[0]) + (after[1] - before[1])
-        irqs = after[2] - before[2]
-        print(f"{label:<22} ping avg {rtt[1]:6.2f} ms  min {rtt[0]:5.2f} ms  "
-              f"board->host {rates[0]:6.1f} Mbit/s  host->board {rates[1]:6.1f} Mbit/s  "
-              f"board irqs/packet {irqs / max(pkts, 1):.3f}", flush=True)
-        return rtt[1], rates[0], rates[1]
-
     def plan_bench(self):
+        """Both NICs and both disks of the board, IO-Bond's and QEMU's, by
+        the same jobs in one run (bench.py); results.json and the plots
+        in build/bench."""
         host, board = self.vms["host"], self.vms["board"]
         mac = "52:54:00:ab:cd:01"
         self.load("host", wait_peer=False)
@@ -2062,73 +2095,44 @@ class Run:
                               f"ip link set {ifc} up")
         board.sh(f"for i in $(seq 30); do ping -c 1 -W 1 {QEMU_IP['host']} > /dev/null "
                  "&& exit 0; done; exit 1")
-        print(f"# TCG, host VM 1 vCPU, board VM {BOARD_CPUS}; ping -c 50, "
-              "iperf3 -t 5 each way, from the board")
-        bond_ifc = self.ifname("board", mac)
-        qemu_ifc = self.ifname("board", QEMU_MAC["board"])
-        host0 = host.sh("iobondctl --json board0 stats 0")[1]
-        bond = self.measure("IO-Bond (vhost-net)", bond_ifc,
-                            ["iobond_guest-v[1-9]"], HOST_IP)
-        host1 = host.sh("iobondctl --json board0 stats 0")[1]
-        qemu = self.measure("QEMU virtio-net-pci", qemu_ifc,
-                            ["virtio[0-9]-(input|output)"], QEMU_IP["host"])
-        kicks = [sum(q["kicks"] for q in json.loads(h)["queues"]) for h in (host0, host1)]
-        print(f"IO-Bond host-side kicks during its run: {kicks[1] - kicks[0]}")
-        print(f"ratio IO-Bond/QEMU: ping {bond[0] / qemu[0]:.2f}x, "
-              f"board->host {bond[1] / qemu[1]:.2f}x, host->board {bond[2] / qemu[2]:.2f}x")
-        self.bench_disks()
-        self.passed += 1
-
-    def fio_json(self, dev, args):
-        """Run fio on the board's @dev; (IOPS, MiB/s, p99 ms, requests)."""
-        out = self.vms["board"].sh(
-            f"fio --name=b --filename=/dev/{dev} --direct=1 --ioengine=io_uring "
-            f"--time_based --runtime=10 --output-format=json {args}")[1]
-        job = json.loads(out[out.index("{"):])["jobs"][0]["read"]
-        p99 = job["clat_ns"]["percentile"]["99.000000"] / 1e6
-        return job["iops"], job["bw"] / 1024, p99, job["total_ios"]
-
-    def irqs(self, pattern):
-        _, out = self.vms["board"].sh(f"grep -E '{pattern}' /proc/interrupts; true")
-        return sum(sum(int(x) for x in l.split()[1:1 + int(BOARD_CPUS)])
-                   for l in out.splitlines() if l.strip())
-
-    def bench_disks(self):
-        """The board's IO-Bond disk (iobond-blk, a file in the host VM's
-        tmpfs) against QEMU's virtio-blk-pci (a file in /dev/shm), same
-        size and content, measured in the same run by the same fio jobs."""
-        host, board = self.vms["host"], self.vms["board"]
-        host.sh(f"dd if=/dev/urandom of=/tmp/bench.img bs=1M count={BENCH_DISK_MIB} 2>/dev/null")
-        self.add_disk("/tmp/bench.img", BENCH_DISK_MIB, "--queues 2", BOND_DISK)
-        disks = {"IO-Bond (iobond-blk)": (self.board_disk(BOND_DISK), "iobond_guest-v[1-9]"),
-                 "QEMU virtio-blk-pci": (self.board_disk(QEMU_DISK), "virtio[0-9]+-req")}
-        jobs = {"4k randread QD32": "--rw=randread --bs=4k --iodepth=32",
-                "128k seqread QD8": "--rw=read --bs=128k --iodepth=8"}
-        print("# fio, 10 s each, io_uring, O_DIRECT, from the board; "
-              f"{BENCH_DISK_MIB} MiB disks in RAM")
-        res = {}
-        for label, (dev, irq) in disks.items():
-            for job, args in jobs.items():
-                before = self.irqs(irq)
-                iops, mib, p99, n = self.fio_json(dev, args)
-                per = (self.irqs(irq) - before) / max(n, 1)
-                res[label, job] = (iops, mib, p99)
-                print(f"{label:<22} {job:<18} {iops:8.0f} IOPS {mib:7.1f} MiB/s  "
-                      f"p99 {p99:6.2f} ms  board irqs/request {per:.2f}", flush=True)
-        stats = json.loads(host.sh("iobondctl --json board0 stats 1")[1])
-        print(f"IO-Bond host-side kicks during its runs: "
-              f"{sum(q['kicks'] for q in stats['queues'])}")
-        for job in jobs:
-            b, q = res["IO-Bond (iobond-blk)", job], res["QEMU virtio-blk-pci", job]
-            print(f"ratio IO-Bond/QEMU, {job}: IOPS {b[0] / q[0]:.2f}x, "
-                  f"MiB/s {b[1] / q[1]:.2f}x, p99 {b[2] / q[2]:.2f}x")
+        # The IO-Bond disk starts as a copy of the QEMU disk's file.
+        host.sh("for d in /sys/block/vd*; do [ \"$(cat $d/serial)\" = " + BENCH_SRC +
+                " ] && dd if=/dev/${d##*/} of=/tmp/bench.img bs=1M 2>/dev/null "
+                "&& exit 0; done; exit 1", 300)
+        self.add_disk("/tmp/bench.img", BENCH_DISK_MIB, f"--queues {BENCH_QUEUES}",
+                      BOND_DISK)
+        b = bench.Bench(self)
+        b.results["config"] = {
+            "accel": self.accel, "board_vcpus": BOARD_CPUS, "host_smp": HOST_CPUS,
+            "cpu": "max,erms=off", "disk_mib": BENCH_DISK_MIB,
+            "qemu_nic": "virtio-net-pci, tap on a bridge, vhost="
+                        + ("on" if self.bench_vhost else "off"),
+            "queues": BENCH_QUEUES, "queue_size": BENCH_QUEUE_SIZE,
+            "reps": bench.REPS, "runtime_s": bench.RUNTIME,
+            "rate_iops": bench.RATE_IOPS}
+        print("# bench: " + ", ".join(f"{k} {v}" for k, v in b.results["config"].items()),
+              flush=True)
+        b.probe_kicks()
+        b.nics({bench.BOND: self.ifname("board", mac),
+                bench.QEMU: self.ifname("board", QEMU_MAC["board"])},
+               {bench.BOND: HOST_IP, bench.QEMU: QEMU_IP["host"]})
+        b.disks({bench.BOND: self.board_disk(BOND_DISK),
+                 bench.QEMU: self.board_disk(QEMU_DISK)})
+        b.table()
+        out = os.path.join(ROOT, "build/bench")
+        b.write(os.path.join(out, "results.json"))
+        # Debian's python3, which has Debian's matplotlib (scripts/deps.sh).
+        p = subprocess.run(["/usr/bin/python3", os.path.join(os.path.dirname(__file__),
+                                                             "plots.py"), out],
+                           capture_output=True, text=True)
+        self.check("bench.plots", p.returncode == 0, p.stdout + p.stderr)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--demo", action="store_true", help="run the demo, not the tests")
     ap.add_argument("--bench", action="store_true",
-                    help="benchmark the board's NIC against QEMU's virtio-net-pci")
+                    help="benchmark the board's NIC and disk against QEMU's own")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--debug-kernel", metavar="DIR",
                     help="boot the sanitizer kernel built in DIR (make check-debug)")

@@ -1,0 +1,272 @@
+# SPDX-License-Identifier: GPL-2.0
+"""make bench: the board's IO-Bond NIC and disk against QEMU's own
+virtio-net-pci and virtio-blk-pci, in one run, in one board VM.
+
+What makes it fair (Documentation/iobond/testbed.rst, "Benchmark"):
+
+- both devices of a kind live in the same board VM, so they share its CPU
+  model, vCPUs, kernel and command line; the runner boots bench VMs with
+  erms off and without slub_debug;
+- both disks are RAM-backed files of the same content, with the same
+  queue count and depth; both NICs reach the same iperf3 server in the
+  host VM, QEMU's through a tap on a bridge, as a user would wire it;
+- every job runs once on each to warm up, then REPS times on each,
+  alternating which goes first; the table shows medians and spreads;
+- the board's CPU cost is read from the real machine: the CPU time of
+  the board QEMU's vCPU threads, per request, at the same fixed rate.
+"""
+import json
+import os
+import statistics
+import time
+
+# IOBOND_BENCH_REPS and IOBOND_BENCH_RUNTIME shorten a run that only
+# checks that the benchmark works; its figures then mean little.
+REPS = int(os.environ.get("IOBOND_BENCH_REPS", 5))
+RUNTIME = int(os.environ.get("IOBOND_BENCH_RUNTIME", 5))    # s per fio job
+QDS = (1, 4, 16, 32, 64)
+BSS = ("4k", "16k", "64k", "128k", "1m")
+RATE_IOPS = 1000                         # the fixed rate for CPU per I/O
+PERCENTILES = "1:5:10:20:30:40:50:60:70:80:90:95:99:99.5:99.9"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# The issue's goals: IO-Bond's median over QEMU's ("ratio"), or IO-Bond's
+# own ("bond"); each names a disk job and a key, or a NIC measure.  "info"
+# rows are measured and shown, with no goal.
+GOALS = [
+    ("4k randread QD32 IOPS", "disk", "randread_4k_qd32", "iops", "ratio", ">=", 1.0),
+    ("128k seqread MiB/s", "disk", "seqread_128k_qd8", "mib", "ratio", ">=", 1.0),
+    ("4k randread QD32 p99", "disk", "randread_4k_qd32", "p99_ms", "ratio", "<=", 1.0),
+    ("TCP board->host", "net", "tcp_board_to_host", None, "ratio", ">=", 1.0),
+    ("TCP host->board", "net", "tcp_host_to_board", None, "ratio", ">=", 1.0),
+    ("ping RTT", "net", "ping_ms", None, "ratio", "<=", 1.2),
+    ("board vCPU ms per I/O", "disk", "rate", "cpu_ms_per_io", "ratio", "<=", 0.5),
+    ("kicks per request, QD32", "disk", "randread_4k_qd32", "kicks_per_req", "bond", "<=", 0.1),
+    ("irqs per request, QD32", "disk", "randread_4k_qd32", "irqs_per_req", "bond", "<=", 0.25),
+    # No goal: what the engine itself costs, on the real machine.
+    ("engine ms per I/O, QD32", "disk", "randread_4k_qd32", "engine_ms_per_io", "info", None, None),
+    ("engine ms per I/O, rate", "disk", "rate", "engine_ms_per_io", "info", None, None),
+]
+
+BOND, QEMU = "iobond", "qemu"
+
+
+def summary(values):
+    """Median, min and max of @values (None for none)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values),
+            "max": max(values), "n": len(values)}
+
+
+def thread_ticks(pid, name_prefix=""):
+    """utime + stime of @pid's threads whose name starts with @name_prefix."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if not f.read().startswith(name_prefix):
+                    continue
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                # The name may hold spaces: the fields start after its ')'.
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue        # a thread that ended meanwhile
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+class Bench:
+    def __init__(self, run):
+        self.run = run
+        self.host, self.board = run.vms["host"], run.vms["board"]
+        self.results = {"config": {}, "disk": {}, "net": {}}
+
+    # -- counters ---------------------------------------------------------
+
+    def vcpu_ticks(self):
+        """The board QEMU's vCPU threads ("CPU n/TCG"), on the real machine."""
+        return thread_ticks(self.board.proc.pid, "CPU ")
+
+    def engine_ticks(self):
+        return thread_ticks(self.run.engine.pid) if self.run.engine else 0
+
+    def probe_kicks(self):
+        """Count the board's notifications with kprobes on both transports'
+        notify functions: kprobe_profile counts an enabled probe's hits,
+        and with tracing off nothing is recorded."""
+        rc, out = self.board.sh(
+            "t=/sys/kernel/tracing; [ -e $t/kprobe_events ] || "
+            "mount -t tracefs nodev $t; "
+            "echo 0 > $t/tracing_on && "
+            "echo 'p:iobk iobond_guest:ibg_notify' >> $t/kprobe_events && "
+            "echo 'p:qemuk vp_notify' >> $t/kprobe_events && "
+            "echo 1 > $t/events/kprobes/iobk/enable && "
+            "echo 1 > $t/events/kprobes/qemuk/enable", check=False)
+        self.kprobes = rc == 0
+        if not self.kprobes:
+            print(f"# bench: no kprobes on the board, kicks not counted: {out.strip()}")
+
+    def kicks(self):
+        """{BOND: n, QEMU: n}: notifications so far, or None each."""
+        if not self.kprobes:
+            return {BOND: None, QEMU: None}
+        out = self.board.sh("cat /sys/kernel/tracing/kprobe_profile")[1]
+        hits = {l.split()[0]: int(l.split()[1]) for l in out.splitlines() if l.strip()}
+        return {BOND: hits.get("iobk"), QEMU: hits.get("qemuk")}
+
+    def irqs(self):
+        """{BOND: n, QEMU: n}: the disks' interrupts so far."""
+        pats = {BOND: "iobond_guest-v[1-9]", QEMU: "virtio[0-9]+-req"}
+        return {k: self.run.irqs(p) for k, p in pats.items()}
+
+    # -- the disks --------------------------------------------------------
+
+    def fio(self, dev, args):
+        """One fio job on the board's @dev; its read side, with the
+        board's vCPU and the engine's CPU time and the kicks and
+        interrupts it cost."""
+        # The counters read in the board cost its vCPUs: outside the clock.
+        k0, i0 = self.kicks(), self.irqs()
+        t0, e0 = self.vcpu_ticks(), self.engine_ticks()
+        out = self.board.sh(
+            f"fio --name=b --filename=/dev/{dev} --direct=1 --ioengine=io_uring "
+            f"--time_based --runtime={RUNTIME} --percentile_list={PERCENTILES} "
+            f"--output-format=json {args}", RUNTIME * 10 + 60)[1]
+        t1, e1 = self.vcpu_ticks(), self.engine_ticks()
+        k1, i1 = self.kicks(), self.irqs()
+        job = json.loads(out[out.index("{"):])["jobs"][0]["read"]
+        pct = {float(k): v / 1e6 for k, v in job["clat_ns"].get("percentile", {}).items()}
+        return {"iops": job["iops"], "mib": job["bw"] / 1024,
+                "p50_ms": pct.get(50.0), "p99_ms": pct.get(99.0), "cdf_ms": pct,
+                "ios": job["total_ios"],
+                "vcpu_ms": (t1 - t0) * 1000 / CLK_TCK,
+                "engine_ms": (e1 - e0) * 1000 / CLK_TCK,
+                "kicks": {k: None if k0[k] is None else k1[k] - k0[k] for k in k0},
+                "irqs": {k: i1[k] - i0[k] for k in i0}}
+
+    def alternate(self, name, args, disks):
+        """@name: a warm-up on each disk, then REPS runs on each, the first
+        of each pair alternating; the medians and spreads per disk."""
+        order = [BOND, QEMU]
+        for who in order:
+            self.fio(disks[who], args)
+        runs = {BOND: [], QEMU: []}
+        for rep in range(REPS):
+            for who in order if rep % 2 == 0 else order[::-1]:
+                r = self.fio(disks[who], args)
+                r["kicks_per_req"] = (None if r["kicks"][who] is None
+                                      else r["kicks"][who] / max(r["ios"], 1))
+                r["irqs_per_req"] = r["irqs"][who] / max(r["ios"], 1)
+                r["cpu_ms_per_io"] = r["vcpu_ms"] / max(r["ios"], 1)
+                r["engine_ms_per_io"] = r["engine_ms"] / max(r["ios"], 1) if who == BOND else None
+                runs[who].append(r)
+        res = {}
+        for who, rs in runs.items():
+            res[who] = {k: summary([r[k] for r in rs])
+                        for k in ("iops", "mib", "p50_ms", "p99_ms", "kicks_per_req",
+                                  "irqs_per_req", "cpu_ms_per_io", "engine_ms_per_io")}
+            res[who]["runs"] = rs
+        self.results["disk"][name] = res
+        b, q = res[BOND], res[QEMU]
+        print(f"{name:<22} IOPS {b['iops']['median']:8.0f} vs {q['iops']['median']:8.0f}  "
+              f"MiB/s {b['mib']['median']:7.1f} vs {q['mib']['median']:7.1f}  "
+              f"p99 {b['p99_ms']['median']:6.2f} vs {q['p99_ms']['median']:6.2f} ms",
+              flush=True)
+        return res
+
+    def disks(self, devs):
+        """Every disk job; @devs: the board's names of both disks."""
+        print(f"# disks: fio io_uring O_DIRECT, {RUNTIME} s a run, warm-up + {REPS} "
+              "alternating runs each; IO-Bond vs QEMU, medians")
+        for qd in QDS:
+            self.alternate(f"randread_4k_qd{qd}", f"--rw=randread --bs=4k --iodepth={qd}",
+                           devs)
+        for bs in BSS:
+            self.alternate(f"seqread_{bs}_qd8", f"--rw=read --bs={bs} --iodepth=8", devs)
+        # The board's CPU per request at one fixed rate for both: the
+        # tenant's cycles I/O costs, idle cost taken out.
+        idle0 = self.vcpu_ticks()
+        time.sleep(RUNTIME)
+        idle_ms = (self.vcpu_ticks() - idle0) * 1000 / CLK_TCK
+        res = self.alternate("rate", f"--rw=randread --bs=4k --iodepth=32 "
+                                     f"--rate_iops={RATE_IOPS}", devs)
+        for who in (BOND, QEMU):
+            for r in res[who]["runs"]:
+                r["cpu_ms_per_io"] = (r["vcpu_ms"] - idle_ms) / max(r["ios"], 1)
+            res[who]["cpu_ms_per_io"] = summary([r["cpu_ms_per_io"] for r in res[who]["runs"]])
+        res["idle_vcpu_ms"] = idle_ms
+
+    # -- the NICs ---------------------------------------------------------
+
+    def nic_once(self, ifc, peer):
+        """ping and iperf3 both ways from the board through @ifc."""
+        out = self.board.sh(f"ping -c 30 -i 0.1 -I {ifc} {peer} | tail -1")[1]
+        ping = float(out.split("=")[1].split()[0].split("/")[1])
+        rates = []
+        for rev in ("", " -R"):
+            out = self.board.sh(f"iperf3 -c {peer} -t 5 -f m{rev} | grep receiver")[1]
+            rates.append(float(out.split("Mbits/sec")[0].split()[-1]))
+        return {"ping_ms": ping, "tcp_board_to_host": rates[0], "tcp_host_to_board": rates[1]}
+
+    def nics(self, ifcs, peers):
+        print(f"# NICs: ping -c 30, iperf3 -t 5 each way, warm-up + {REPS} alternating "
+              "runs each; IO-Bond (vhost-net) vs QEMU virtio-net-pci on a tap")
+        order = [BOND, QEMU]
+        for who in order:
+            self.nic_once(ifcs[who], peers[who])
+        runs = {BOND: [], QEMU: []}
+        for rep in range(REPS):
+            for who in order if rep % 2 == 0 else order[::-1]:
+                runs[who].append(self.nic_once(ifcs[who], peers[who]))
+        for key in ("ping_ms", "tcp_board_to_host", "tcp_host_to_board"):
+            self.results["net"][key] = {who: summary([r[key] for r in runs[who]])
+                                        for who in runs}
+        self.results["net"]["runs"] = runs
+        for key in ("ping_ms", "tcp_board_to_host", "tcp_host_to_board"):
+            b, q = (self.results["net"][key][w]["median"] for w in (BOND, QEMU))
+            print(f"{key:<22} {b:8.2f} vs {q:8.2f}", flush=True)
+
+    # -- the verdict ------------------------------------------------------
+
+    def summary_of(self, section, name, key, who):
+        """The summary a goal names, or None if it was not measured."""
+        node = self.results[section].get(name, {}).get(who)
+        return node.get(key) if node and key else node
+
+    def table(self):
+        """Print the goals' table; put it in the results too."""
+        def num(v):
+            return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+        def fmt(s):
+            return f"{num(s['median'])} [{num(s['min'])},{num(s['max'])}]"
+
+        rows = []
+        print(f"{'goal':<26} {'IO-Bond median [min,max]':>26} "
+              f"{'QEMU median [min,max]':>26} {'value':>7} {'goal':>7}  met")
+        for label, section, name, key, kind, op, bound in GOALS:
+            b = self.summary_of(section, name, key, BOND)
+            q = self.summary_of(section, name, key, QEMU)
+            if not b or (kind == "ratio" and not (q and q["median"])):
+                rows.append({"goal": label, "value": None, "met": None})
+                print(f"{label:<26} {'not measured':>26}")
+                continue
+            if kind == "info":
+                rows.append({"goal": label, "kind": kind, "iobond": b})
+                print(f"{label:<26} {fmt(b):>26}")
+                continue
+            value = b["median"] / q["median"] if kind == "ratio" else b["median"]
+            met = value >= bound if op == ">=" else value <= bound
+            rows.append({"goal": label, "kind": kind, "iobond": b, "qemu": q,
+                         "value": value, "bound": f"{op} {bound}", "met": met})
+            print(f"{label:<26} {fmt(b):>26} {fmt(q):>26} {value:7.2f} "
+                  f"{op + str(bound):>7}  {'yes' if met else 'NO'}", flush=True)
+        self.results["goals"] = rows
+
+    def write(self, path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(self.results, f, indent=1)
+        print(f"# bench: results in {path}")
