@@ -243,9 +243,12 @@ class VM:
             if self.side == "board":
                 # And QEMU's own virtio-blk-pci on a file in RAM, with the
                 # IO-Bond disk's queues and depth.
+                # No indirect descriptors, as IO-Bond's disk offers none:
+                # without them virtio_blk takes half a ring's depth.
                 args += ["-drive", f"file={r.bench_disk},if=none,id=qd,format=raw",
                          "-device", f"virtio-blk-pci,drive=qd,serial={QEMU_DISK},"
-                         f"num-queues={BENCH_QUEUES},queue-size={BENCH_QUEUE_SIZE}"]
+                         f"num-queues={BENCH_QUEUES},queue-size={BENCH_QUEUE_SIZE},"
+                         "indirect_desc=off"]
             else:
                 # A copy of that file, for the host to copy into its tmpfs:
                 # the IO-Bond disk starts with the same content.
@@ -428,11 +431,12 @@ class Run:
         self.seed = int(seed)
         print(f"# vmpair: seed {self.seed} (IOBOND_SEED={self.seed} replays it)",
               flush=True)
-        # The bench's bridge and taps on this machine (names of 15 at most).
-        self.bench_bridge = f"iobbr{os.getpid() % 100000}"
-        self.bench_vhost = os.path.exists("/dev/vhost-net")
-        self.bench_taps = {side: f"iob{side[0]}{os.getpid() % 100000}"
-                           for side in ("host", "board")}
+        # The bench's bridge and taps on this machine: named by our PID
+        # (15 characters at most), and only those we made are removed.
+        self.bench_bridge = f"iobbr{os.getpid()}"
+        self.bench_taps = {side: f"iob{side[0]}{os.getpid()}" for side in ("host", "board")}
+        self.bench_made = []
+        self.bench_vhost = os.access("/dev/vhost-net", os.R_OK | os.W_OK)
         self.bench_disk = f"/dev/shm/iobond-bench-{os.getpid()}.img"
         self.bench_src = f"/dev/shm/iobond-bench-src-{os.getpid()}.img"
         self.host_disk = os.path.join(self.work, "host-disk.img")
@@ -669,19 +673,22 @@ class Run:
         per VM's QEMU NIC, here on the real machine."""
         br, taps = self.bench_bridge, self.bench_taps.values()
         if not up:
-            for dev in list(taps) + [br]:
-                subprocess.run(["ip", "link", "del", dev], capture_output=True)
+            while self.bench_made:
+                subprocess.run(["ip", "link", "del", self.bench_made.pop()],
+                               capture_output=True)
             return
-        cmds = [f"ip link add {br} type bridge",
-                f"sysctl -qw net.ipv6.conf.{br}.disable_ipv6=1",
-                f"ip link set {br} up"]
+        steps = [(br, f"ip link add {br} type bridge"), (None, f"ip link set {br} up")]
         for tap in taps:
-            cmds += [f"ip tuntap add dev {tap} mode tap",
-                     f"ip link set {tap} master {br}", f"ip link set {tap} up"]
-        for cmd in cmds:
+            steps += [(tap, f"ip tuntap add dev {tap} mode tap"),
+                      (None, f"ip link set {tap} master {br}"),
+                      (None, f"ip link set {tap} up")]
+        for made, cmd in steps:
             p = subprocess.run(cmd.split(), capture_output=True, text=True)
             if p.returncode:
-                raise Failure(f"bench network: {cmd}: {p.stderr.strip()}")
+                raise Failure(f"bench network (make bench needs root): {cmd}: "
+                              f"{p.stderr.strip()}")
+            if made:
+                self.bench_made.append(made)
 
     # -- steps ----------------------------------------------------------
 
@@ -2110,17 +2117,30 @@ class Run:
             "queues": BENCH_QUEUES, "queue_size": BENCH_QUEUE_SIZE,
             "reps": bench.REPS, "runtime_s": bench.RUNTIME,
             "rate_iops": bench.RATE_IOPS}
+        disks = {bench.BOND: self.board_disk(BOND_DISK), bench.QEMU: self.board_disk(QEMU_DISK)}
+        ifcs = {bench.BOND: self.ifname("board", mac),
+                bench.QEMU: self.ifname("board", QEMU_MAC["board"])}
+        # What the fairness rests on, read back rather than assumed.
+        for side in ("host", "board"):
+            b.results["config"][f"{side}_erms_cpus"] = int(self.vms[side].sh(
+                "grep -c '^flags.* erms' /proc/cpuinfo; true")[1].split()[0])
+        for who, dev in disks.items():
+            b.results["config"][f"{who}_disk_queue"] = board.sh(
+                f"cd /sys/block/{dev}/queue && echo $(cat nr_requests max_segments "
+                "max_sectors_kb)")[1].strip()
         print("# bench: " + ", ".join(f"{k} {v}" for k, v in b.results["config"].items()),
               flush=True)
-        b.probe_kicks()
-        b.nics({bench.BOND: self.ifname("board", mac),
-                bench.QEMU: self.ifname("board", QEMU_MAC["board"])},
-               {bench.BOND: HOST_IP, bench.QEMU: QEMU_IP["host"]})
-        b.disks({bench.BOND: self.board_disk(BOND_DISK),
-                 bench.QEMU: self.board_disk(QEMU_DISK)})
-        b.table()
         out = os.path.join(ROOT, "build/bench")
-        b.write(os.path.join(out, "results.json"))
+        try:
+            b.probe_kicks()
+            b.nics(ifcs, {bench.BOND: HOST_IP, bench.QEMU: QEMU_IP["host"]})
+            # Quiet NICs: their kicks and interrupts are not the disks'.
+            board.sh(f"ip link set {ifcs[bench.BOND]} down; "
+                     f"ip link set {ifcs[bench.QEMU]} down")
+            b.disks(disks)
+            b.table()
+        finally:
+            b.write(os.path.join(out, "results.json"))
         # Debian's python3, which has Debian's matplotlib (scripts/deps.sh).
         p = subprocess.run(["/usr/bin/python3", os.path.join(os.path.dirname(__file__),
                                                              "plots.py"), out],
