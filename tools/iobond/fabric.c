@@ -482,6 +482,7 @@ static void usage(FILE *f)
 "              must be given the same vectors=\n"
 "  -P PEERS    peers per link, 2..%d (%u): a host end and a board end\n"
 "  -q          log nothing\n"
+"  -h, --help  this help\n"
 "Runs in the foreground until SIGTERM or SIGINT, then removes its sockets.\n",
 		fab.dir, FABRIC_MAX_LINKS, fab.nlinks, FABRIC_MAX_VECTORS,
 		fab.nvec, FABRIC_MAX_PEERS, fab.max_peers);
@@ -493,6 +494,11 @@ int main(int argc, char **argv)
 	unsigned int i;
 	int opt, sigfd;
 
+	/* As every other tool of ours says it (iobond-fabric(8)). */
+	if (argc == 2 && !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		return 0;
+	}
 	while ((opt = getopt(argc, argv, "d:b:m:v:P:qh")) != -1) {
 		switch (opt) {
 		case 'd':

@@ -253,11 +253,14 @@ static bool file_holds_disk(struct blk *b, const struct stat *st)
 	return false;
 }
 
-static void usage(void)
+/* --help: to stdout, exit 0; bad usage: to stderr, exit 2 (iobond-blk(8)). */
+static void usage(bool help)
 {
-	fprintf(stderr, "usage: iobond-blk --mdev UUID --file PATH [--readonly] [--iops N] [--bps N]\n"
-			"                  [--serial ID] [--ready-fd FD]\n");
-	exit(2);
+	fprintf(help ? stdout : stderr,
+		"usage: iobond-blk --mdev UUID --file PATH [--readonly] [--iops N] [--bps N]\n"
+		"                  [--serial ID] [--ready-fd FD]\n"
+		"Serve a virtio-blk device of IO-Bond (its mdev UUID) from PATH.\n");
+	exit(help ? 0 : 2);
 }
 
 static uint64_t number(const char *opt, const char *s)
@@ -284,6 +287,7 @@ int main(int argc, char **argv)
 		{ "bps", required_argument, NULL, 'b' },
 		{ "serial", required_argument, NULL, 's' },
 		{ "ready-fd", required_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
 	static struct blk blk = { .zero_mode = FALLOC_FL_ZERO_RANGE };
@@ -305,11 +309,12 @@ int main(int argc, char **argv)
 		case 'b': bps = number("--bps", optarg); break;
 		case 's': serial = optarg; break;
 		case 'R': ready = number("--ready-fd", optarg); break;
-		default: usage();
+		case 'h': usage(true); break;
+		default: usage(false);
 		}
 	}
 	if (!uuid || !b->file || optind != argc)
-		usage();
+		usage(false);
 	if (!serial)
 		serial = strrchr(b->file, '/') ? strrchr(b->file, '/') + 1 : b->file;
 	strncpy(b->serial, serial, sizeof(b->serial));

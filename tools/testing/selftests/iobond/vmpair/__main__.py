@@ -2171,6 +2171,7 @@ def main():
             # The fabric's own tests first, here: the VMs stand on it.
             run.local_test("fabric_test")
             run.local_test("engine_test")
+            run.local_test("man_test")
         run.setup()
         if args.bench:
             run.plan_bench()
