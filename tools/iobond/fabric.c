@@ -495,10 +495,11 @@ int main(int argc, char **argv)
 	int opt, sigfd;
 
 	/* As every other tool of ours says it (iobond-fabric(8)). */
-	if (argc == 2 && !strcmp(argv[1], "--help")) {
-		usage(stdout);
-		return 0;
-	}
+	for (i = 1; i < (unsigned int)argc; i++)
+		if (!strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		}
 	while ((opt = getopt(argc, argv, "d:b:m:v:P:qh")) != -1) {
 		switch (opt) {
 		case 'd':

@@ -767,7 +767,9 @@ static int cmd_events(int fd, int argc, char **argv)
 		len = read(fd, ev, sizeof(ev));
 		if (len < 0)
 			return fail("events", errno, NULL);
-		for (i = 0; i < len / (ssize_t)sizeof(ev[0]); i++, seen++) {
+		/* A read may bring more than --count asked for: only those. */
+		for (i = 0; i < len / (ssize_t)sizeof(ev[0]) &&
+			    (!count || seen < count); i++, seen++) {
 			if (json)
 				printf("{\"event\":\"%s\",\"index\":%u,\"arg\":%u,\"time_ns\":%llu}\n",
 				       event_name(ev[i].type), ev[i].index,
