@@ -555,6 +555,20 @@ unsigned int eng_vq_relay_used(struct eng_vq *vq)
 	return ret;
 }
 
+/*
+ * What @r's two readers asked to hear: its event indices with EVENT_IDX
+ * (@event_idx), its flags without.
+ */
+static void show_asked(const struct eng_ring *r, bool event_idx, char *buf,
+		       size_t len)
+{
+	snprintf(buf, len, "%s %u %s %u",
+		 event_idx ? "used_event" : "avail flags",
+		 load16(event_idx ? used_event(r) : &r->avail->flags),
+		 event_idx ? "avail_event" : "used flags",
+		 load16(event_idx ? avail_event(r) : &r->used->flags));
+}
+
 /**
  * eng_vq_show() - where a queue's two rings stand, for the log
  * @vq: the queue
@@ -570,6 +584,8 @@ unsigned int eng_vq_relay_used(struct eng_vq *vq)
  */
 void eng_vq_show(const struct eng_vq *vq, char *buf, size_t len)
 {
+	char b[48], s[48];
+
 	if (vq->state == ENG_STOPPED) {
 		snprintf(buf, len, "stopped");
 		return;
@@ -579,18 +595,12 @@ void eng_vq_show(const struct eng_vq *vq, char *buf, size_t len)
 			 vq->state == ENG_BOARD_FAULT ? "board" : "host", vq->why);
 		return;
 	}
+	show_asked(&vq->b, vq->board_event_idx, b, sizeof(b));
+	show_asked(&vq->s, vq->shadow_event_idx, s, sizeof(s));
 	snprintf(buf, len,
-		 "board avail %u taken %u used %u %s %u %s %u; shadow avail %u/%u used %u taken %u %s %u %s %u; %u in flight%s",
-		 load16(&vq->b.avail->idx), vq->b_last_avail, vq->b_used,
-		 vq->board_event_idx ? "used_event" : "avail flags",
-		 load16(vq->board_event_idx ? used_event(&vq->b) : &vq->b.avail->flags),
-		 vq->board_event_idx ? "avail_event" : "used flags",
-		 load16(vq->board_event_idx ? avail_event(&vq->b) : &vq->b.used->flags),
+		 "board avail %u taken %u used %u %s; shadow avail %u/%u used %u taken %u %s; %u in flight%s",
+		 load16(&vq->b.avail->idx), vq->b_last_avail, vq->b_used, b,
 		 vq->s_avail, load16(&vq->s.avail->idx),
-		 load16(&vq->s.used->idx), vq->s_last_used,
-		 vq->shadow_event_idx ? "used_event" : "avail flags",
-		 load16(vq->shadow_event_idx ? used_event(&vq->s) : &vq->s.avail->flags),
-		 vq->shadow_event_idx ? "avail_event" : "used flags",
-		 load16(vq->shadow_event_idx ? avail_event(&vq->s) : &vq->s.used->flags),
+		 load16(&vq->s.used->idx), vq->s_last_used, s,
 		 eng_vq_inflight(vq), vq->stalled ? ", stalled" : "");
 }
