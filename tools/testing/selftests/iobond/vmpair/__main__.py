@@ -2072,12 +2072,6 @@ class Run:
         self.passed += 1
     # -- benchmark --------------------------------------------------------
 
-    def irqs(self, pattern):
-        """The board's interrupts so far on the lines matching @pattern."""
-        _, out = self.vms["board"].sh(f"grep -E '{pattern}' /proc/interrupts; true")
-        return sum(sum(int(x) for x in l.split()[1:1 + int(BOARD_CPUS)])
-                   for l in out.splitlines() if l.strip())
-
     def ifname(self, side, mac):
         return self.vms[side].sh(
             f"for d in /sys/class/net/*; do grep -qi {mac} $d/address && "
@@ -2108,7 +2102,7 @@ class Run:
                 "&& exit 0; done; exit 1", 300)
         self.add_disk("/tmp/bench.img", BENCH_DISK_MIB, f"--queues {BENCH_QUEUES}",
                       BOND_DISK)
-        b = bench.Bench(self)
+        b = bench.Bench(self, int(BOARD_CPUS))
         b.results["config"] = {
             "accel": self.accel, "board_vcpus": BOARD_CPUS, "host_smp": HOST_CPUS,
             "cpu": "max,erms=off", "disk_mib": BENCH_DISK_MIB,
