@@ -16,6 +16,7 @@ The last line is always "N passed, N failed, N skipped".
 """
 
 import argparse
+import collections
 import glob
 import json
 import os
@@ -43,7 +44,8 @@ AGENT = os.path.join(TESTS, "vm/iobond-agent")
 VM_PROGS = ["module_test", "link_test", "loss_test", "testbed_test",
             "ctrl_test", "slot_test", "events_test", "vnet_test", "net_test",
             "window_test", "blk_test", "blkkill_test", "blkraw_test", "vfio_test",
-            "fault_test", "fuzz_ctrl_test", "scribble_test", "cli_test"]
+            "fault_test", "fuzz_ctrl_test", "scribble_test", "engine_board_test",
+            "cli_test"]
 HOST_IP, BOARD_IP = "169.254.77.1", "169.254.77.2"   # link-local, VM-internal
 # The benchmark's comparison NICs: QEMU's virtio-net-pci in each VM.
 QEMU_MAC = {"host": "52:54:00:99:00:01", "board": "52:54:00:99:00:02"}
@@ -989,9 +991,50 @@ class Run:
                    re.search(r"^used: 0$", window, re.M) is not None and
                    re.search(r"^streaming_maps: 0$", window, re.M) is not None,
                    window)
+        self.engine_fuzz(mac, "engine1.img")
         host.sh("killall iobondctl iobond-blk nc; iobondctl board0 reset && "
                 "iobondctl board0 remove 0 && iobondctl board0 remove 1 && "
                 "rm -f /tmp/engine1.img")
+
+    def engine_fuzz(self, mac, serial):
+        """A raw board drives the engine's NIC and disk itself, with rings
+        and chains at random (engine_board_test.c), while vhost-net and
+        iobond-blk serve their shadow rings.  The engine stops each queue
+        the board breaks, and only those, and never for the host's fault;
+        the NIC and the disk work again once iobond_guest is back."""
+        host, board = self.vms["host"], self.vms["board"]
+        mark = len(self.engine_log())
+        board.sh("rmmod iobond_guest")
+        # Each 16 operations end in a reset and a start of every device:
+        # fewer operations than the other fuzzers make a run as long.
+        args = self.fuzz_args()
+        if "IOBOND_FUZZ_OPS" not in os.environ:
+            args["IOBOND_FUZZ_OPS"] = 4000 if self.debug else 2000
+        self.test("board", "engine_board_test", "engine_fuzz", args, timeout=1800)
+        log = self.engine_log()[mark:]
+        faults = collections.Counter(
+            re.findall(r"stopped: the board broke it: (.*)", log))
+        for why, n in faults.most_common():
+            print(f"# engine: {n} queues stopped for {why}")
+        # The fuzz reached the engine's checks, not just the host's.
+        self.check("engine.board_fuzz_reaches_its_checks", len(faults) >= 5,
+                   f"board faults seen: {dict(faults)}")
+        host_faults = re.findall(r".*the host broke it.*", log)
+        self.check("engine.no_host_fault_in_board_fuzz", not host_faults,
+                   "\n".join(host_faults[:10]))
+        self.check("engine.outlives_board_fuzz", self.engine.poll() is None,
+                   log[-2000:])
+        self.load("board")
+        self.wait_board_nic(mac)
+        self.board_ip(mac)
+        self.test("board", "net_test", "engine_after_fuzz",
+                  {"IOBOND_PEER_IP": HOST_IP, "IOBOND_ECHO_PORT": 5001})
+        dev = self.board_disk(serial)
+        self.board_fio_bg(dev, "--rw=randwrite --iodepth=8 --size=8M --verify=crc32c")
+        took = self.board_fio_wait(120)
+        rc = board.sh("cat /tmp/fio.rc /tmp/fio.log", check=False)[1]
+        self.check("board.engine_disk_after_fuzz", took is not None and
+                   rc.startswith("0\n"), rc)
 
     def plan_disks(self):
         """Disks over the VFIO face, served by iobond-blk from the host's
