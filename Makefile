@@ -10,6 +10,9 @@
 #   make check-debug   the same plan on a sanitizer kernel (KASAN, lockdep...)
 #   make check-fabric  the fabric's tests alone (no VM)
 #   make bench      the board's NIC and disk against QEMU's own devices
+#   make install    tools, pages, units, udev rules, module configuration,
+#                   and the modules through DKMS (as root; DESTDIR stages)
+#   make uninstall  all of it again
 #
 # The modules build against the Debian amd64 kernel that the VM pair boots,
 # never against the running kernel: the build machine's kernel is not it.
@@ -19,10 +22,16 @@ KVER ?= $(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | \
 KDIR ?= /usr/src/linux-headers-$(KVER)
 export KVER KDIR
 
+# The modules' version, as DKMS knows them (/usr/src/iobond-VERSION).
+VERSION := $(shell cat $(CURDIR)/VERSION)
+PREFIX ?= /usr/local
+DESTDIR ?=
+
 SELFTESTS := tools/testing/selftests/iobond
 RUNNER := $(SELFTESTS)/vmpair
 
-.PHONY: all modules tools selftests deps demo check check-debug check-fabric bench clean
+.PHONY: all modules tools selftests deps demo check check-debug check-fabric bench \
+	install uninstall clean
 
 all: modules tools selftests
 
@@ -70,6 +79,16 @@ check-debug: deps
 
 check-fabric: tools selftests
 	$(SELFTESTS)/fabric_test
+
+# scripts/install.sh says where each file goes; without DESTDIR it also
+# runs DKMS for the kernel the modules are built for (KVER).
+install: tools
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" VERSION="$(VERSION)" KVER="$(KVER)" \
+		scripts/install.sh install
+
+uninstall:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" VERSION="$(VERSION)" KVER="$(KVER)" \
+		scripts/install.sh uninstall
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean

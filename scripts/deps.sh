@@ -3,8 +3,9 @@
 #
 # Install what IO-Bond's build, demo and tests need, from Debian's archive,
 # the sanitizer kernel's build tools (flex ... libssl-dev), make bench's
-# plots (python3-matplotlib) and the man pages' rst2man (python3-docutils)
-# among them.
+# plots (python3-matplotlib), the man pages' rst2man (python3-docutils),
+# make install's dkms, and systemd-analyze (systemd), with which
+# install_test verifies the units, among them.
 # Idempotent: it only calls apt when a package is missing, and it makes
 # sure the kernel image the VMs boot matches the headers the modules are
 # built against.
@@ -14,7 +15,7 @@ PKGS="build-essential sparse python3 cpio xz-utils kmod ethtool iperf3 \
       qemu-system-x86 busybox-static linux-source-6.1 \
       linux-image-amd64 linux-headers-amd64 liburing-dev fio util-linux e2fsprogs \
       flex bison bc libelf-dev libssl-dev python3-matplotlib python3-docutils \
-      man-db"
+      man-db dkms systemd"
 
 missing=""
 for p in $PKGS; do

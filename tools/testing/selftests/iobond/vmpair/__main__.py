@@ -2209,6 +2209,7 @@ def main():
             run.local_test("fabric_test")
             run.local_test("engine_test")
             run.local_test("man_test")
+            run.local_test("install_test")
         run.setup()
         if args.bench:
             run.plan_bench()
