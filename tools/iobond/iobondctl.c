@@ -104,11 +104,38 @@ void json_str(const char *s)
 	putchar('"');
 }
 
+/*
+ * What to do next about @err, when the caller knows no better: every
+ * failure names the object, the reason and a next step.
+ */
+static const char *next_step(int err, char *buf, size_t len)
+{
+	switch (err) {
+	case EPERM:
+	case EACCES:
+		return "run it as root, or as a member of the iobond group";
+	case ENODEV:
+		return "the board went away (see 'iobondctl list')";
+	case ENOENT:
+	case EBUSY:
+		snprintf(buf, len, "%s (see 'iobondctl %s status')",
+			 err == ENOENT ? "no such device" : "something else holds it",
+			 board_name);
+		return buf;
+	case EINVAL:
+		return "the kernel log (dmesg) names the field";
+	default:
+		return "the kernel log (dmesg) may say more";
+	}
+}
+
 /* Why the kernel said no, in the words of the command that was refused. */
 int fail(const char *what, int err, const char *hint)
 {
-	fprintf(stderr, "iobondctl: %s: %s: %s%s%s\n", board_name, what,
-		strerror(err), hint ? ": " : "", hint ? hint : "");
+	char buf[256];
+
+	fprintf(stderr, "iobondctl: %s: %s: %s: %s\n", board_name, what,
+		strerror(err), hint ? hint : next_step(err, buf, sizeof(buf)));
 	return 1;
 }
 
@@ -153,7 +180,8 @@ int open_board(const char *name)
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		fprintf(stderr, "iobondctl: %s: %s%s\n", path, strerror(errno),
-			errno == ENOENT ? ": no such board (is iobond_host loaded and the link bound?)" : "");
+			errno == ENOENT ? ": no such board (is iobond_host loaded and the link bound? see 'iobondctl list')" :
+			errno == EACCES ? ": run it as root, or as a member of the iobond group" : "");
 	return fd;
 }
 
