@@ -12,7 +12,16 @@
 
 #include "iobond_test.h"
 
+#define REG_IVPOSITION	0x08
 #define REG_DOORBELL	0x0c
+
+/* One load or store of a field the other side may write meanwhile. */
+#define RD16(f)		le16toh(*(volatile __le16 *)&(f))
+#define RD32(f)		le32toh(*(volatile __le32 *)&(f))
+#define RD64(f)		le64toh(*(volatile __le64 *)&(f))
+#define WR16(f, v)	(*(volatile __le16 *)&(f) = htole16(v))
+#define WR32(f, v)	(*(volatile __le32 *)&(f) = htole32(v))
+#define WR64(f, v)	(*(volatile __le64 *)&(f) = htole64(v))
 
 struct raw {
 	struct iob t;

@@ -51,7 +51,6 @@
 #include "raw_board.h"
 #include "fuzz.h"
 
-#define REG_IVPOSITION	0x08
 #define SLOT_SIZE	sizeof(struct iobond_dev_slot)
 #define TABLE_END	(IOBOND_DEV_TABLE_OFF + IOBOND_MAX_DEVICES * SLOT_SIZE)
 /* The header page past struct iobond_link_hdr: nobody's to write. */
@@ -156,13 +155,6 @@ static const struct iobond_dev_slot *snap_slot(FIXTURE_DATA(scribble) *s,
 {
 	return (const void *)(s->snap + IOBOND_DEV_TABLE_OFF + i * SLOT_SIZE);
 }
-
-#define RD16(f)		le16toh(*(volatile __le16 *)&(f))
-#define RD32(f)		le32toh(*(volatile __le32 *)&(f))
-#define RD64(f)		le64toh(*(volatile __le64 *)&(f))
-#define WR16(f, v)	(*(volatile __le16 *)&(f) = htole16(v))
-#define WR32(f, v)	(*(volatile __le32 *)&(f) = htole32(v))
-#define WR64(f, v)	(*(volatile __le64 *)&(f) = htole64(v))
 
 /* One store of @width bytes, as a board's CPU would make it. */
 static void put(__u8 *p, unsigned int width, __u64 v)
