@@ -179,7 +179,8 @@ static int make_mdev(unsigned int index, char uuid[37])
 	if (!f || !fgets(uuid, 37, f)) {
 		if (f)
 			fclose(f);
-		return fail("add-blk: a uuid", errno, NULL);
+		return fail("add-blk: a uuid", errno ? errno : EIO,
+			    "reading /proc/sys/kernel/random/uuid failed: is /proc mounted?");
 	}
 	fclose(f);
 	types_dir(path, sizeof(path), index);

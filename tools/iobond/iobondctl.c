@@ -113,27 +113,22 @@ void json_str(const char *s)
 }
 
 /*
- * What to do next about @err, when the caller knows no better: every
- * failure names the object, the reason and a next step.
+ * What to do next about @err, when the caller knows no better: the
+ * errnos that reach fail() without a hint come from the board's ioctls.
  */
 static const char *next_step(int err, char *buf, size_t len)
 {
 	switch (err) {
-	case EPERM:
-	case EACCES:
-		return "run it as root, or as a member of the iobond group";
 	case ENODEV:
 		return "the board went away (see 'iobondctl list')";
 	case ENOENT:
-	case EBUSY:
-		snprintf(buf, len, "%s (see 'iobondctl %s status')",
-			 err == ENOENT ? "no such device" : "something else holds it",
+		snprintf(buf, len, "no device in that slot (see 'iobondctl %s status')",
 			 board_name);
 		return buf;
-	case EINVAL:
-		return "the kernel log (dmesg) names the field";
 	default:
-		return "the kernel log (dmesg) may say more";
+		snprintf(buf, len, "see 'iobondctl %s status'; the kernel log (dmesg) may say more",
+			 board_name);
+		return buf;
 	}
 }
 
@@ -884,7 +879,8 @@ static int tap_open(const char *name)
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) || ioctl(fd, TUNSETVNETHDRSZ, &hdr) ||
 	    ioctl(fd, TUNSETOFFLOAD, 0)) {
-		fprintf(stderr, "iobondctl: tap %s: %s\n", name, strerror(errno));
+		fprintf(stderr, "iobondctl: tap %s: %s (is it another process's, or no tap?)\n",
+			name, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -934,7 +930,7 @@ static void serve_unwire(struct served *sv)
 
 #define VHOST(call, arg) do {						\
 	if (ioctl(sv->vhost, call, arg)) {				\
-		fprintf(stderr, "iobondctl: %s: " #call ": %s\n",	\
+		fprintf(stderr, "iobondctl: %s: " #call ": %s: vhost-net refused it; the kernel log (dmesg) may say more\n", \
 			board_name, strerror(errno));			\
 		goto err;						\
 	}								\
