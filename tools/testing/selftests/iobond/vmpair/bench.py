@@ -92,6 +92,18 @@ class Bench:
     def engine_ms(self):
         return cpu_ms(self.run.engine.pid) if self.run.engine else 0
 
+    def cpu_split(self):
+        """CPU ms so far of what shares the real machine's cores: each
+        QEMU's vCPU threads and its other threads (device models, I/O),
+        and the engine."""
+        out = {}
+        for side in ("host", "board"):
+            pid = self.run.vms[side].proc.pid
+            out[f"{side}_vcpu"] = cpu_ms(pid, "CPU ")
+            out[f"{side}_other"] = cpu_ms(pid) - out[f"{side}_vcpu"]
+        out["engine"] = self.engine_ms()
+        return out
+
     def probe_kicks(self):
         """Count the board's notifications with kprobes on both transports'
         notify functions: kprobe_profile counts an enabled probe's hits,
@@ -217,14 +229,19 @@ class Bench:
     # -- the NICs ---------------------------------------------------------
 
     def nic_once(self, ifc, peer):
-        """ping and iperf3 both ways from the board through @ifc."""
+        """ping and iperf3 both ways from the board through @ifc; for
+        each iperf3 run, where the real machine's CPU went, in cores."""
         out = self.board.sh(f"ping -c 30 -i 0.1 -I {ifc} {peer} | tail -1")[1]
-        ping = float(out.split("=")[1].split()[0].split("/")[1]) if "=" in out else None
-        rates = []
-        for rev in ("", " -R"):
+        res = {"ping_ms": float(out.split("=")[1].split()[0].split("/")[1])
+               if "=" in out else None}
+        for key, rev in (("tcp_board_to_host", ""), ("tcp_host_to_board", " -R")):
+            before, start = self.cpu_split(), time.time()
             out = self.board.sh(f"iperf3 -c {peer} -t 5 -f m{rev} | grep receiver")[1]
-            rates.append(float(out.split("Mbits/sec")[0].split()[-1]))
-        return {"ping_ms": ping, "tcp_board_to_host": rates[0], "tcp_host_to_board": rates[1]}
+            wall_ms = (time.time() - start) * 1000
+            res[key] = float(out.split("Mbits/sec")[0].split()[-1])
+            res[f"cpu_{key}"] = {k: (v - before[k]) / wall_ms
+                                 for k, v in self.cpu_split().items()}
+        return res
 
     def nics(self, ifcs, peers):
         print(f"# NICs: ping -c 30, iperf3 -t 5 each way, warm-up + {REPS} alternating "
@@ -244,6 +261,15 @@ class Bench:
             b, q = (self.results["net"][key][w] for w in (BOND, QEMU))
             print(f"{key:<22} {b['median'] if b else float('nan'):8.2f} vs "
                   f"{q['median'] if q else float('nan'):8.2f}", flush=True)
+        # Where the time goes: median cores busy during each iperf3 run.
+        for key in ("tcp_board_to_host", "tcp_host_to_board"):
+            for who in (BOND, QEMU):
+                split = {k: statistics.median(r[f"cpu_{key}"][k] for r in runs[who])
+                         for k in runs[who][0][f"cpu_{key}"]}
+                self.results["net"][f"cpu_{key}"] = dict(
+                    self.results["net"].get(f"cpu_{key}", {}), **{who: split})
+                print(f"# cores busy, {key}, {who}: " +
+                      ", ".join(f"{k} {v:.2f}" for k, v in split.items()), flush=True)
 
     # -- the verdict ------------------------------------------------------
 
