@@ -81,7 +81,8 @@ check-fabric: tools selftests
 	$(SELFTESTS)/fabric_test
 
 # scripts/install.sh says where each file goes; without DESTDIR it also
-# runs DKMS for the kernel the modules are built for (KVER).
+# runs DKMS for the kernel the modules are built for (KVER), and for the
+# running kernel if it has headers.
 install: tools
 	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" VERSION="$(VERSION)" KVER="$(KVER)" \
 		scripts/install.sh install
