@@ -83,7 +83,8 @@ static const char * const fkind_names[NFKINDS] = {
 };
 
 static const unsigned int fkind_weights[NFKINDS] = {
-	[F_CHAIN] = 40, [F_INDEX] = 8, [F_HEADS] = 8, [F_EVENT] = 5,
+	/* Few index leaps: the first stops the queue for the stretch. */
+	[F_CHAIN] = 48, [F_INDEX] = 3, [F_HEADS] = 5, [F_EVENT] = 5,
 	[F_USED] = 4, [F_KICK] = 12, [F_MAILBOX] = 4, [F_RINGS] = 8,
 	[F_PAUSE] = 2,
 };
