@@ -173,9 +173,11 @@ static int write_sysfs(const char *path, const char *val)
 static int make_mdev(unsigned int index, char uuid[37])
 {
 	char path[256];
-	FILE *f = fopen("/proc/sys/kernel/random/uuid", "r");
+	FILE *f;
 	int ret;
 
+	errno = 0;
+	f = fopen("/proc/sys/kernel/random/uuid", "r");
 	if (!f || !fgets(uuid, 37, f)) {
 		if (f)
 			fclose(f);
@@ -390,7 +392,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 
 	if (ioctl(fd, IOBOND_ADD_DEVICE, &add))
 		return fail("add-blk", errno,
-			    errno == ENOSPC ? "every device slot is taken" :
+			    errno == ENOSPC ? "every device slot is taken, or its zone of the window is too small (dmesg says which)" :
 			    errno == EINVAL ? "the kernel log (dmesg) names the field" :
 			    errno == ENXIO ? NO_ENGINE : NULL);
 	ref.index = add.index;

@@ -13,8 +13,8 @@
  *   iobondctl [--json] BOARD remove DEV
  *   iobondctl [--json] BOARD start | stop | reset
  *
- * add-net offers mergeable rx buffers, checksum offload and TSO both ways
- * unless --features says otherwise.
+ * add-net offers mergeable rx buffers, and through the engine checksum
+ * offload and TSO both ways, unless --features says otherwise.
  * With --tap it also starts "serve" for the new NIC in the background, and
  * takes the NIC away again if serve could not start.
  * add-blk sizes a disk from PATH, creates its mdev and starts iobond-blk
@@ -113,8 +113,8 @@ void json_str(const char *s)
 }
 
 /*
- * What to do next about @err, when the caller knows no better: the
- * errnos that reach fail() without a hint come from the board's ioctls.
+ * What to do next about @err, when the caller knows no better: most
+ * failures without a hint are the board's ioctls refusing.
  */
 static const char *next_step(int err, char *buf, size_t len)
 {
@@ -539,7 +539,7 @@ int cmd_add_net(int fd, int argc, char **argv)
 		.features = 1ULL << VIRTIO_NET_F_MRG_RXBUF | NET_OFFLOADS,
 	};
 	unsigned long v;
-	bool mac = false;
+	bool mac = false, features = false;
 	char *end;
 	int opt, ret;
 
@@ -581,6 +581,7 @@ int cmd_add_net(int fd, int argc, char **argv)
 			break;
 		case 'f':
 			errno = 0;
+			features = true;
 			add.features = strtoull(optarg, &end, 16);
 			if (errno || end == optarg || *end || *optarg == '-')
 				return usage_error("--features %s: expected hex", optarg);
@@ -593,13 +594,20 @@ int cmd_add_net(int fd, int argc, char **argv)
 		return usage_error("%s", "add-net needs --mac MAC and nothing else");
 	add.tag = device_tag('n', add.config.net.mac, sizeof(add.config.net.mac));
 	add.flags = add_path_flags(fd, path);
+	/*
+	 * Through the window the board bounces every buffer in the NIC's
+	 * zone, where 64 KiB TSO units would crowd out the rest: offloads
+	 * by default only through the engine.
+	 */
+	if (!features && !(add.flags & IOBOND_ADD_ENGINE))
+		add.features &= ~NET_OFFLOADS;
 
 	if (ioctl(fd, IOBOND_ADD_DEVICE, &add)) {
 		int err = errno;
 
 		return fail("add-net", err,
 			    err == EEXIST ? "that MAC is already on this board" :
-			    err == ENOSPC ? "every device slot is taken" :
+			    err == ENOSPC ? "every device slot is taken, or its zone of the window is too small (dmesg says which)" :
 			    err == EINVAL ? "the kernel log (dmesg) names the field" :
 			    err == ENXIO ? NO_ENGINE : NULL);
 	}
@@ -930,7 +938,7 @@ static void serve_unwire(struct served *sv)
 
 #define VHOST(call, arg) do {						\
 	if (ioctl(sv->vhost, call, arg)) {				\
-		fprintf(stderr, "iobondctl: %s: " #call ": %s: vhost-net refused it; the kernel log (dmesg) may say more\n", \
+		fprintf(stderr, "iobondctl: %s: " #call ": %s: vhost-net refused it (is vhost_net loaded?)\n", \
 			board_name, strerror(errno));			\
 		goto err;						\
 	}								\
