@@ -96,8 +96,8 @@ int ibh_blk_check(struct ibh_board *b, struct iobond_device_add *add)
 	 * holds the header page); what is left is @free.  A request and its
 	 * header and status fit the ring, unchained, and its bounce buffers
 	 * half of @free: a request the board could not bounce would be
-	 * requeued for ever.  (No zone at all is refused with ENOSPC once
-	 * the input is checked.)
+	 * requeued for ever.  Small zones take smaller segments.  (No zone
+	 * at all is refused with ENOSPC once the input is checked.)
 	 */
 	rings = PAGE_SIZE + add->num_queues *
 		PAGE_ALIGN(vring_size(add->queue_size, SMP_CACHE_BYTES));
@@ -111,16 +111,10 @@ int ibh_blk_check(struct ibh_board *b, struct iobond_device_add *add)
 			b->zone_size, add->num_queues, add->queue_size);
 		return -ENOSPC;
 	}
-	/*
-	 * Segments count more than their size: the board's block layer
-	 * splits a request at seg_max, and the pages of a user's buffer
-	 * seldom merge, so a 128 KiB read is 32 segments.  So as many as the
-	 * ring takes, each as large as their share of that half allows.
-	 */
-	seg_max = min_t(u64, add->queue_size - 2, free / 2 / PAGE_SIZE);
-	blk->seg_max = max_t(u64, seg_max, 1);
 	blk->size_max = min_t(u64, IBH_BLK_SIZE_MAX,
-			      rounddown_pow_of_two(free / 2 / blk->seg_max));
+			      rounddown_pow_of_two(max_t(u64, free / 4, PAGE_SIZE)));
+	seg_max = free / 2 / blk->size_max;
+	blk->seg_max = clamp_t(u64, seg_max, 1, add->queue_size - 2);
 	return 0;
 }
 
