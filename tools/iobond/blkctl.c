@@ -392,7 +392,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 
 	if (ioctl(fd, IOBOND_ADD_DEVICE, &add))
 		return fail("add-blk", errno,
-			    errno == ENOSPC ? "every device slot is taken, or its zone of the window is too small (dmesg says which)" :
+			    errno == ENOSPC ? NO_ROOM :
 			    errno == EINVAL ? "the kernel log (dmesg) names the field" :
 			    errno == ENXIO ? NO_ENGINE : NULL);
 	ref.index = add.index;

@@ -607,7 +607,7 @@ int cmd_add_net(int fd, int argc, char **argv)
 
 		return fail("add-net", err,
 			    err == EEXIST ? "that MAC is already on this board" :
-			    err == ENOSPC ? "every device slot is taken, or its zone of the window is too small (dmesg says which)" :
+			    err == ENOSPC ? NO_ROOM :
 			    err == EINVAL ? "the kernel log (dmesg) names the field" :
 			    err == ENXIO ? NO_ENGINE : NULL);
 	}

@@ -3,6 +3,8 @@
 #ifndef IOBONDCTL_H
 #define IOBONDCTL_H
 
+/* Why IOBOND_ADD_DEVICE found no room (ENOSPC): dmesg says which. */
+#define NO_ROOM		"every device slot is taken, or its zone of the window is too small (dmesg says which)"
 /* What an ENXIO from IOBOND_ADD_DEVICE with IOBOND_ADD_ENGINE means. */
 #define NO_ENGINE	"no engine on the board's link: start iobond-engine for it (see 'iobondctl BOARD status')"
 
