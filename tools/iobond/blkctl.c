@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * iobondctl add-blk: a disk for a board, from a file or a block device.
+ * iobondctl add-blk: a disk for a board, from a file, a block device or
+ * an NBD export.
  *
  * It sizes the disk from the backing store (capacity, logical and
  * physical block size; discard and write-zeroes where the store can do
- * them), provisions it, creates the device's mdev and starts iobond-blk
+ * them; an export as "iobond-blk --probe" describes it), provisions it, creates the device's mdev and starts iobond-blk
  * on that mdev as a daemon, logging to /run/iobond/BOARD-devN.log.  It
  * returns once the backend holds the device, or undoes all of it and says
  * why.  "remove" removes the mdev first: the kernel tells the backend,
@@ -34,7 +35,9 @@
 #include "iobondctl.h"
 
 #define READY_MS	30000
-#define OPTS_ONCE	"frqsibSweW"	/* add-blk's options, by getopt value */
+/* NBD's lengths are 32 bits: a discard or write-zeroes of at most 2 GiB. */
+#define NBD_MAX_RANGE	(1U << 22)
+#define OPTS_ONCE	"frqsibSweWnc"	/* add-blk's options, by getopt value */
 
 static void types_dir(char *buf, size_t len, unsigned int index)
 {
@@ -79,15 +82,23 @@ static bool blockdev_discards(const struct stat *st)
  * file's name) and where the disk is: a file by its real path, so that
  * another file of the same name is another disk; a block device by the
  * name it was given (a /dev/disk/by-id link stays, the sdX behind it may
- * not).  The same table restored after a reboot gives the same tags.
+ * not); an NBD export by its URI.  The same table restored after a
+ * reboot gives the same tags.
  */
-static int disk_tag(const char *path, const char *serial,
+static int disk_tag(const char *path, bool nbd, const char *serial,
 		    struct iobond_device_add *add)
 {
 	char id[VIRTIO_BLK_ID_BYTES + 2 + PATH_MAX], *real = NULL;
 	struct stat st;
 	int n;
 
+	/* An export by its URI. */
+	if (nbd) {
+		n = snprintf(id, sizeof(id), "%.*s %s", VIRTIO_BLK_ID_BYTES,
+			     serial ?: "", path);
+		add->tag = device_tag('b', id, (size_t)n < sizeof(id) ? (size_t)n : sizeof(id) - 1);
+		return 0;
+	}
 	if (stat(path, &st) || (!S_ISBLK(st.st_mode) &&
 				!(real = realpath(path, NULL)))) {
 		fprintf(stderr, "iobondctl: add-blk: %s: %s\n", path, strerror(errno));
@@ -150,13 +161,112 @@ static int size_disk(const char *path, bool readonly, bool write_through,
 			path, size, lbs);
 		return 1;
 	}
+	return 0;
+}
+
+/* Where iobond-blk is: beside this program, else on $PATH. */
+static void backend_path(char *buf, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 16);
+
+	if (n > 0) {
+		buf[n] = 0;
+		strcpy(strrchr(buf, '/') + 1, "iobond-blk");
+		if (!access(buf, X_OK))
+			return;
+	}
+	snprintf(buf, len, "iobond-blk");
+}
+
+/* "iobond-blk --nbd URI --probe": its one line, into @line. */
+static int probe_nbd(const char *uri, char *line, size_t len)
+{
+	char exe[PATH_MAX];
+	int p[2], status;
+	ssize_t n = 0, k;
+	pid_t pid;
+
+	backend_path(exe, sizeof(exe));
+	if (pipe(p))
+		return -errno;
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		execlp(exe, exe, "--nbd", uri, "--probe", (char *)NULL);
+		fprintf(stderr, "iobondctl: %s: %s\n", exe, strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	while ((size_t)n < len - 1 && (k = read(p[0], line + n, len - 1 - n)) > 0)
+		n += k;
+	line[n] = 0;
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -EIO;
+}
+
+/* The disk the NBD export at @uri makes, as its server describes it. */
+static int size_nbd(const char *uri, bool readonly, bool write_through,
+		    struct iobond_device_add *add)
+{
+	struct iobond_blk_config *blk = &add->config.blk;
+	int ro, flush, fua, trim, zero;
+	unsigned long long size, block;
+	char line[256];
+
+	if (probe_nbd(uri, line, sizeof(line)) ||
+	    sscanf(line, "size=%llu block=%llu readonly=%d flush=%d fua=%d trim=%d zero=%d",
+		   &size, &block, &ro, &flush, &fua, &trim, &zero) != 7) {
+		fprintf(stderr, "iobondctl: %s: add-blk: %s: no NBD export there (iobond-blk said why above; is the server running?)\n",
+			board_name, uri);
+		return 1;
+	}
+	if (block > 4096 || (block & (block - 1))) {
+		fprintf(stderr, "iobondctl: %s: add-blk: %s: the export's %llu-byte blocks are no disk's (512 to 4096, a power of two)\n",
+			board_name, uri, block);
+		return 1;
+	}
+	if (ro && !readonly) {
+		fprintf(stderr, "iobondctl: %s: add-blk: %s: the export is read-only: add --readonly\n",
+			board_name, uri);
+		return 1;
+	}
+	/* Without FUA each write would need a flush the board never sends. */
+	if (write_through && !fua) {
+		fprintf(stderr, "iobondctl: %s: add-blk: %s: the server has no FUA, which --write-through needs: leave --write-through out\n",
+			board_name, uri);
+		return 1;
+	}
+	blk->blk_size = block < 512 ? 512 : block;
+	blk->capacity = size / blk->blk_size * blk->blk_size / 512;
+	if (!blk->capacity) {
+		fprintf(stderr, "iobondctl: %s: add-blk: %s: %llu bytes is less than one %u-byte block\n",
+			board_name, uri, size, blk->blk_size);
+		return 1;
+	}
+	if (!readonly && !write_through && trim)
+		add->features |= 1ULL << VIRTIO_BLK_F_DISCARD;
+	if (!readonly && !write_through && zero)
+		add->features |= 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
+	blk->max_discard_sectors = blk->max_write_zeroes_sectors = NBD_MAX_RANGE;
+	return 0;
+}
+
+/* What every disk is offered, whatever its store. */
+static void common_features(bool readonly, bool write_through,
+			    struct iobond_device_add *add)
+{
 	if (!write_through)
 		add->features |= 1ULL << VIRTIO_BLK_F_FLUSH;
 	if (readonly)
 		add->features |= 1ULL << VIRTIO_BLK_F_RO;
 	if (add->num_queues > 1)
 		add->features |= 1ULL << VIRTIO_BLK_F_MQ;
-	return 0;
 }
 
 static int write_sysfs(const char *path, const char *val)
@@ -192,20 +302,6 @@ static int make_mdev(unsigned int index, char uuid[37])
 		return fail("add-blk: creating the mdev", -ret,
 			    ret == -ENOENT ? "is the mdev module loaded?" : path);
 	return 0;
-}
-
-/* Where iobond-blk is: beside this program, else on $PATH. */
-static void backend_path(char *buf, size_t len)
-{
-	ssize_t n = readlink("/proc/self/exe", buf, len - 16);
-
-	if (n > 0) {
-		buf[n] = 0;
-		strcpy(strrchr(buf, '/') + 1, "iobond-blk");
-		if (!access(buf, X_OK))
-			return;
-	}
-	snprintf(buf, len, "iobond-blk");
 }
 
 /* Start the backend, detached; wait until it says it holds the device. */
@@ -306,6 +402,8 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		{ "write-through", no_argument, NULL, 'w' },
 		{ "engine", no_argument, NULL, 'e' },
 		{ "window", no_argument, NULL, 'W' },
+		{ "nbd", required_argument, NULL, 'n' },
+		{ "reconnect-ms", required_argument, NULL, 'c' },
 		{ }
 	};
 	struct iobond_device_add add = {
@@ -314,7 +412,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 	};
 	struct iobond_device_ref ref = { .argsz = sizeof(ref) };
 	char *extra[12] = { NULL }, uuid[37], log[256];
-	const char *file = NULL, *serial = NULL;
+	const char *file = NULL, *uri = NULL, *serial = NULL;
 	unsigned int seen = 0;
 	bool readonly = false, write_through = false;
 	char path = 0;
@@ -337,6 +435,15 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		switch (opt) {
 		case 'f':
 			file = optarg;
+			break;
+		case 'n':
+			uri = optarg;
+			break;
+		case 'c':
+			if (parse_uint(optarg, 3600000, &v))
+				return usage_error("--reconnect-ms %s: expected 0 to 3600000", optarg);
+			extra[n++] = "--reconnect-ms";
+			extra[n++] = optarg;
 			break;
 		case 'r':
 			readonly = true;
@@ -380,15 +487,19 @@ int cmd_add_blk(int fd, int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!file || optind != argc)
-		return usage_error("%s", "add-blk needs --file PATH and nothing else");
-	extra[n++] = "--file";
-	extra[n++] = (char *)file;
-	if (disk_tag(file, serial, &add))
+	if (!file == !uri || optind != argc)
+		return usage_error("%s", "add-blk needs --file PATH or --nbd URI, and nothing else");
+	if (file && seen & 1u << (strchr(OPTS_ONCE, 'c') - OPTS_ONCE))
+		return usage_error("%s", "--reconnect-ms is for --nbd disks");
+	extra[n++] = file ? "--file" : "--nbd";
+	extra[n++] = (char *)(file ?: uri);
+	if (disk_tag(file ?: uri, uri, serial, &add))
 		return 1;
 	add.flags = add_path_flags(fd, path);
-	if (size_disk(file, readonly, write_through, &add))
+	if (file ? size_disk(file, readonly, write_through, &add) :
+	    size_nbd(uri, readonly, write_through, &add))
 		return 1;
+	common_features(readonly, write_through, &add);
 
 	if (ioctl(fd, IOBOND_ADD_DEVICE, &add))
 		return fail("add-blk", errno,
@@ -413,7 +524,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		printf("}\n");
 	} else {
 		printf("%s: dev%u added: %s, %llu sectors of 512, served by iobond-blk on mdev %s (log %s)\n",
-		       board_name, add.index, file,
+		       board_name, add.index, file ?: uri,
 		       (unsigned long long)add.config.blk.capacity, uuid, log);
 	}
 	return 0;

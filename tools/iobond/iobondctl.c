@@ -7,8 +7,9 @@
  *   iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]
  *                           [--mtu N] [--features HEX] [--tap NAME]
  *                           [--engine|--window]
- *   iobondctl [--json] BOARD add-blk --file PATH [--readonly] [--queues N]
- *                           [--queue-size N] [--iops N] [--bps N] [--serial ID]
+ *   iobondctl [--json] BOARD add-blk (--file PATH | --nbd URI [--reconnect-ms MS])
+ *                           [--readonly] [--queues N] [--queue-size N]
+ *                           [--iops N] [--bps N] [--serial ID]
  *                           [--write-through] [--engine|--window]
  *   iobondctl [--json] BOARD remove DEV
  *   iobondctl [--json] BOARD start | stop | reset
@@ -17,8 +18,8 @@
  * offload and TSO both ways, unless --features says otherwise.
  * With --tap it also starts "serve" for the new NIC in the background, and
  * takes the NIC away again if serve could not start.
- * add-blk sizes a disk from PATH, creates its mdev and starts iobond-blk
- * on it in the background (blkctl.c).
+ * add-blk sizes a disk from PATH or the NBD export, creates its mdev and
+ * starts iobond-blk on it in the background (blkctl.c).
  * A device's data goes through the link's engine (iobond-engine) if the
  * link has one, unless --window asks for the board's bounce through the
  * window; --engine insists on the engine.
@@ -81,8 +82,9 @@ static void usage(FILE *f)
 "       iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]\n"
 "                               [--mtu N] [--features HEX] [--tap NAME]\n"
 "                               [--engine|--window]\n"
-"       iobondctl [--json] BOARD add-blk --file PATH [--readonly] [--queues N]\n"
-"                               [--queue-size N] [--iops N] [--bps N] [--serial ID]\n"
+"       iobondctl [--json] BOARD add-blk (--file PATH | --nbd URI [--reconnect-ms MS])\n"
+"                               [--readonly] [--queues N] [--queue-size N]\n"
+"                               [--iops N] [--bps N] [--serial ID]\n"
 "                               [--write-through] [--engine|--window]\n"
 "       iobondctl [--json] BOARD remove DEV\n"
 "       iobondctl [--json] BOARD start|stop|reset\n"

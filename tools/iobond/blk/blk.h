@@ -4,9 +4,10 @@
  *
  * main.c sets up and runs one io_uring loop; queue.c takes requests off
  * the board's split rings and gives completions back; req.c turns each
- * request into file I/O; throttle.c holds requests to the limits.
- * Single-threaded: io_uring does the waiting, for the file I/O, the
- * kicks, the timers and the signals alike.
+ * request into file I/O, or nbd.c into commands to an NBD export;
+ * throttle.c holds requests to the limits.  Single-threaded: io_uring does
+ * the waiting, for the file I/O, the NBD socket, the kicks, the timers
+ * and the signals alike.
  */
 #ifndef IOBOND_BLK_H
 #define IOBOND_BLK_H
@@ -31,6 +32,10 @@ enum blk_tag {
 	TAG_SIGNAL,
 	TAG_TIMER,
 	TAG_ALIVE,
+	TAG_NBD_IN,		/* nbd.c: its socket's polls and timer */
+	TAG_NBD_OUT,
+	TAG_NBD_RETRY,
+	TAG_NBD_CANCEL,
 	TAG_KICK,		/* + queue number */
 	TAG_END = TAG_KICK + IOBOND_MAX_QUEUES,
 };
@@ -63,7 +68,10 @@ struct blk_req {
 	uint64_t done;		/* of it, by earlier short transfers */
 	int falloc_mode;
 	bool misshapen;		/* buffers where the type has none */
-	struct blk_req *next;	/* the throttle's queue */
+	struct blk_req *next;	/* the throttle's or nbd.c's lists */
+	struct blk *b;		/* nbd.c: for its commands' callbacks */
+	unsigned int parts;	/* nbd.c: its commands not completed */
+	int nbd_err;		/* nbd.c: the first one's error */
 	unsigned int niov;
 	struct iovec iov[];
 };
@@ -80,6 +88,7 @@ struct blk_throttle {
 struct blk {
 	const char *file;
 	int fd;
+	struct blk_nbd *nbd;	/* nbd.c: an NBD export instead of @fd */
 	bool readonly;
 	char serial[BLK_ID_BYTES];
 	struct iob_vfio vfio;
@@ -116,6 +125,7 @@ void blk_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 struct io_uring_sqe *blk_sqe(struct blk *b);
 
 /* queue.c */
+void blk_parse_config(struct blk *b);
 int blk_queues_start(struct blk *b);
 void blk_queues_stop(struct blk *b);
 void blk_queue_kick(struct blk *b, unsigned int q);
@@ -126,6 +136,14 @@ void blk_queues_publish(struct blk *b);
 void blk_req_start(struct blk *b, struct blk_req *r);
 void blk_req_submit(struct blk *b, struct blk_req *r);
 void blk_req_done(struct blk *b, struct blk_req *r, int res);
+
+/* nbd.c */
+int blk_nbd_open(struct blk *b, const char *uri, uint64_t grace_ms,
+		 bool only_probe);
+void blk_nbd_submit(struct blk *b, struct blk_req *r);
+void blk_nbd_pump(struct blk *b);
+void blk_nbd_event(struct blk *b, uint64_t tag, int res);
+bool blk_nbd_stranded(struct blk *b);
 
 /* throttle.c */
 void blk_throttle_init(struct blk_throttle *t, uint64_t iops, uint64_t bps);

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * iobond-blk: serve a board's virtio-blk device from a file or a block
- * device, through the device's VFIO face (a mediated device).
+ * iobond-blk: serve a board's virtio-blk device from a file, a block
+ * device or an NBD export, through the device's VFIO face (a mediated
+ * device).
  *
- *   iobond-blk --mdev UUID --file PATH [--readonly] [--iops N] [--bps N]
- *              [--serial ID] [--ready-fd FD]
+ *   iobond-blk --mdev UUID (--file PATH | --nbd URI [--reconnect-ms MS])
+ *              [--readonly] [--iops N] [--bps N] [--serial ID] [--ready-fd FD]
+ *   iobond-blk --nbd URI --probe
  *
  * "iobondctl BOARD add-blk" provisions the disk, creates its mdev and
  * starts this as a daemon; see Documentation/iobond/blk.rst.  It runs
@@ -176,6 +178,13 @@ static void on_event(struct blk *b, uint64_t tag, int res)
 	case TAG_ALIVE:
 		on_alive(b);
 		break;
+	case TAG_NBD_IN:
+	case TAG_NBD_OUT:
+	case TAG_NBD_RETRY:
+		blk_nbd_event(b, tag, res);
+		break;
+	case TAG_NBD_CANCEL:
+		break;
 	default:
 		tag -= TAG_KICK;
 		if (res < 0 && res != -EAGAIN)
@@ -214,9 +223,17 @@ static void run(struct blk *b)
 		on_state(b);
 	}
 	for (;;) {
+		if (b->nbd)
+			blk_nbd_pump(b);
 		blk_queues_publish(b);
 		if (b->stopping && !b->io_inflight)
 			return;
+		/* The inflight records keep them for the next backend. */
+		if (b->stopping && blk_nbd_stranded(b)) {
+			blk_log("the NBD server is away: leaving %u request(s) to the next backend",
+				b->io_inflight);
+			return;
+		}
 		arm_kicks(b);
 		arm_alive(b);
 		res = io_uring_submit_and_wait(&b->ring, 1);
@@ -238,28 +255,44 @@ static void run(struct blk *b)
 }
 
 /* The file must hold the capacity the board was given. */
-static bool file_holds_disk(struct blk *b, const struct stat *st)
+static bool file_holds_disk(struct blk *b)
 {
-	struct virtio_blk_config cfg;
-	uint64_t size = S_ISBLK(st->st_mode) ? 0 : (uint64_t)st->st_size;
+	uint64_t size = 0;
+	struct stat st;
 
-	memcpy(&cfg, b->st.config, sizeof(cfg));
-	if (S_ISBLK(st->st_mode) && ioctl(b->fd, BLKGETSIZE64, &size))
+	if (fstat(b->fd, &st)) {
+		blk_log("%s: %m", b->file);
+		return false;
+	}
+	if (!S_ISBLK(st.st_mode))
+		size = st.st_size;
+	else if (ioctl(b->fd, BLKGETSIZE64, &size))
 		size = 0;
-	if (le64toh(cfg.capacity) * 512 <= size)
+	if (b->capacity * 512 <= size)
 		return true;
 	blk_log("%s holds %" PRIu64 " bytes, less than the %" PRIu64 " sectors the board was given",
-		b->file, size, (uint64_t)le64toh(cfg.capacity));
+		b->file, size, b->capacity);
 	return false;
+}
+
+/* The default serial: the last part of the path or URI, up to a query. */
+static void default_serial(struct blk *b, const char *src)
+{
+	const char *slash = strrchr(src, '/');
+
+	src = slash && slash[1] && slash[1] != '?' ? slash + 1 : src;
+	snprintf(b->serial, sizeof(b->serial), "%.*s",
+		 (int)strcspn(src, "?"), src);
 }
 
 /* --help: to stdout, exit 0; bad usage: to stderr, exit 2 (iobond-blk(8)). */
 static void usage(bool help)
 {
 	fprintf(help ? stdout : stderr,
-		"usage: iobond-blk --mdev UUID --file PATH [--readonly] [--iops N] [--bps N]\n"
-		"                  [--serial ID] [--ready-fd FD]\n"
-		"Serve a virtio-blk device of IO-Bond (its mdev UUID) from PATH.\n");
+		"usage: iobond-blk --mdev UUID (--file PATH | --nbd URI [--reconnect-ms MS])\n"
+		"                  [--readonly] [--iops N] [--bps N] [--serial ID] [--ready-fd FD]\n"
+		"       iobond-blk --nbd URI --probe\n"
+		"Serve a virtio-blk device of IO-Bond (its mdev UUID) from PATH or an NBD export.\n");
 	exit(help ? 0 : 2);
 }
 
@@ -287,23 +320,29 @@ int main(int argc, char **argv)
 		{ "bps", required_argument, NULL, 'b' },
 		{ "serial", required_argument, NULL, 's' },
 		{ "ready-fd", required_argument, NULL, 'R' },
+		{ "nbd", required_argument, NULL, 'n' },
+		{ "reconnect-ms", required_argument, NULL, 'c' },
+		{ "probe", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
-	static struct blk blk = { .zero_mode = FALLOC_FL_ZERO_RANGE };
+	static struct blk blk = { .zero_mode = FALLOC_FL_ZERO_RANGE, .fd = -1 };
 	struct blk *b = &blk;
-	const char *uuid = NULL, *serial = NULL, *why;
-	uint64_t iops = 0, bps = 0;
+	const char *uuid = NULL, *serial = NULL, *uri = NULL, *why;
+	uint64_t iops = 0, bps = 0, grace_ms = IOBOND_BLK_GRACE_MS;
 	int opt, ready = -1, ret;
+	bool only_probe = false;
 	struct sigaction sa = { .sa_handler = on_sigbus };
 	sigset_t mask;
 	struct io_uring_sqe *sqe;
-	struct stat st;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'm': uuid = optarg; break;
 		case 'f': b->file = optarg; break;
+		case 'n': uri = optarg; break;
+		case 'c': grace_ms = number("--reconnect-ms", optarg); break;
+		case 'p': only_probe = true; break;
 		case 'r': b->readonly = true; break;
 		case 'i': iops = number("--iops", optarg); break;
 		case 'b': bps = number("--bps", optarg); break;
@@ -313,16 +352,26 @@ int main(int argc, char **argv)
 		default: usage(false);
 		}
 	}
-	if (!uuid || !b->file || optind != argc)
+	if (optind != argc || !b->file == !uri)
 		usage(false);
-	if (!serial)
-		serial = strrchr(b->file, '/') ? strrchr(b->file, '/') + 1 : b->file;
-	strncpy(b->serial, serial, sizeof(b->serial));
+	if (only_probe) {
+		if (!uri || uuid)
+			usage(false);
+		return blk_nbd_open(b, uri, 0, true);
+	}
+	if (!uuid || grace_ms > UINT64_MAX / 1000000)
+		usage(false);
+	if (serial)
+		strncpy(b->serial, serial, sizeof(b->serial));
+	else
+		default_serial(b, b->file ?: uri);
 
-	b->fd = open(b->file, (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (b->fd < 0 || fstat(b->fd, &st)) {
-		blk_log("%s: %m", b->file);
-		return 1;
+	if (b->file) {
+		b->fd = open(b->file, (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		if (b->fd < 0) {
+			blk_log("%s: %m", b->file);
+			return 1;
+		}
 	}
 	ret = iob_vfio_open(&b->vfio, uuid, &why);
 	if (ret) {
@@ -342,7 +391,8 @@ int main(int argc, char **argv)
 		blk_log("inflight records: %m");
 		return 1;
 	}
-	if (!file_holds_disk(b, &st))
+	blk_parse_config(b);
+	if (uri ? blk_nbd_open(b, uri, grace_ms, false) : !file_holds_disk(b))
 		return 1;
 
 	sigemptyset(&mask);
@@ -370,7 +420,7 @@ int main(int argc, char **argv)
 	io_uring_sqe_set_data(sqe, (void *)(uintptr_t)TAG_SIGNAL);
 
 	blk_log("mdev %s: %s%s, serial \"%.20s\", limits %" PRIu64 " IOPS %" PRIu64 " B/s (0: none)",
-		uuid, b->file, b->readonly ? " (read-only)" : "", b->serial,
+		uuid, b->file ?: uri, b->readonly ? " (read-only)" : "", b->serial,
 		iops, bps);
 	on_state(b);
 	if (ready >= 0) {

@@ -336,7 +336,11 @@ void blk_queues_stop(struct blk *b)
 	b->nvq = 0;
 }
 
-static void parse_config(struct blk *b)
+/**
+ * blk_parse_config() - the disk's limits, from the config space published
+ * @b: the backend, with a fresh state
+ */
+void blk_parse_config(struct blk *b)
 {
 	struct virtio_blk_config cfg;
 
@@ -405,7 +409,7 @@ int blk_queues_start(struct blk *b)
 	b->zone_off = (uint64_t)b->st.index * b->zone_size;
 	if (b->st.index >= IOBOND_MAX_DEVICES || !b->zone_size)
 		return -EINVAL;
-	parse_config(b);
+	blk_parse_config(b);
 	b->nvq = b->st.num_queues;
 	for (q = 0; q < b->nvq; q++) {
 		struct blk_vq *vq = &b->vq[q];

@@ -148,9 +148,14 @@ void blk_req_start(struct blk *b, struct blk_req *r)
  */
 void blk_req_submit(struct blk *b, struct blk_req *r)
 {
-	struct io_uring_sqe *sqe = blk_sqe(b);
+	struct io_uring_sqe *sqe;
 	off_t off = r->sector * SECTOR + r->done;
 
+	if (b->nbd) {
+		blk_nbd_submit(b, r);
+		return;
+	}
+	sqe = blk_sqe(b);
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:
 		io_uring_prep_readv(sqe, b->fd, r->iov, r->niov, off);

@@ -66,9 +66,12 @@ KMODS = {"host": ["vfio_iommu_type1", "vfio_pci", "mdev", "vhost_net", "tun",
                   "virtio_pci", "virtio_blk", "ext4", "crc32c_generic"],
          "board": ["virtio_net", "virtio_blk", "ext4", "crc32c_generic"]}
 # Debian programs each VM gets, with the libraries ldd names.
-PROGRAMS = {"host": ["/usr/bin/iperf3", "/sbin/mkfs.ext4"],
+PROGRAMS = {"host": ["/usr/bin/iperf3", "/sbin/mkfs.ext4", "/usr/bin/nbdkit"],
             "board": ["/usr/bin/iperf3", "/usr/sbin/ethtool", "/usr/bin/fio",
                       "/sbin/mkfs.ext4", "/sbin/e2fsck"]}
+# The NBD servers of the cloud-disk steps, in the host VM.
+NBDKIT_PLUGINS = [f"/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-{p}-plugin.so"
+                  for p in ("memory", "file")]
 RESULTS = os.path.join(ROOT, "build/vmpair")   # each step's raw KTAP
 VECTORS = 8
 IOBOND_BLK_GRACE_S = 5     # IOBOND_BLK_GRACE_MS in the uAPI
@@ -515,7 +518,9 @@ class Run:
         if side == "host":
             os.makedirs(os.path.join(tree, "usr/sbin"))
             shutil.copy(IOBONDCTL, os.path.join(tree, "usr/sbin"))
-            shutil.copy(IOBOND_BLK, os.path.join(tree, "usr/sbin"))
+            # Beside iobondctl, which looks for it there.
+            self.copy_programs(tree, [IOBOND_BLK], "usr/sbin")
+            self.copy_programs(tree, NBDKIT_PLUGINS, None)
         for prog in VM_PROGS:
             shutil.copy(os.path.join(TESTS, prog),
                         os.path.join(tree, "usr/lib/iobond"))
@@ -561,18 +566,20 @@ class Run:
             for p in sorted(want):
                 f.write(f"{p}: {' '.join(deps[p])}\n")
 
-    def copy_programs(self, tree, programs):
-        """Copy dynamically linked programs and the libraries they load."""
+    def copy_programs(self, tree, programs, where="usr/bin"):
+        """Copy dynamically linked programs into @where, with the
+        libraries they load; @where None: each to its own path (a plugin,
+        loaded from where it was built for)."""
         for prog in programs:
-            dst = os.path.join(tree, "usr/bin", os.path.basename(prog))
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            shutil.copy(prog, dst)
+            dst = (os.path.join(where, os.path.basename(prog)) if where
+                   else prog.lstrip("/"))
             out = subprocess.run(["ldd", prog], capture_output=True,
                                  text=True, check=True).stdout
-            for lib in re.findall(r"(/\S+) \(0x", out):
-                d = os.path.join(tree, lib.lstrip("/"))
+            for src, d in [(prog, dst)] + [(lib, lib.lstrip("/")) for lib in
+                                           re.findall(r"(/\S+) \(0x", out)]:
+                d = os.path.join(tree, d)
                 os.makedirs(os.path.dirname(d), exist_ok=True)
-                shutil.copy(lib, d)
+                shutil.copy(src, d)
 
     def start_fabric(self):
         log = open(os.path.join(self.work, "fabric.log"), "w")
@@ -1140,6 +1147,103 @@ class Run:
         self.load("board")
         host.sh("iobondctl board0 stop; rm -f /tmp/*.img")
 
+    def nbdkit(self, pidfile, args):
+        """Start nbdkit in the host VM; it is serving once it returns (it
+        binds its socket before it goes to the background)."""
+        self.vms["host"].sh(f"nbdkit -P {pidfile} {args} "
+                            "< /dev/null >> /run/nbdkit.log 2>&1")
+
+    def fio_figures(self, dev):
+        """4k random reads at QD32 (IOPS) and 128k sequential reads (MiB/s)
+        on the board's disk @dev, 3 s each: for the note, never judged."""
+        out = []
+        for bs, rw, key in (("4k", "randread", "iops"), ("128k", "read", "bw")):
+            res = json.loads(self.vms["board"].sh(
+                f"fio --name=f --filename=/dev/{dev} --direct=1 --ioengine=io_uring "
+                f"--bs={bs} --rw={rw} --iodepth=32 --runtime=3 --time_based "
+                "--output-format=json")[1])["jobs"][0]["read"][key]
+            out.append(res if key == "iops" else res / 1024)
+        return out
+
+    def plan_nbd(self):
+        """Cloud disks: iobond-blk serves the board's disk from an NBD
+        export (nbdkit in the host VM).  The memory plugin over TCP takes
+        the disk tests; the file plugin over a unix socket is killed and
+        started again under fio, which must see no error and lose no data;
+        a server away for longer than the reconnect grace fails requests,
+        and its return mends the disk."""
+        host, board = self.vms["host"], self.vms["board"]
+        host.sh("ip link set lo up")
+        self.nbdkit("/run/nbd-mem.pid", "-i 127.0.0.1 -p 10809 memory 16M")
+        host.sh("iobondctl board0 add-blk --nbd nbd://127.0.0.1:10809/ "
+                "--serial nbd-mem && iobondctl board0 start")
+        dev = self.board_disk("nbd-mem")
+        self.test("board", "blk_test", "nbd_memory",
+                  {"IOBOND_BLK_DEV": dev, "IOBOND_BLK_SECTORS": 32768,
+                   "IOBOND_BLK_LBS": 512, "IOBOND_BLK_PBS": 512,
+                   "IOBOND_BLK_SERIAL": "nbd-mem", "IOBOND_BLK_DISCARD": 1,
+                   "IOBOND_BLK_FIO": "1:1,32:1"})
+        host.sh("iobondctl board0 remove 0; kill $(cat /run/nbd-mem.pid)")
+
+        # The file plugin, restarted under fio: the writes in flight are
+        # sent again on the new connection, and the verify pass reads back
+        # every block.  The throttle keeps requests in flight at the kill.
+        sock, img = "/run/nbd.sock", "/tmp/nbd.img"
+        serve = f"-U {sock} file {img}"
+        host.sh(f"dd if=/dev/zero of={img} bs=1M count=16 2>/dev/null")
+        self.nbdkit("/run/nbd.pid", serve)
+        host.sh(f"iobondctl board0 add-blk --nbd 'nbd+unix:///?socket={sock}' "
+                "--serial nbd-file --iops 400 --reconnect-ms 3000 && "
+                "iobondctl board0 start")
+        dev = self.board_disk("nbd-file")
+        self.board_fio_bg(dev, "--rw=randwrite --iodepth=16 --size=8M "
+                               "--verify=crc32c --verify_fatal=1")
+        self.wait_disk_busy(0)
+        host.sh(f"kill -9 $(cat /run/nbd.pid); sleep 0.5; rm -f {sock}")
+        self.nbdkit("/run/nbd.pid", serve)
+        took = self.board_fio_wait(180)
+        rc = board.sh("cat /tmp/fio.rc /tmp/fio.log", check=False)[1]
+        self.check("board.nbd_restart_no_error", took is not None and
+                   rc.startswith("0\n"), rc)
+        log = host.sh("cat /run/iobond/board0-dev0.log")[1]
+        for line in re.findall(r".*(?:lost|again).*", log):
+            print(f"# {line}")
+        self.check("host.nbd_requests_sent_again",
+                   re.search(r"connection lost.*\n(.*\n)*.*connected again"
+                             r".*\n.*\d+ request\(s\) sent again", log), log)
+        # The same blocks, read back on the host from the file itself.
+        want = board.sh(f"dd if=/dev/{dev} bs=1M count=16 iflag=direct "
+                        "2>/dev/null | md5sum")[1].split()[0]
+        self.check("host.nbd_file_holds_the_board_data",
+                   self.md5(img) == want, f"{self.md5(img)} != {want}")
+
+        # Away longer than the grace (3 s): reads fail, not hang; back, the
+        # disk serves again without a reset.
+        host.sh("kill -9 $(cat /run/nbd.pid)")
+        rc, out = board.sh(f"dd if=/dev/{dev} of=/dev/null bs=4k count=1 "
+                           "skip=100 iflag=direct", check=False)
+        self.check("board.nbd_away_fails_after_grace", rc != 0, out)
+        host.sh(f"rm -f {sock}")
+        self.nbdkit("/run/nbd.pid", serve)
+        host.sh("for i in $(seq 100); do [ $(grep -c 'connected again' "
+                "/run/iobond/board0-dev0.log) -ge 2 ] && exit 0; sleep 0.1; "
+                "done; exit 1")
+        rc, out = board.sh(f"dd if=/dev/{dev} of=/dev/null bs=4k count=1 "
+                           "skip=200 iflag=direct", check=False)
+        self.check("board.nbd_back_serves_again", rc == 0, out)
+
+        # Figures beside the file backend, the same file on the same tmpfs,
+        # neither throttled.
+        host.sh("iobondctl board0 remove 0 && iobondctl board0 add-blk --nbd "
+                f"'nbd+unix:///?socket={sock}' --serial nbd-fast && "
+                "iobondctl board0 start")
+        nbd = self.fio_figures(self.board_disk("nbd-fast"))
+        host.sh("iobondctl board0 remove 0")
+        local = self.fio_figures(self.add_disk(img, 16, serial="nbd-img"))
+        print(f"# nbd: 4k randread QD32 {nbd[0]:.0f} IOPS (file {local[0]:.0f}), "
+              f"128k read {nbd[1]:.1f} MiB/s (file {local[1]:.1f})")
+        host.sh(f"iobondctl board0 stop; kill $(cat /run/nbd.pid); rm -f {img}")
+
     def host_reload_under_traffic(self):
         """rmmod iobond_host with a NIC pinging and a disk under fio: while
         their services hold it, it is refused at once, and ping and fio
@@ -1679,6 +1783,7 @@ class Run:
         self.window_path(mac)
         self.engine_path()
         self.plan_disks()
+        self.plan_nbd()
         self.host_reload_under_traffic()
         self.hot_unplug_under_traffic()
         self.board_reboot_keeps_devices()
