@@ -2315,6 +2315,7 @@ def main():
             run.local_test("engine_test")
             run.local_test("man_test")
             run.local_test("install_test")
+            run.local_test("units_test")
         run.setup()
         if args.bench:
             run.plan_bench()
