@@ -226,8 +226,9 @@ static int size_nbd(const char *uri, bool readonly, bool write_through,
 			board_name, uri);
 		return 1;
 	}
-	if (block > 4096 || (block & (block - 1))) {
-		fprintf(stderr, "iobondctl: %s: add-blk: %s: the export's %llu-byte blocks are no disk's (512 to 4096, a power of two)\n",
+	/* A request's segments are whole sectors, not whole larger blocks. */
+	if (block > 512) {
+		fprintf(stderr, "iobondctl: %s: add-blk: %s: the export's blocks are %llu bytes: iobond-blk serves exports of 512-byte blocks or smaller\n",
 			board_name, uri, block);
 		return 1;
 	}
@@ -242,11 +243,11 @@ static int size_nbd(const char *uri, bool readonly, bool write_through,
 			board_name, uri);
 		return 1;
 	}
-	blk->blk_size = block < 512 ? 512 : block;
-	blk->capacity = size / blk->blk_size * blk->blk_size / 512;
+	blk->blk_size = 512;
+	blk->capacity = size / 512;
 	if (!blk->capacity) {
-		fprintf(stderr, "iobondctl: %s: add-blk: %s: %llu bytes is less than one %u-byte block\n",
-			board_name, uri, size, blk->blk_size);
+		fprintf(stderr, "iobondctl: %s: add-blk: %s: %llu bytes is less than one 512-byte block\n",
+			board_name, uri, size);
 		return 1;
 	}
 	if (!readonly && !write_through && trim)

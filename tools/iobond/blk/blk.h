@@ -32,9 +32,9 @@ enum blk_tag {
 	TAG_SIGNAL,
 	TAG_TIMER,
 	TAG_ALIVE,
-	TAG_NBD_IN,		/* nbd.c: its socket's polls and timer */
+	TAG_NBD_IN,		/* nbd.c: its socket's polls and tick */
 	TAG_NBD_OUT,
-	TAG_NBD_RETRY,
+	TAG_NBD_TICK,
 	TAG_NBD_CANCEL,
 	TAG_KICK,		/* + queue number */
 	TAG_END = TAG_KICK + IOBOND_MAX_QUEUES,
@@ -69,9 +69,13 @@ struct blk_req {
 	int falloc_mode;
 	bool misshapen;		/* buffers where the type has none */
 	struct blk_req *next;	/* the throttle's or nbd.c's lists */
-	struct blk *b;		/* nbd.c: for its commands' callbacks */
-	unsigned int parts;	/* nbd.c: its commands not completed */
-	int nbd_err;		/* nbd.c: the first one's error */
+	/* nbd.c's: */
+	struct blk *b;		/* for its commands' callbacks */
+	unsigned int parts;	/* its commands not completed, + 1 while sending */
+	int nbd_err;		/* the first one's error */
+	bool nbd_fua;		/* its writes went with FUA */
+	uint64_t nbd_mark;	/* a flush: the writes acknowledged before it */
+	uint64_t nbd_since;	/* when it first waited for a server, or 0 */
 	unsigned int niov;
 	struct iovec iov[];
 };
@@ -107,6 +111,7 @@ struct blk {
 	/* From the config space the host published. */
 	uint64_t capacity;
 	uint32_t blk_size, seg_max, size_max;
+	uint32_t max_discard, max_zeroes;	/* sectors; 0: the whole disk */
 	uint64_t features;	/* negotiated */
 	int zero_mode;		/* fallocate mode for write zeroes */
 	struct blk_vq vq[IOBOND_MAX_QUEUES];
@@ -138,9 +143,10 @@ void blk_req_submit(struct blk *b, struct blk_req *r);
 void blk_req_done(struct blk *b, struct blk_req *r, int res);
 
 /* nbd.c */
-int blk_nbd_open(struct blk *b, const char *uri, uint64_t grace_ms,
-		 bool only_probe);
+int blk_nbd_probe(const char *uri);
+int blk_nbd_open(struct blk *b, const char *uri, uint64_t grace_ms);
 void blk_nbd_submit(struct blk *b, struct blk_req *r);
+void blk_nbd_stop(struct blk *b);
 void blk_nbd_pump(struct blk *b);
 void blk_nbd_event(struct blk *b, uint64_t tag, int res);
 bool blk_nbd_stranded(struct blk *b);

@@ -180,7 +180,7 @@ static void on_event(struct blk *b, uint64_t tag, int res)
 		break;
 	case TAG_NBD_IN:
 	case TAG_NBD_OUT:
-	case TAG_NBD_RETRY:
+	case TAG_NBD_TICK:
 		blk_nbd_event(b, tag, res);
 		break;
 	case TAG_NBD_CANCEL:
@@ -275,14 +275,28 @@ static bool file_holds_disk(struct blk *b)
 	return false;
 }
 
-/* The default serial: the last part of the path or URI, up to a query. */
+/*
+ * The default serial: a file's name, or the last part of a URI's path
+ * ("nbd://host/disk0" and "nbd+unix:///disk0?socket=/run/s" are "disk0");
+ * "nbd" for an export with no name.
+ */
 static void default_serial(struct blk *b, const char *src)
 {
-	const char *slash = strrchr(src, '/');
+	const char *scheme = strstr(src, "://"), *path = src, *last;
+	size_t len;
 
-	src = slash && slash[1] && slash[1] != '?' ? slash + 1 : src;
-	snprintf(b->serial, sizeof(b->serial), "%.*s",
-		 (int)strcspn(src, "?"), src);
+	if (scheme)
+		path = strchr(scheme + 3, '/') ?: "";
+	len = strcspn(path, "?#");
+	for (last = path + len; last > path && last[-1] != '/'; last--)
+		;
+	len -= last - path;
+	if (!len && scheme) {
+		last = "nbd";
+		len = 3;
+	}
+	memset(b->serial, 0, sizeof(b->serial));
+	memcpy(b->serial, last, len < sizeof(b->serial) ? len : sizeof(b->serial));
 }
 
 /* --help: to stdout, exit 0; bad usage: to stderr, exit 2 (iobond-blk(8)). */
@@ -357,7 +371,7 @@ int main(int argc, char **argv)
 	if (only_probe) {
 		if (!uri || uuid)
 			usage(false);
-		return blk_nbd_open(b, uri, 0, true);
+		return blk_nbd_probe(uri);
 	}
 	if (!uuid || grace_ms > UINT64_MAX / 1000000)
 		usage(false);
@@ -392,7 +406,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	blk_parse_config(b);
-	if (uri ? blk_nbd_open(b, uri, grace_ms, false) : !file_holds_disk(b))
+	if (uri ? blk_nbd_open(b, uri, grace_ms) : !file_holds_disk(b))
 		return 1;
 
 	sigemptyset(&mask);
@@ -401,6 +415,8 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	b->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC);
 	sigaction(SIGBUS, &sa, NULL);
+	/* A socket whose NBD server went is an error to see, not a death. */
+	signal(SIGPIPE, SIG_IGN);
 	b->state_fd = eventfd(0, EFD_CLOEXEC);
 	ret = io_uring_queue_init(256, &b->ring, 0);
 	if (b->sig_fd < 0 || b->state_fd < 0 || ret) {

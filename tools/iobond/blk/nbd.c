@@ -9,19 +9,24 @@
  * window directly), or one flush, trim or zero; it completes when all of
  * its commands have.
  *
- * The export is a cloud disk: its server may restart.  A lost connection
- * keeps every request that was on it, and those that come meanwhile, and
- * the backend connects again every RETRY_MS.  Once it is back, they are
- * sent again (reads, writes, trims and zeroes are all idempotent); after
- * the reconnect grace (--reconnect-ms) without it, they fail with IOERR,
- * as do new ones until the server is back.  Meanwhile the backend still
- * tells the kernel that it lives, so the kernel's own grace does not cut
- * it off.
+ * The export is a cloud disk: its server may restart, hang or go away.
+ * A lost connection (closed, or silent for the grace while it owes
+ * replies, or a server shutting down) keeps every request that was on it,
+ * and those that come meanwhile; the backend connects again every
+ * TICK_MS and sends them again (reads, writes, trims and zeroes are
+ * idempotent).  A request that waited for a server for the reconnect
+ * grace (--reconnect-ms) in all fails with IOERR, as do new ones while the
+ * server has been away that long.  Meanwhile the backend still tells the
+ * kernel that it lives, so the kernel's own grace does not cut it off.
+ * The first connection, at start, is made the same way: a backend taking
+ * over a disk must hold the device at once, whatever its server does.
  */
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <libnbd.h>
@@ -30,42 +35,54 @@
 #include "blk.h"
 
 #define SECTOR		512ULL
-#define RETRY_MS	200
+#define TICK_MS		200
+#define IDLE_TICK_MS	1000	/* reconnecting once the grace ran out */
+#define PROBE_S		10
 
 /**
  * struct blk_nbd - the export and the one connection to it
  * @uri: where the export is
  * @h: the connection; NULL while there is none
- * @connected: @h finished its handshake (and was checked)
+ * @connected: @h finished its handshake and was checked
+ * @ever: a connection was made once
  * @flush, @fua, @trim, @zero: what this server does
  * @in_armed, @out_armed: a poll on @h's socket is at io_uring
+ * @tick_armed: the tick (reconnect, deadlines) is at io_uring
+ * @tick_ts: its time
  * @waiting: requests to send once connected, oldest first
  * @wait_tail: where the next one goes
- * @finished: requests whose commands all completed, for blk_nbd_pump()
- * @lost_ns: when the connection was lost; 0 while there is one
- * @grace_ns: how long requests wait for a lost connection
- * @retry_armed: the reconnect timer is at io_uring
- * @retry_ts: its time
- * @expired: the grace ran out: requests fail until the server is back
+ * @finished: requests whose commands all completed, for finish()
+ * @grace_ns: how long a request may wait for a server in all
+ * @lost_ns: when the last connection was lost; 0 while one is up
+ * @progress_ns: @h's last sign of life: a reply, or its start
+ * @expired: the server is away for @grace_ns: new requests fail at once
+ * @shutting: the server answered ESHUTDOWN: it is going away
+ * @acked, @flushed: writes the server acknowledged without FUA on @h,
+ *	and how many of them a flush covered since
+ * @flush_fails: acknowledged writes were lost with a server's cache:
+ *	the next flush fails, so that the board hears of it
  * @attempts: connections tried since the last one was lost
+ * @error: why libnbd last failed a call on @h, or ""
  *
  * Single-threaded, like the rest of the backend: libnbd calls the
- * commands' callbacks from inside the calls made here, which only move
- * the request to @finished.
+ * commands' callbacks from inside the calls made here, and they only
+ * count and move the request to @finished.
  */
 struct blk_nbd {
 	const char *uri;
 	struct nbd_handle *h;
-	bool connected;
+	bool connected, ever;
 	bool flush, fua, trim, zero;
-	bool in_armed, out_armed;
+	bool in_armed, out_armed, tick_armed;
+	struct __kernel_timespec tick_ts;
 	struct blk_req *waiting, **wait_tail;
 	struct blk_req *finished;
-	uint64_t lost_ns, grace_ns;
-	bool retry_armed;
-	struct __kernel_timespec retry_ts;
-	bool expired;
+	uint64_t grace_ns, lost_ns, progress_ns;
+	bool expired, shutting;
+	uint64_t acked, flushed;
+	bool flush_fails;
 	unsigned int attempts;
+	char error[128];
 };
 
 static uint64_t now_ns(void)
@@ -79,50 +96,6 @@ static uint64_t now_ns(void)
 static bool has(struct blk *b, unsigned int feature)
 {
 	return b->features & (1ULL << feature);
-}
-
-/*
- * Learn what the server of a finished handshake does.  Return: NULL, or
- * why this export cannot be the disk (into @why's @len bytes).
- */
-static const char *check_export(struct blk *b, struct blk_nbd *n,
-				 char *why, size_t len)
-{
-	int64_t size = nbd_get_size(n->h), min;
-
-	if (size < 0 || (uint64_t)size < b->capacity * SECTOR) {
-		snprintf(why, len, "the export holds %" PRId64 " bytes, less than the %" PRIu64 " sectors the board was given",
-			 size, b->capacity);
-		return why;
-	}
-	min = nbd_get_block_size(n->h, LIBNBD_SIZE_MINIMUM);
-	if (min > (int64_t)b->blk_size) {
-		snprintf(why, len, "the export's blocks are %" PRId64 " bytes, larger than the disk's %u",
-			 min, b->blk_size);
-		return why;
-	}
-	if (nbd_is_read_only(n->h) > 0 && !b->readonly)
-		return "the export is read-only: serve it --readonly";
-	n->flush = nbd_can_flush(n->h) > 0;
-	n->fua = nbd_can_fua(n->h) > 0;
-	n->trim = nbd_can_trim(n->h) > 0;
-	n->zero = nbd_can_zero(n->h) > 0;
-	return NULL;
-}
-
-/*
- * --probe: what "iobondctl add-blk --nbd" sizes the disk by, one line of
- * "key=value" words (iobond-blk(8)).
- */
-static int probe(struct nbd_handle *h)
-{
-	int64_t min = nbd_get_block_size(h, LIBNBD_SIZE_MINIMUM);
-
-	printf("size=%" PRId64 " block=%" PRId64 " readonly=%d flush=%d fua=%d trim=%d zero=%d\n",
-	       nbd_get_size(h), min > 0 ? min : 1, nbd_is_read_only(h) > 0,
-	       nbd_can_flush(h) > 0, nbd_can_fua(h) > 0, nbd_can_trim(h) > 0,
-	       nbd_can_zero(h) > 0);
-	return 0;
 }
 
 /*
@@ -148,39 +121,127 @@ static struct nbd_handle *new_handle(void)
 	return h;
 }
 
+/*
+ * Learn what the server of a finished handshake does.  Return: NULL, or
+ * why this export cannot be the disk (into @why's @len bytes).
+ */
+static const char *check_export(struct blk *b, struct blk_nbd *n,
+				 char *why, size_t len)
+{
+	int64_t size = nbd_get_size(n->h);
+	int64_t min = nbd_get_block_size(n->h, LIBNBD_SIZE_MINIMUM);
+
+	if (size < 0 || (uint64_t)size < b->capacity * SECTOR) {
+		snprintf(why, len, "the export holds %" PRId64 " bytes, less than the %" PRIu64 " sectors the board was given",
+			 size, b->capacity);
+		return why;
+	}
+	/* A request's segments are whole sectors, not whole larger blocks. */
+	if (min > (int64_t)SECTOR) {
+		snprintf(why, len, "the export's blocks are %" PRId64 " bytes; only exports of 512-byte blocks or smaller are served",
+			 min);
+		return why;
+	}
+	if (nbd_is_read_only(n->h) > 0 && !b->readonly)
+		return "the export is read-only: serve it --readonly";
+	n->flush = nbd_can_flush(n->h) > 0;
+	n->fua = nbd_can_fua(n->h) > 0;
+	n->trim = nbd_can_trim(n->h) > 0;
+	n->zero = nbd_can_zero(n->h) > 0;
+	/* A disk offered no flush (write-through) needs each write durable. */
+	if (!(b->st.features & (1ULL << VIRTIO_BLK_F_FLUSH)) && !n->fua)
+		return "the server has no FUA, which a write-through disk needs";
+	return NULL;
+}
+
+static void probe_timeout(int sig)
+{
+	static const char msg[] = "iobond-blk: no answer from the NBD server in 10 s\n";
+
+	(void)sig;
+	if (write(2, msg, sizeof(msg) - 1) < 0)
+		(void)0;
+	_exit(1);
+}
+
 /**
- * blk_nbd_open() - connect to the export, once, before serving
- * @b: the backend, with its config read
- * @uri: the export's NBD URI (nbd://, nbd+unix://)
- * @grace_ms: how long requests wait for a lost connection
- * @only_probe: print what the export is and do no more
+ * blk_nbd_probe() - print what the export at @uri is, on one line
+ * @uri: the export's NBD URI
+ *
+ * "key=value" words (iobond-blk(8)), what "iobondctl add-blk --nbd" sizes
+ * the disk by.  A server that does not answer in PROBE_S seconds fails it.
  *
  * Return: 0, or 1 after saying why not.
  */
-int blk_nbd_open(struct blk *b, const char *uri, uint64_t grace_ms,
-		 bool only_probe)
+int blk_nbd_probe(const char *uri)
 {
-	struct blk_nbd *n = calloc(1, sizeof(*n));
-	char why[160];
+	struct nbd_handle *h = new_handle();
+	int64_t min;
 
-	if (!n)
-		return 1;
-	n->uri = uri;
-	n->grace_ns = grace_ms * 1000000;
-	n->wait_tail = &n->waiting;
-	n->h = new_handle();
-	if (!n->h || nbd_connect_uri(n->h, uri)) {
+	signal(SIGALRM, probe_timeout);
+	alarm(PROBE_S);
+	if (!h || nbd_connect_uri(h, uri)) {
 		blk_log("%s: %s", uri, nbd_get_error() ?: "cannot connect");
 		return 1;
 	}
-	if (only_probe)
-		return probe(n->h);
-	b->nbd = n;
-	if (check_export(b, n, why, sizeof(why))) {
-		blk_log("%s: %s", uri, why);
+	alarm(0);
+	min = nbd_get_block_size(h, LIBNBD_SIZE_MINIMUM);
+	printf("size=%" PRId64 " block=%" PRId64 " readonly=%d flush=%d fua=%d trim=%d zero=%d\n",
+	       nbd_get_size(h), min > 0 ? min : 1, nbd_is_read_only(h) > 0,
+	       nbd_can_flush(h) > 0, nbd_can_fua(h) > 0, nbd_can_trim(h) > 0,
+	       nbd_can_zero(h) > 0);
+	nbd_close(h);
+	return 0;
+}
+
+/* libnbd's word for why its last call failed, kept for lose(). */
+static void note_error(struct blk_nbd *n)
+{
+	snprintf(n->error, sizeof(n->error), "%s", nbd_get_error() ?: "");
+}
+
+/* Start a connection, without waiting for it: blk_nbd_pump() does. */
+static void reconnect(struct blk_nbd *n)
+{
+	n->attempts++;
+	n->progress_ns = now_ns();
+	n->error[0] = 0;
+	n->h = new_handle();
+	if (n->h && !nbd_aio_connect_uri(n->h, n->uri))
+		return;
+	if (n->attempts == 1)
+		blk_log("%s: cannot connect: %s", n->uri,
+			nbd_get_error() ?: "no handle");
+	if (n->h)
+		nbd_close(n->h);
+	n->h = NULL;
+}
+
+/**
+ * blk_nbd_open() - serve the disk from the export at @uri
+ * @b: the backend, with its config read
+ * @uri: the export's NBD URI (nbd://, nbd+unix://)
+ * @grace_ms: how long a request may wait for a server
+ *
+ * The first connection is made as a lost one is made again: requests
+ * wait for it as long.
+ *
+ * Return: 0, or 1 after saying why not.
+ */
+int blk_nbd_open(struct blk *b, const char *uri, uint64_t grace_ms)
+{
+	struct blk_nbd *n = calloc(1, sizeof(*n));
+
+	if (!n) {
+		blk_log("out of memory");
 		return 1;
 	}
-	n->connected = true;
+	n->uri = uri;
+	n->grace_ns = grace_ms * 1000000;
+	n->wait_tail = &n->waiting;
+	n->lost_ns = now_ns();
+	b->nbd = n;
+	reconnect(n);
 	return 0;
 }
 
@@ -192,18 +253,34 @@ static void arm_poll(struct blk *b, int fd, short mask, uint64_t tag)
 	io_uring_sqe_set_data(sqe, (void *)(uintptr_t)tag);
 }
 
+/* One of @r's holds went: its last moves it to finish()'s list. */
+static void release(struct blk_nbd *n, struct blk_req *r)
+{
+	if (!--r->parts) {
+		r->next = n->finished;
+		n->finished = r;
+	}
+}
+
 /* A command of @r completed: its callback, from inside libnbd. */
 static int part_done(void *opaque, int *error)
 {
 	struct blk_req *r = opaque;
 	struct blk_nbd *n = r->b->nbd;
 
-	if (*error && !r->nbd_err)
-		r->nbd_err = *error;
-	if (!--r->parts) {
-		r->next = n->finished;
-		n->finished = r;
+	n->progress_ns = now_ns();
+	if (*error) {
+		if (!r->nbd_err)
+			r->nbd_err = *error;
+		/* nbdkit's answer while it stops: the connection is going. */
+		if (*error == ESHUTDOWN)
+			n->shutting = true;
+	} else if (r->type == VIRTIO_BLK_T_OUT && !r->nbd_fua) {
+		n->acked++;
+	} else if (r->type == VIRTIO_BLK_T_FLUSH && r->nbd_mark > n->flushed) {
+		n->flushed = r->nbd_mark;
 	}
+	release(n, r);
 	return 1;		/* retired: nothing else asks for it */
 }
 
@@ -213,12 +290,14 @@ static void send_req(struct blk *b, struct blk_nbd *n, struct blk_req *r)
 	nbd_completion_callback cb = { .callback = part_done, .user_data = r };
 	uint64_t off = r->sector * SECTOR;
 	bool unmap = r->falloc_mode & FALLOC_FL_PUNCH_HOLE;
-	uint32_t fua = !has(b, VIRTIO_BLK_F_FLUSH) && n->fua ?
-		       LIBNBD_CMD_FLAG_FUA : 0;
 	unsigned int i;
 	int64_t ret = 0;
 
+	/* The silence clock runs from the first command owed a reply. */
+	if (!nbd_aio_in_flight(n->h))
+		n->progress_ns = now_ns();
 	r->nbd_err = 0;
+	r->nbd_fua = !has(b, VIRTIO_BLK_F_FLUSH) && n->fua;
 	r->parts = 1;		/* held until all are sent */
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:
@@ -229,12 +308,21 @@ static void send_req(struct blk *b, struct blk_nbd *n, struct blk_req *r)
 			      nbd_aio_pread(n->h, r->iov[i].iov_base,
 					    r->iov[i].iov_len, off, cb, 0) :
 			      nbd_aio_pwrite(n->h, r->iov[i].iov_base,
-					     r->iov[i].iov_len, off, cb, fua);
+					     r->iov[i].iov_len, off, cb,
+					     r->nbd_fua ? LIBNBD_CMD_FLAG_FUA : 0);
 			off += r->iov[i].iov_len;
 		}
 		break;
 	case VIRTIO_BLK_T_FLUSH:
+		if (n->flush_fails) {
+			blk_log("%s: writes the server acknowledged were lost with it: failing this flush",
+				n->uri);
+			n->flush_fails = false;
+			r->nbd_err = EIO;
+			break;
+		}
 		/* A server that flushes nothing keeps nothing to flush. */
+		r->nbd_mark = n->acked;
 		if (n->flush) {
 			r->parts++;
 			ret = nbd_aio_flush(n->h, cb, 0);
@@ -250,7 +338,8 @@ static void send_req(struct blk *b, struct blk_nbd *n, struct blk_req *r)
 	default:
 		/* add-blk offers write zeroes only where the server has it. */
 		if (!n->zero) {
-			blk_log("%s: the server no longer writes zeroes", n->uri);
+			if (b->errors < 20)
+				blk_log("%s: the server does not write zeroes", n->uri);
 			r->nbd_err = EIO;
 			break;
 		}
@@ -267,11 +356,14 @@ static void send_req(struct blk *b, struct blk_nbd *n, struct blk_req *r)
 			blk_log("%s: type %u at sector %" PRIu64 ": %s", n->uri,
 				r->type, r->sector, nbd_get_error() ?: strerror(r->nbd_err));
 	}
-	part_done(r, &(int){ 0 });
+	release(n, r);
 }
 
+/* @r waits for a server; its clock starts the first time it does. */
 static void wait_for_server(struct blk_nbd *n, struct blk_req *r)
 {
+	if (!r->nbd_since)
+		r->nbd_since = now_ns();
 	r->next = NULL;
 	*n->wait_tail = r;
 	n->wait_tail = &r->next;
@@ -287,7 +379,7 @@ void blk_nbd_submit(struct blk *b, struct blk_req *r)
 	struct blk_nbd *n = b->nbd;
 
 	r->b = b;
-	if (n->connected)
+	if (n->connected && !n->shutting)
 		send_req(b, n, r);
 	else if (n->expired)
 		blk_req_done(b, r, -ENOTCONN);
@@ -296,17 +388,35 @@ void blk_nbd_submit(struct blk *b, struct blk_req *r)
 }
 
 /*
- * The connection is gone, for @why (NULL: libnbd's last error): keep its
- * requests, and start connecting again.
+ * End the live connection now: libnbd fails its commands (ENOTCONN) from
+ * inside these calls, while their buffers are still the board's.
+ */
+static void cut(struct blk_nbd *n)
+{
+	int fd = nbd_aio_get_fd(n->h);
+
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+	/* Whichever the state waits for; the other is refused harmlessly. */
+	nbd_aio_notify_read(n->h);
+	if (!nbd_aio_is_dead(n->h) && !nbd_aio_is_closed(n->h))
+		nbd_aio_notify_write(n->h);
+}
+
+/*
+ * The connection is gone, for @why (NULL: what libnbd said): keep its
+ * requests, and start connecting again.  Only a dead handle, or one
+ * still in its handshake, comes here: nbd_close() completes no command.
  */
 static void lose(struct blk *b, struct blk_nbd *n, const char *why)
 {
 	struct io_uring_sqe *sqe;
 
 	/* Said once per outage, not at every attempt. */
-	if (n->connected || !n->attempts++)
+	if (n->connected || n->attempts == 1)
 		blk_log("%s: %s: %s", n->uri, n->connected ? "connection lost" :
-			"cannot connect", why ?: nbd_get_error() ?: "closed by the server");
+			"cannot connect", why ?: n->error[0] ? n->error :
+			"closed by the server");
 	/* The polls' completions are ignored from here (blk_nbd_event()). */
 	if (n->in_armed || n->out_armed) {
 		sqe = blk_sqe(b);
@@ -319,80 +429,32 @@ static void lose(struct blk *b, struct blk_nbd *n, const char *why)
 	n->in_armed = n->out_armed = false;
 	nbd_close(n->h);
 	n->h = NULL;
-	if (!n->lost_ns)
+	if (n->connected) {
 		n->lost_ns = now_ns();
-	if (n->connected)
 		n->attempts = 0;
-	n->connected = false;
-}
-
-/* Start a connection, without waiting for it: blk_nbd_pump() does. */
-static void reconnect(struct blk_nbd *n)
-{
-	n->h = new_handle();
-	if (n->h && !nbd_aio_connect_uri(n->h, n->uri))
-		return;
-	if (n->h)
-		nbd_close(n->h);
-	n->h = NULL;
-}
-
-/* Fail what waited for a server that did not come back in time. */
-static void expire(struct blk *b, struct blk_nbd *n)
-{
-	struct blk_req *r;
-	unsigned int k = 0;
-
-	n->expired = true;
-	while ((r = n->waiting)) {
-		n->waiting = r->next;
-		blk_req_done(b, r, -ENOTCONN);
-		k++;
+		/* What the server acknowledged and did not flush may be gone. */
+		if (n->acked > n->flushed && n->flush)
+			n->flush_fails = true;
 	}
-	n->wait_tail = &n->waiting;
-	blk_log("%s: no server for %" PRIu64 " ms: %u request(s) failed, and new ones fail until it is back",
-		n->uri, n->grace_ns / 1000000, k);
-}
-
-/* Back: send again what waited, in order; drop what a reset left. */
-static void resend(struct blk *b, struct blk_nbd *n)
-{
-	struct blk_req *r, *list = n->waiting;
-	unsigned int k = 0;
-
-	blk_log("%s: connected again after %" PRIu64 " ms; sending %s",
-		n->uri, (now_ns() - n->lost_ns) / 1000000,
-		list ? "again the requests that waited" : "nothing: none waited");
-	n->lost_ns = 0;
-	n->expired = false;
-	n->waiting = NULL;
-	n->wait_tail = &n->waiting;
-	while ((r = list)) {
-		list = r->next;
-		/* Its ring is gone (a reset): its write must not land. */
-		if (r->gen != b->gen) {
-			blk_req_done(b, r, -ECANCELED);
-			continue;
-		}
-		send_req(b, n, r);
-		k++;
-	}
-	if (k)
-		blk_log("%s: %u request(s) sent again", n->uri, k);
+	n->acked = n->flushed = 0;
+	n->connected = n->shutting = false;
 }
 
 /*
  * Complete the requests whose commands all completed.  Those that failed
- * because the connection died wait for the next one.
+ * because the connection ended wait for the next one.  One at a time off
+ * the list: completing touches the window, which can fault (SIGBUS).
  */
-static void finish(struct blk *b, struct blk_nbd *n, bool lost)
+static void finish(struct blk *b, struct blk_nbd *n)
 {
-	struct blk_req *r, *list = n->finished;
+	struct blk_req *r;
 
-	n->finished = NULL;
-	while ((r = list)) {
-		list = r->next;
-		if (r->nbd_err && lost && !n->expired)
+	while ((r = n->finished)) {
+		n->finished = r->next;
+		if (r->gen != b->gen)
+			/* Its ring is gone (a reset): nothing to say. */
+			blk_req_done(b, r, -ECANCELED);
+		else if (r->nbd_err && (!n->connected || r->nbd_err == ESHUTDOWN))
 			wait_for_server(n, r);
 		else if (r->nbd_err)
 			/* EOPNOTSUPP would make req.c try another fallocate. */
@@ -405,65 +467,179 @@ static void finish(struct blk *b, struct blk_nbd *n, bool lost)
 	}
 }
 
+/* Connected: send again what waited, in order. */
+static void resend(struct blk *b, struct blk_nbd *n)
+{
+	struct blk_req *r;
+	unsigned int k = 0;
+
+	blk_log("%s: connected%s", n->uri, n->ever ? " again" : "");
+	n->ever = true;
+	n->connected = true;
+	n->lost_ns = 0;
+	n->expired = false;
+	while ((r = n->waiting)) {
+		n->waiting = r->next;
+		if (!n->waiting)
+			n->wait_tail = &n->waiting;
+		send_req(b, n, r);
+		k++;
+	}
+	if (k)
+		blk_log("%s: %u waiting request(s) sent", n->uri, k);
+}
+
+/*
+ * Fail the waiting requests that @due says to, one at a time off the
+ * list (completing one can fault).
+ */
+static unsigned int fail_waiting(struct blk *b, struct blk_nbd *n,
+				 bool (*due)(struct blk *, struct blk_req *,
+					     uint64_t), int err)
+{
+	struct blk_req *r, **pp = &n->waiting;
+	uint64_t now = now_ns();
+	unsigned int k = 0;
+
+	while ((r = *pp)) {
+		if (!due(b, r, now)) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		if (!*pp)
+			n->wait_tail = pp;
+		blk_req_done(b, r, err);
+		k++;
+	}
+	return k;
+}
+
+static bool waited_enough(struct blk *b, struct blk_req *r, uint64_t now)
+{
+	return now - r->nbd_since >= b->nbd->grace_ns;
+}
+
+static bool of_an_old_ring(struct blk *b, struct blk_req *r, uint64_t now)
+{
+	(void)now;
+	return r->gen != b->gen;
+}
+
+/*
+ * The reconnect grace: requests that waited for a server that long fail,
+ * and while the server is away that long, new ones fail at once.
+ */
+static void expire(struct blk *b, struct blk_nbd *n)
+{
+	unsigned int k = fail_waiting(b, n, waited_enough, -ENOTCONN);
+
+	if (n->lost_ns && !n->expired &&
+	    now_ns() - n->lost_ns >= n->grace_ns) {
+		n->expired = true;
+		blk_log("%s: no server for %" PRIu64 " ms: requests fail until it is back",
+			n->uri, n->grace_ns / 1000000);
+	}
+	if (k)
+		blk_log("%s: %u request(s) failed: no server answered them in %" PRIu64 " ms",
+			n->uri, k, n->grace_ns / 1000000);
+}
+
+/**
+ * blk_nbd_stop() - the queues stopped (a reset): let go of their requests
+ * @b: the backend, its generation moved on
+ *
+ * Commands still at libnbd point into the window that is about to be
+ * unmapped and mapped again, maybe at the same address: the connection is
+ * cut, which fails them at once, and the next one starts clean.
+ */
+void blk_nbd_stop(struct blk *b)
+{
+	struct blk_nbd *n = b->nbd;
+	unsigned int k;
+
+	if (n->h && n->connected && nbd_aio_in_flight(n->h) > 0) {
+		blk_log("%s: the board reset the disk: dropping the connection and its %d command(s)",
+			n->uri, nbd_aio_in_flight(n->h));
+		cut(n);
+		snprintf(n->error, sizeof(n->error), "cut for the reset");
+	}
+	k = fail_waiting(b, n, of_an_old_ring, -ECANCELED);
+	if (k)
+		blk_log("%s: dropped %u waiting request(s) of the old rings", n->uri, k);
+}
+
+static void arm_tick(struct blk *b, struct blk_nbd *n)
+{
+	struct io_uring_sqe *sqe;
+	uint64_t ms = n->expired ? IDLE_TICK_MS : TICK_MS;
+
+	if (n->tick_armed)
+		return;
+	sqe = blk_sqe(b);
+	n->tick_ts = (struct __kernel_timespec){ .tv_sec = ms / 1000,
+						 .tv_nsec = ms % 1000 * 1000000 };
+	io_uring_prep_timeout(sqe, &n->tick_ts, 0, 0);
+	io_uring_sqe_set_data(sqe, (void *)(uintptr_t)TAG_NBD_TICK);
+	n->tick_armed = true;
+}
+
 /**
  * blk_nbd_pump() - settle the connection before the loop waits
  * @b: the backend
  *
- * Completes what finished, notices a lost connection or a new one, and
- * arms the polls libnbd needs and the reconnect timer.
+ * Ends a connection that is silent or shutting down, notices a lost one
+ * or a new one, completes what finished, fails what waited too long, and
+ * arms the polls libnbd needs and the tick.
  */
 void blk_nbd_pump(struct blk *b)
 {
 	struct blk_nbd *n = b->nbd;
-	bool dead = n->h && (nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h));
-	unsigned int dir;
+	char why[160] = "";
 	int fd;
 
-	/* nbd_close() may be where the dead connection's commands end. */
-	if (dead)
-		lose(b, n, NULL);
-	finish(b, n, !n->connected);
-	if (n->h && !n->connected && nbd_aio_is_ready(n->h)) {
-		char why[160];
-
-		/* Another disk now: nothing goes to it, and the grace runs. */
-		if (check_export(b, n, why, sizeof(why))) {
+	if (n->h && now_ns() - n->progress_ns >= n->grace_ns &&
+	    (!n->connected || nbd_aio_in_flight(n->h) > 0)) {
+		snprintf(why, sizeof(why), "no answer for %" PRIu64 " ms",
+			 n->grace_ns / 1000000);
+		if (n->connected)
+			cut(n);
+		else
 			lose(b, n, why);
-		} else {
-			n->connected = true;
+	} else if (n->h && n->shutting) {
+		snprintf(why, sizeof(why), "the server is shutting down");
+		cut(n);
+	}
+	if (n->h && (nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h)))
+		lose(b, n, why[0] ? why : NULL);
+	finish(b, n);
+	if (n->h && !n->connected && nbd_aio_is_ready(n->h)) {
+		/* Another disk now: nothing goes to it, and the grace runs. */
+		if (check_export(b, n, why, sizeof(why)))
+			lose(b, n, why);
+		else
 			resend(b, n);
-		}
 	}
-	if (n->lost_ns && !n->expired && now_ns() - n->lost_ns >= n->grace_ns)
-		expire(b, n);
-	if (!n->h) {
-		if (!n->retry_armed) {
-			struct io_uring_sqe *sqe = blk_sqe(b);
-
-			n->retry_ts = (struct __kernel_timespec){
-				.tv_nsec = RETRY_MS * 1000000 };
-			io_uring_prep_timeout(sqe, &n->retry_ts, 0, 0);
-			io_uring_sqe_set_data(sqe, (void *)(uintptr_t)TAG_NBD_RETRY);
-			n->retry_armed = true;
-		}
-		return;
-	}
-	dir = nbd_aio_get_direction(n->h);
-	fd = nbd_aio_get_fd(n->h);
+	expire(b, n);
+	if (!n->h || !n->connected || n->waiting || nbd_aio_in_flight(n->h) > 0)
+		arm_tick(b, n);
+	fd = n->h ? nbd_aio_get_fd(n->h) : -1;
 	if (fd < 0)
 		return;
-	if ((dir & LIBNBD_AIO_DIRECTION_READ) && !n->in_armed) {
+	if ((nbd_aio_get_direction(n->h) & LIBNBD_AIO_DIRECTION_READ) &&
+	    !n->in_armed) {
 		arm_poll(b, fd, POLLIN, TAG_NBD_IN);
 		n->in_armed = true;
 	}
-	if ((dir & LIBNBD_AIO_DIRECTION_WRITE) && !n->out_armed) {
+	if ((nbd_aio_get_direction(n->h) & LIBNBD_AIO_DIRECTION_WRITE) &&
+	    !n->out_armed) {
 		arm_poll(b, fd, POLLOUT, TAG_NBD_OUT);
 		n->out_armed = true;
 	}
 }
 
 /**
- * blk_nbd_event() - a poll or the reconnect timer fired
+ * blk_nbd_event() - a poll or the tick fired
  * @b: the backend
  * @tag: TAG_NBD_*
  * @res: its result
@@ -471,30 +647,34 @@ void blk_nbd_pump(struct blk *b)
 void blk_nbd_event(struct blk *b, uint64_t tag, int res)
 {
 	struct blk_nbd *n = b->nbd;
+	unsigned int dir;
+	int ret = 0;
 
-	switch (tag) {
-	case TAG_NBD_RETRY:
-		n->retry_armed = false;
+	if (tag == TAG_NBD_TICK) {
+		n->tick_armed = false;
 		if (!n->h)
 			reconnect(n);
 		return;
-	case TAG_NBD_IN:
-	case TAG_NBD_OUT:
-		/* Of a connection closed since: lose() already forgot it. */
-		if (res == -ECANCELED)
-			return;
-		if (tag == TAG_NBD_IN)
-			n->in_armed = false;
-		else
-			n->out_armed = false;
-		if (!n->h)
-			return;
-		if (tag == TAG_NBD_IN || (res > 0 && (res & (POLLERR | POLLHUP))))
-			nbd_aio_notify_read(n->h);
-		else
-			nbd_aio_notify_write(n->h);
-		return;
 	}
+	/* Of a connection closed since: lose() already forgot it. */
+	if (res == -ECANCELED)
+		return;
+	if (tag == TAG_NBD_IN)
+		n->in_armed = false;
+	else
+		n->out_armed = false;
+	if (!n->h)
+		return;
+	/* An error or hang-up fires either poll: tell libnbd what it awaits. */
+	dir = nbd_aio_get_direction(n->h);
+	if (tag == TAG_NBD_OUT && (dir & LIBNBD_AIO_DIRECTION_WRITE))
+		ret = nbd_aio_notify_write(n->h);
+	else if (dir & LIBNBD_AIO_DIRECTION_READ)
+		ret = nbd_aio_notify_read(n->h);
+	else if (dir & LIBNBD_AIO_DIRECTION_WRITE)
+		ret = nbd_aio_notify_write(n->h);
+	if (ret < 0)
+		note_error(n);
 }
 
 /**

@@ -334,6 +334,8 @@ void blk_queues_stop(struct blk *b)
 	for (q = 0; q < b->nvq; q++)
 		b->vq[q].live = false;
 	b->nvq = 0;
+	if (b->nbd)
+		blk_nbd_stop(b);
 }
 
 /**
@@ -349,6 +351,8 @@ void blk_parse_config(struct blk *b)
 	b->blk_size = le32toh(cfg.blk_size);
 	b->seg_max = le32toh(cfg.seg_max);
 	b->size_max = le32toh(cfg.size_max);
+	b->max_discard = le32toh(cfg.max_discard_sectors);
+	b->max_zeroes = le32toh(cfg.max_write_zeroes_sectors);
 	b->features = b->st.driver_features;
 }
 

@@ -34,7 +34,7 @@ static uint8_t parse_range(struct blk *b, struct blk_req *r, uint32_t allowed)
 {
 	struct virtio_blk_discard_write_zeroes seg;
 	uint64_t sector;
-	uint32_t n, flags;
+	uint32_t n, flags, max;
 
 	if (r->bytes != sizeof(seg) || r->niov != 1)
 		return r->bytes && r->bytes % sizeof(seg) == 0 ?
@@ -43,9 +43,10 @@ static uint8_t parse_range(struct blk *b, struct blk_req *r, uint32_t allowed)
 	sector = le64toh(seg.sector);
 	n = le32toh(seg.num_sectors);
 	flags = le32toh(seg.flags);
+	max = r->type == VIRTIO_BLK_T_DISCARD ? b->max_discard : b->max_zeroes;
 	if (flags & ~allowed)
 		return VIRTIO_BLK_S_UNSUPP;
-	if (!n || !on_disk(b, sector, n))
+	if (!n || !on_disk(b, sector, n) || (max && n > max))
 		return VIRTIO_BLK_S_IOERR;
 	r->sector = sector;
 	r->expect = n * SECTOR;

@@ -69,9 +69,11 @@ KMODS = {"host": ["vfio_iommu_type1", "vfio_pci", "mdev", "vhost_net", "tun",
 PROGRAMS = {"host": ["/usr/bin/iperf3", "/sbin/mkfs.ext4", "/usr/bin/nbdkit"],
             "board": ["/usr/bin/iperf3", "/usr/sbin/ethtool", "/usr/bin/fio",
                       "/sbin/mkfs.ext4", "/sbin/e2fsck"]}
-# The NBD servers of the cloud-disk steps, in the host VM.
-NBDKIT_PLUGINS = [f"/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-{p}-plugin.so"
-                  for p in ("memory", "file")]
+# The NBD servers of the cloud-disk steps, in the host VM: nbdkit's
+# plugins and filter, loaded from where they were built for.
+NBDKIT_MODULES = [f"/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-{p}-plugin.so"
+                  for p in ("memory", "file")] + [
+    "/usr/lib/x86_64-linux-gnu/nbdkit/filters/nbdkit-delay-filter.so"]
 RESULTS = os.path.join(ROOT, "build/vmpair")   # each step's raw KTAP
 VECTORS = 8
 IOBOND_BLK_GRACE_S = 5     # IOBOND_BLK_GRACE_MS in the uAPI
@@ -520,7 +522,7 @@ class Run:
             shutil.copy(IOBONDCTL, os.path.join(tree, "usr/sbin"))
             # Beside iobondctl, which looks for it there.
             self.copy_programs(tree, [IOBOND_BLK], "usr/sbin")
-            self.copy_programs(tree, NBDKIT_PLUGINS, None)
+            self.copy_programs(tree, NBDKIT_MODULES, None)
         for prog in VM_PROGS:
             shutil.copy(os.path.join(TESTS, prog),
                         os.path.join(tree, "usr/lib/iobond"))
@@ -1165,13 +1167,37 @@ class Run:
             out.append(res if key == "iops" else res / 1024)
         return out
 
+    def nbd_log_count(self, what):
+        """How many lines of disk 0's backend log say @what."""
+        return int(self.vms["host"].sh(
+            f"grep -c '{what}' /run/iobond/board0-dev0.log; true")[1].split()[0])
+
+    def wait_nbd_log(self, what, count, timeout=30):
+        """Wait until disk 0's backend log has said @what @count times."""
+        self.vms["host"].sh(
+            f"for i in $(seq {timeout * 10}); do [ $(grep -c '{what}' "
+            f"/run/iobond/board0-dev0.log) -ge {count} ] && exit 0; "
+            "sleep 0.1; done; cat /run/iobond/board0-dev0.log; exit 1")
+
+    def board_read_timed(self, dev, skip):
+        """A direct 4k read of the board's disk @dev: (status, output,
+        seconds)."""
+        start = time.time()
+        rc, out = self.vms["board"].sh(
+            f"dd if=/dev/{dev} of=/dev/null bs=4k count=1 skip={skip} "
+            "iflag=direct", check=False)
+        return rc, out, time.time() - start
+
     def plan_nbd(self):
         """Cloud disks: iobond-blk serves the board's disk from an NBD
         export (nbdkit in the host VM).  The memory plugin over TCP takes
-        the disk tests; the file plugin over a unix socket is killed and
-        started again under fio, which must see no error and lose no data;
-        a server away for longer than the reconnect grace fails requests,
-        and its return mends the disk."""
+        the disk tests.  The file plugin over a unix socket, each write
+        delayed so that many are in flight at the server, is killed
+        (SIGKILL) and stopped (SIGTERM: nbdkit answers ESHUTDOWN) under
+        fio, and started again each time: fio's verify must see no error.
+        A server away, or hung (SIGSTOP), for longer than the reconnect
+        grace fails a read after the grace, not before and not never; back,
+        it serves the next."""
         host, board = self.vms["host"], self.vms["board"]
         host.sh("ip link set lo up")
         self.nbdkit("/run/nbd-mem.pid", "-i 127.0.0.1 -p 10809 memory 16M")
@@ -1185,56 +1211,69 @@ class Run:
                    "IOBOND_BLK_FIO": "1:1,32:1"})
         host.sh("iobondctl board0 remove 0; kill $(cat /run/nbd-mem.pid)")
 
-        # The file plugin, restarted under fio: the writes in flight are
-        # sent again on the new connection, and the verify pass reads back
-        # every block.  The throttle keeps requests in flight at the kill.
-        sock, img = "/run/nbd.sock", "/tmp/nbd.img"
-        serve = f"-U {sock} file {img}"
+        sock, img, grace = "/run/nbd.sock", "/tmp/nbd.img", 3
+        slow = f"-U {sock} --filter=delay file {img} delay-write=10ms"
+        restart = f"rm -f {sock}; " + " ".join(
+            f"nbdkit -P /run/nbd.pid {slow} < /dev/null >> /run/nbdkit.log 2>&1".split())
         host.sh(f"dd if=/dev/zero of={img} bs=1M count=16 2>/dev/null")
-        self.nbdkit("/run/nbd.pid", serve)
-        host.sh(f"iobondctl board0 add-blk --nbd 'nbd+unix:///?socket={sock}' "
-                "--serial nbd-file --iops 400 --reconnect-ms 3000 && "
-                "iobondctl board0 start")
-        dev = self.board_disk("nbd-file")
+        self.nbdkit("/run/nbd.pid", slow)
+        host.sh(f"iobondctl board0 add-blk --nbd 'nbd+unix:///disk?socket={sock}' "
+                f"--reconnect-ms {grace * 1000} && iobondctl board0 start")
+        dev = self.board_disk("disk")
         self.board_fio_bg(dev, "--rw=randwrite --iodepth=16 --size=8M "
                                "--verify=crc32c --verify_fatal=1")
-        self.wait_disk_busy(0)
-        host.sh(f"kill -9 $(cat /run/nbd.pid); sleep 0.5; rm -f {sock}")
-        self.nbdkit("/run/nbd.pid", serve)
+        for sig in ("KILL", "TERM"):
+            lost = self.nbd_log_count("connection lost")
+            self.wait_disk_busy(0)
+            host.sh(f"kill -{sig} $(cat /run/nbd.pid); sleep 0.3; {restart}")
+            self.wait_nbd_log("connection lost", lost + 1)
         took = self.board_fio_wait(180)
         rc = board.sh("cat /tmp/fio.rc /tmp/fio.log", check=False)[1]
-        self.check("board.nbd_restart_no_error", took is not None and
+        self.check("board.nbd_restarts_under_fio_no_error", took is not None and
                    rc.startswith("0\n"), rc)
         log = host.sh("cat /run/iobond/board0-dev0.log")[1]
-        for line in re.findall(r".*(?:lost|again).*", log):
+        for line in re.findall(r".*(?:lost|again|sent|shutting).*", log):
             print(f"# {line}")
         self.check("host.nbd_requests_sent_again",
-                   re.search(r"connection lost.*\n(.*\n)*.*connected again"
-                             r".*\n.*\d+ request\(s\) sent again", log), log)
-        # The same blocks, read back on the host from the file itself.
-        want = board.sh(f"dd if=/dev/{dev} bs=1M count=16 iflag=direct "
-                        "2>/dev/null | md5sum")[1].split()[0]
-        self.check("host.nbd_file_holds_the_board_data",
-                   self.md5(img) == want, f"{self.md5(img)} != {want}")
+                   len(re.findall(r"waiting request\(s\) sent", log)) >= 2 and
+                   "shutting down" in log, log)
 
-        # Away longer than the grace (3 s): reads fail, not hang; back, the
-        # disk serves again without a reset.
+        # Away longer than the grace: a read fails after it; back, the disk
+        # serves again without a reset.
+        again = self.nbd_log_count("connected again")
         host.sh("kill -9 $(cat /run/nbd.pid)")
-        rc, out = board.sh(f"dd if=/dev/{dev} of=/dev/null bs=4k count=1 "
-                           "skip=100 iflag=direct", check=False)
-        self.check("board.nbd_away_fails_after_grace", rc != 0, out)
-        host.sh(f"rm -f {sock}")
-        self.nbdkit("/run/nbd.pid", serve)
-        host.sh("for i in $(seq 100); do [ $(grep -c 'connected again' "
-                "/run/iobond/board0-dev0.log) -ge 2 ] && exit 0; sleep 0.1; "
-                "done; exit 1")
-        rc, out = board.sh(f"dd if=/dev/{dev} of=/dev/null bs=4k count=1 "
-                           "skip=200 iflag=direct", check=False)
+        rc, out, took = self.board_read_timed(dev, 100)
+        print(f"# nbd: a read with the server away failed after {took:.1f} s")
+        self.check("board.nbd_away_fails_after_grace",
+                   rc != 0 and grace * 0.8 <= took <= grace * 3 and
+                   self.nbd_log_count(f"no server for {grace * 1000} ms") >= 1,
+                   f"status {rc} after {took:.1f} s: {out}")
+        host.sh(restart)
+        self.wait_nbd_log("connected again", again + 1)
+        rc, out, _ = self.board_read_timed(dev, 200)
         self.check("board.nbd_back_serves_again", rc == 0, out)
 
+        # Hung (SIGSTOP): silent for the grace, the connection is cut; the
+        # read waits one more grace for a server that answers, then fails.
+        again = self.nbd_log_count("connected again")
+        host.sh("kill -STOP $(cat /run/nbd.pid)")
+        rc, out, took = self.board_read_timed(dev, 300)
+        print(f"# nbd: a read with the server hung failed after {took:.1f} s")
+        self.check("board.nbd_hung_fails_after_grace",
+                   rc != 0 and grace * 1.6 <= took <= grace * 4 and
+                   self.nbd_log_count(f"no answer for {grace * 1000} ms") >= 1,
+                   f"status {rc} after {took:.1f} s: {out}")
+        host.sh("kill -CONT $(cat /run/nbd.pid)")
+        self.wait_nbd_log("connected again", again + 1)
+        rc, out, _ = self.board_read_timed(dev, 400)
+        self.check("board.nbd_unhung_serves_again", rc == 0, out)
+
         # Figures beside the file backend, the same file on the same tmpfs,
-        # neither throttled.
-        host.sh("iobondctl board0 remove 0 && iobondctl board0 add-blk --nbd "
+        # neither throttled nor delayed.
+        host.sh(f"iobondctl board0 remove 0; p=$(cat /run/nbd.pid); kill $p; "
+                f"while kill -0 $p 2> /dev/null; do sleep 0.1; done; rm -f {sock}")
+        self.nbdkit("/run/nbd.pid", f"-U {sock} file {img}")
+        host.sh("iobondctl board0 add-blk --nbd "
                 f"'nbd+unix:///?socket={sock}' --serial nbd-fast && "
                 "iobondctl board0 start")
         nbd = self.fio_figures(self.board_disk("nbd-fast"))
@@ -1242,7 +1281,8 @@ class Run:
         local = self.fio_figures(self.add_disk(img, 16, serial="nbd-img"))
         print(f"# nbd: 4k randread QD32 {nbd[0]:.0f} IOPS (file {local[0]:.0f}), "
               f"128k read {nbd[1]:.1f} MiB/s (file {local[1]:.1f})")
-        host.sh(f"iobondctl board0 stop; kill $(cat /run/nbd.pid); rm -f {img}")
+        host.sh(f"iobondctl board0 remove 0; iobondctl board0 stop; "
+                f"kill $(cat /run/nbd.pid); rm -f {img}")
 
     def host_reload_under_traffic(self):
         """rmmod iobond_host with a NIC pinging and a disk under fio: while
