@@ -37,7 +37,7 @@
 #define READY_MS	30000
 /* NBD's lengths are 32 bits: a discard or write-zeroes of at most 2 GiB. */
 #define NBD_MAX_RANGE	(1U << 22)
-#define OPTS_ONCE	"frqsibSweWnc"	/* add-blk's options, by getopt value */
+#define OPTS_ONCE	"frqsibSweWncU"	/* add-blk's options, by getopt value */
 
 static void types_dir(char *buf, size_t len, unsigned int index)
 {
@@ -405,6 +405,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		{ "window", no_argument, NULL, 'W' },
 		{ "nbd", required_argument, NULL, 'n' },
 		{ "reconnect-ms", required_argument, NULL, 'c' },
+		{ "unit", no_argument, NULL, 'U' },
 		{ }
 	};
 	struct iobond_device_add add = {
@@ -412,10 +413,11 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		.num_queues = 1, .queue_size = 128,
 	};
 	struct iobond_device_ref ref = { .argsz = sizeof(ref) };
-	char *extra[12] = { NULL }, uuid[37], log[256];
+	char *extra[12] = { NULL }, uuid[37], log[PATH_MAX];
+	char unit[UNIT_NAME_MAX], vars[PATH_MAX + 512];
 	const char *file = NULL, *uri = NULL, *serial = NULL;
 	unsigned int seen = 0;
-	bool readonly = false, write_through = false;
+	bool readonly = false, write_through = false, use_unit = false;
 	char path = 0;
 	int opt, n = 0, ret;
 	unsigned long v;
@@ -478,6 +480,9 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		case 'w':
 			write_through = true;
 			break;
+		case 'U':
+			use_unit = true;
+			break;
 		case 'e':
 		case 'W':
 			if (path)
@@ -492,6 +497,13 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		return usage_error("%s", "add-blk needs --file PATH or --nbd URI, and nothing else");
 	if (file && seen & 1u << (strchr(OPTS_ONCE, 'c') - OPTS_ONCE))
 		return usage_error("%s", "--reconnect-ms is for --nbd disks");
+	for (opt = 0; use_unit && opt < n; opt++)
+		if (!unit_word_ok(extra[opt]))
+			return usage_error("--unit: %s: no whitespace, quotes, $ or %% in a unit's conf",
+					   extra[opt]);
+	if (use_unit && !unit_word_ok(file ?: uri))
+		return usage_error("--unit: %s: no whitespace, quotes, $ or %% in a unit's conf",
+				   file ?: uri);
 	extra[n++] = file ? "--file" : "--nbd";
 	extra[n++] = (char *)(file ?: uri);
 	if (disk_tag(file ?: uri, uri, serial, &add))
@@ -510,19 +522,40 @@ int cmd_add_blk(int fd, int argc, char **argv)
 	ref.index = add.index;
 	if (make_mdev(add.index, uuid))
 		goto undo_dev;
-	ret = spawn_backend(add.index, uuid, extra, log, sizeof(log));
-	if (ret) {
-		fail("add-blk: iobond-blk did not start", -ret, log);
-		tail_log(log);
-		goto undo_mdev;
+	if (use_unit) {
+		/* OPTS: the backend's words but the disk's, the last two. */
+		ret = snprintf(vars, sizeof(vars), "MDEV=%s\nDISK=\"%s %s\"\nOPTS=\"",
+			       uuid, extra[n - 2], extra[n - 1]);
+		for (opt = 0; opt < n - 2; opt++)
+			ret += snprintf(vars + ret, sizeof(vars) - ret, "%s%s",
+					opt ? " " : "", extra[opt]);
+		snprintf(vars + ret, sizeof(vars) - ret, "\"\n");
+		if (unit_leave("iobond-blk", add.index, vars, unit, log))
+			goto undo_mdev;
+	} else {
+		ret = spawn_backend(add.index, uuid, extra, log, sizeof(log));
+		if (ret) {
+			fail("add-blk: iobond-blk did not start", -ret, log);
+			tail_log(log);
+			goto undo_mdev;
+		}
 	}
 	provision_record(fd, add.index, argc, argv);
 	if (json) {
-		printf("{\"index\":%u,\"mdev\":\"%s\",\"capacity\":%llu,\"log\":",
+		printf("{\"index\":%u,\"mdev\":\"%s\",\"capacity\":%llu,",
 		       add.index, uuid,
 		       (unsigned long long)add.config.blk.capacity);
+		if (use_unit)
+			printf("\"unit\":\"%s\",\"conf\":", unit);
+		else
+			printf("\"log\":");
 		json_str(log);
 		printf("}\n");
+	} else if (use_unit) {
+		printf("%s: dev%u added: %s, %llu sectors of 512, mdev %s, to be served by %s (%s; conf %s)\n",
+		       board_name, add.index, file ?: uri,
+		       (unsigned long long)add.config.blk.capacity, uuid, unit,
+		       unit_started(), log);
 	} else {
 		printf("%s: dev%u added: %s, %llu sectors of 512, served by iobond-blk on mdev %s (log %s)\n",
 		       board_name, add.index, file ?: uri,

@@ -5,12 +5,12 @@
  *   iobondctl [--json] list
  *   iobondctl [--json] BOARD status
  *   iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]
- *                           [--mtu N] [--features HEX] [--tap NAME]
+ *                           [--mtu N] [--features HEX] [--tap NAME [--unit]]
  *                           [--engine|--window]
  *   iobondctl [--json] BOARD add-blk (--file PATH | --nbd URI [--reconnect-ms MS])
  *                           [--readonly] [--queues N] [--queue-size N]
  *                           [--iops N] [--bps N] [--serial ID]
- *                           [--write-through] [--engine|--window]
+ *                           [--write-through] [--engine|--window] [--unit]
  *   iobondctl [--json] BOARD remove DEV
  *   iobondctl [--json] BOARD start | stop | reset
  *
@@ -20,6 +20,7 @@
  * takes the NIC away again if serve could not start.
  * add-blk sizes a disk from PATH or the NBD export, creates its mdev and
  * starts iobond-blk on it in the background (blkctl.c).
+ * With --unit, the service is systemd's instead (unit.c).
  * A device's data goes through the link's engine (iobond-engine) if the
  * link has one, unless --window asks for the board's bounce through the
  * window; --engine insists on the engine.
@@ -80,12 +81,12 @@ static void usage(FILE *f)
 "usage: iobondctl [--json] list\n"
 "       iobondctl [--json] BOARD status\n"
 "       iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]\n"
-"                               [--mtu N] [--features HEX] [--tap NAME]\n"
+"                               [--mtu N] [--features HEX] [--tap NAME [--unit]]\n"
 "                               [--engine|--window]\n"
 "       iobondctl [--json] BOARD add-blk (--file PATH | --nbd URI [--reconnect-ms MS])\n"
 "                               [--readonly] [--queues N] [--queue-size N]\n"
 "                               [--iops N] [--bps N] [--serial ID]\n"
-"                               [--write-through] [--engine|--window]\n"
+"                               [--write-through] [--engine|--window] [--unit]\n"
 "       iobondctl [--json] BOARD remove DEV\n"
 "       iobondctl [--json] BOARD start|stop|reset\n"
 "       iobondctl [--json] BOARD stats DEV\n"
@@ -524,11 +525,12 @@ int cmd_add_net(int fd, int argc, char **argv)
 		{ "tap", required_argument, NULL, 't' },
 		{ "engine", no_argument, NULL, 'e' },
 		{ "window", no_argument, NULL, 'w' },
+		{ "unit", no_argument, NULL, 'U' },
 		{ }
 	};
 	const char *tap = NULL;
-	char path = 0;
-	char log[PATH_MAX];
+	char path = 0, unit[UNIT_NAME_MAX], log[PATH_MAX], vars[512];
+	bool use_unit = false;
 	/*
 	 * By default what QEMU's virtio-net offers on a tap: mergeable rx
 	 * buffers, which vhost-net serves, and the offloads the tap does
@@ -575,6 +577,9 @@ int cmd_add_net(int fd, int argc, char **argv)
 		case 't':
 			tap = optarg;
 			break;
+		case 'U':
+			use_unit = true;
+			break;
 		case 'e':
 		case 'w':
 			if (path && path != opt)
@@ -594,6 +599,11 @@ int cmd_add_net(int fd, int argc, char **argv)
 	}
 	if (!mac || optind != argc)
 		return usage_error("%s", "add-net needs --mac MAC and nothing else");
+	if (use_unit && !tap)
+		return usage_error("%s", "--unit needs --tap: the unit serves the NIC on it");
+	if (use_unit && (!unit_word_ok(tap) || !unit_word_ok(board_name)))
+		return usage_error("--unit: %s: no whitespace, quotes, $ or %% in a unit's conf",
+				   unit_word_ok(tap) ? board_name : tap);
 	add.tag = device_tag('n', add.config.net.mac, sizeof(add.config.net.mac));
 	add.flags = add_path_flags(fd, path);
 	/*
@@ -613,7 +623,17 @@ int cmd_add_net(int fd, int argc, char **argv)
 			    err == EINVAL ? "the kernel log (dmesg) names the field" :
 			    err == ENXIO ? NO_ENGINE : NULL);
 	}
-	if (tap) {
+	if (use_unit) {
+		snprintf(vars, sizeof(vars), "BOARD=%s\nDEV=%u\nTAP=%s\n",
+			 board_name, add.index, tap);
+		if (unit_leave("iobond-serve", add.index, vars, unit, log)) {
+			struct iobond_device_ref ref = { .argsz = sizeof(ref),
+							 .index = add.index };
+
+			ioctl(fd, IOBOND_REMOVE_DEVICE, &ref);
+			return 1;
+		}
+	} else if (tap) {
 		ret = spawn_serve(add.index, tap, log, sizeof(log));
 		if (ret) {
 			struct iobond_device_ref ref = { .argsz = sizeof(ref),
@@ -631,10 +651,14 @@ int cmd_add_net(int fd, int argc, char **argv)
 		if (tap) {
 			printf(",\"tap\":");
 			json_str(tap);
-			printf(",\"log\":");
+			printf(use_unit ? ",\"unit\":\"%s\",\"conf\":" : ",\"log\":",
+			       unit);
 			json_str(log);
 		}
 		printf("}\n");
+	} else if (use_unit) {
+		printf("%s: dev%u added, to be served on %s by %s (%s; conf %s)\n",
+		       board_name, add.index, tap, unit, unit_started(), log);
 	} else if (tap) {
 		printf("%s: dev%u added, served on %s (log %s)\n", board_name,
 		       add.index, tap, log);
@@ -682,6 +706,7 @@ static int cmd_remove(int fd, int argc, char **argv)
 		return fail("remove", errno,
 			    errno == ENOENT ? "that slot is empty" : NULL);
 	provision_forget(ref.index);
+	unit_forget(ref.index);
 	if (wait_slot_free(fd, ref.index))
 		fprintf(stderr, "iobondctl: %s: remove: dev%u is gone, but the board has not let go of it after %u ms: its slot stays taken until it does, the board stops, or an add finds no other\n",
 			board_name, ref.index, LEAVE_WAIT_MS);

@@ -8,6 +8,7 @@
 /* What an ENXIO from IOBOND_ADD_DEVICE with IOBOND_ADD_ENGINE means. */
 #define NO_ENGINE	"no engine on the board's link: start iobond-engine for it (see 'iobondctl BOARD status')"
 
+#include <limits.h>
 #include <stdbool.h>
 #include <linux/iobond.h>
 
@@ -35,6 +36,14 @@ void provision_record(int fd, unsigned int index, int argc, char **argv);
 void provision_forget(unsigned int index);
 int cmd_save(int fd, int argc);
 int cmd_restore(int fd, int argc);
+
+/* unit.c: add --unit */
+#define UNIT_NAME_MAX	64
+bool unit_word_ok(const char *s);
+int unit_leave(const char *template, unsigned int index, const char *vars,
+	       char unit[UNIT_NAME_MAX], char conf[PATH_MAX]);
+void unit_forget(unsigned int index);
+const char *unit_started(void);
 
 /* blkctl.c */
 int cmd_add_blk(int fd, int argc, char **argv);

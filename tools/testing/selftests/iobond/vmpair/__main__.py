@@ -1284,6 +1284,64 @@ class Run:
         host.sh(f"iobondctl board0 remove 0; iobondctl board0 stop; "
                 f"kill $(cat /run/nbd.pid); rm -f {img}")
 
+    @staticmethod
+    def unit_command(unit):
+        """The command line of @unit's ExecStart, for sh after the conf:
+        systemd's ${X} is one word, its $X split at whitespace."""
+        with open(os.path.join(ROOT, "packaging/systemd", unit)) as f:
+            line = re.search(r"^ExecStart=(.*)$", f.read(), re.M).group(1)
+        return re.sub(r"\$\{(\w+)\}", r'"$\1"', line.replace("@SBINDIR@/", ""))
+
+    def plan_units(self):
+        """add-blk --unit and add-net --tap --unit leave the service to
+        systemd.  The host VM has no systemd: each conf is left in place
+        and nothing serves the device, until the unit's own ExecStart,
+        run here with the conf's values, does: the disk verifies, the NIC
+        is wired.  remove takes each conf away (units_test starts the
+        units themselves under systemd)."""
+        host, board = self.vms["host"], self.vms["board"]
+        conf = "/etc/iobond/board0-dev0.conf"
+        out = host.sh("dd if=/dev/zero of=/tmp/unit.img bs=1M count=8 2>/dev/null; "
+                      "iobondctl board0 add-blk --file /tmp/unit.img "
+                      "--serial unit-disk --iops 5000 --unit")[1]
+        rc, _ = host.sh("pidof iobond-blk", check=False)
+        self.check("host.unit_blk_left_to_systemd",
+                   "left in place" in out and rc != 0, out)
+        text = host.sh(f"cat {conf}")[1]
+        self.check("host.unit_blk_conf",
+                   re.search(r"^MDEV=[0-9a-f-]{36}$", text, re.M) and
+                   'DISK="--file /tmp/unit.img"' in text and
+                   'OPTS="--serial unit-disk --iops 5000"' in text, text)
+        cmd = self.unit_command("iobond-blk@.service")
+        host.sh(f"set -a; . {conf}; ({cmd} > /run/unit-blk.log 2>&1 < /dev/null &); "
+                "for i in $(seq 100); do grep -q serial /run/unit-blk.log && exit 0; "
+                "sleep 0.1; done; cat /run/unit-blk.log; exit 1")
+        host.sh("iobondctl board0 start")
+        dev = self.board_disk("unit-disk")
+        rc, out = board.sh(f"fio --name=unit --filename=/dev/{dev} --direct=1 "
+                           "--ioengine=io_uring --rw=randwrite --bs=4k --iodepth=8 "
+                           "--size=4M --verify=crc32c --verify_fatal=1", check=False)
+        self.check("board.unit_blk_disk_verifies", rc == 0, out)
+        host.sh("iobondctl board0 remove 0")
+        rc, _ = host.sh(f"[ -e {conf} ]", check=False)
+        self.check("host.unit_blk_conf_removed", rc != 0)
+
+        mac = "52:54:00:12:34:77"
+        host.sh(f"iobondctl board0 add-net --mac {mac} --tap tapu --unit")
+        text = host.sh(f"cat {conf}")[1]
+        self.check("host.unit_serve_conf",
+                   all(f"{v}\n" in text for v in ("BOARD=board0", "DEV=0", "TAP=tapu")),
+                   text)
+        cmd = self.unit_command("iobond-serve@.service")
+        host.sh(f"set -a; . {conf}; ({cmd} > /run/unit-serve.log 2>&1 < /dev/null &)")
+        self.wait_board_nic(mac)
+        host.sh("for i in $(seq 300); do grep -q 'wired to vhost-net' /run/unit-serve.log "
+                "&& exit 0; sleep 0.1; done; cat /run/unit-serve.log; exit 1")
+        host.sh("iobondctl board0 remove 0; iobondctl board0 stop; "
+                "killall iobondctl 2> /dev/null; rm -f /tmp/unit.img; true")
+        rc, _ = host.sh(f"[ -e {conf} ]", check=False)
+        self.check("host.unit_serve_conf_removed", rc != 0)
+
     def host_reload_under_traffic(self):
         """rmmod iobond_host with a NIC pinging and a disk under fio: while
         their services hold it, it is refused at once, and ping and fio
@@ -1824,6 +1882,7 @@ class Run:
         self.engine_path()
         self.plan_disks()
         self.plan_nbd()
+        self.plan_units()
         self.host_reload_under_traffic()
         self.hot_unplug_under_traffic()
         self.board_reboot_keeps_devices()
