@@ -37,7 +37,7 @@
 #define READY_MS	30000
 /* NBD's lengths are 32 bits: a discard or write-zeroes of at most 2 GiB. */
 #define NBD_MAX_RANGE	(1U << 22)
-#define OPTS_ONCE	"frqsibSweWncU"	/* add-blk's options, by getopt value */
+#define OPTS_ONCE	"frqsibSweWncUH"	/* add-blk's options, by getopt value */
 
 static void types_dir(char *buf, size_t len, unsigned int index)
 {
@@ -390,6 +390,31 @@ int blk_release(unsigned int index)
 	return ret;
 }
 
+/*
+ * The conf of add-blk --unit's instance: MDEV, DISK (the last two of
+ * @extra's @n words) and OPTS (the others).  Return: 0, or -1 if @len
+ * bytes cannot hold it.
+ */
+static int unit_blk_vars(char *buf, size_t len, const char *uuid,
+			 char **extra, int n)
+{
+	size_t at;
+	int k, i;
+
+	k = snprintf(buf, len, "MDEV=%s\nDISK=\"%s %s\"\nOPTS=\"", uuid,
+		     extra[n - 2], extra[n - 1]);
+	for (i = 0; k >= 0 && (size_t)k < len && i < n - 2; i++) {
+		at = k;
+		k = snprintf(buf + at, len - at, "%s%s", i ? " " : "", extra[i]);
+		k = k < 0 ? k : (int)(at + k);
+	}
+	if (k < 0 || (size_t)k >= len)
+		return -1;
+	at = k;
+	k = snprintf(buf + at, len - at, "\"\n");
+	return k < 0 || at + k >= len ? -1 : 0;
+}
+
 int cmd_add_blk(int fd, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -406,6 +431,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		{ "nbd", required_argument, NULL, 'n' },
 		{ "reconnect-ms", required_argument, NULL, 'c' },
 		{ "unit", no_argument, NULL, 'U' },
+		{ "hung-ms", required_argument, NULL, 'H' },
 		{ }
 	};
 	struct iobond_device_add add = {
@@ -413,7 +439,8 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		.num_queues = 1, .queue_size = 128,
 	};
 	struct iobond_device_ref ref = { .argsz = sizeof(ref) };
-	char *extra[12] = { NULL }, uuid[37], log[PATH_MAX];
+	/* Each option once: 11 words at most, and the disk's two. */
+	char *extra[16] = { NULL }, uuid[37], log[PATH_MAX];
 	char unit[UNIT_NAME_MAX], vars[PATH_MAX + 512];
 	const char *file = NULL, *uri = NULL, *serial = NULL;
 	unsigned int seen = 0;
@@ -443,9 +470,11 @@ int cmd_add_blk(int fd, int argc, char **argv)
 			uri = optarg;
 			break;
 		case 'c':
+		case 'H':
 			if (parse_uint(optarg, 3600000, &v))
-				return usage_error("--reconnect-ms %s: expected 0 to 3600000", optarg);
-			extra[n++] = "--reconnect-ms";
+				return usage_error(opt == 'c' ? "--reconnect-ms %s: expected 0 to 3600000" :
+						   "--hung-ms %s: expected 0 to 3600000", optarg);
+			extra[n++] = opt == 'c' ? "--reconnect-ms" : "--hung-ms";
 			extra[n++] = optarg;
 			break;
 		case 'r':
@@ -495,8 +524,9 @@ int cmd_add_blk(int fd, int argc, char **argv)
 	}
 	if (!file == !uri || optind != argc)
 		return usage_error("%s", "add-blk needs --file PATH or --nbd URI, and nothing else");
-	if (file && seen & 1u << (strchr(OPTS_ONCE, 'c') - OPTS_ONCE))
-		return usage_error("%s", "--reconnect-ms is for --nbd disks");
+	if (file && seen & (1u << (strchr(OPTS_ONCE, 'c') - OPTS_ONCE) |
+			    1u << (strchr(OPTS_ONCE, 'H') - OPTS_ONCE)))
+		return usage_error("%s", "--reconnect-ms and --hung-ms are for --nbd disks");
 	for (opt = 0; use_unit && opt < n; opt++)
 		if (!unit_word_ok(extra[opt]))
 			return usage_error("--unit: %s: no whitespace, quotes, $ or %% in a unit's conf",
@@ -504,6 +534,17 @@ int cmd_add_blk(int fd, int argc, char **argv)
 	if (use_unit && !unit_word_ok(file ?: uri))
 		return usage_error("--unit: %s: no whitespace, quotes, $ or %% in a unit's conf",
 				   file ?: uri);
+	/* The unit runs in /, and sees /tmp of its own. */
+	if (use_unit && file) {
+		file = realpath(file, NULL);
+		if (!file)
+			return fail("add-blk", errno, "--file: no such file");
+	}
+	/* What the unit's sandbox keeps from the backend, unless a drop-in. */
+	if (use_unit && (file ? strncmp(file, "/var/lib/iobond/", 16) :
+			 !strncmp(uri, "nbd://", 6)))
+		fprintf(stderr, "iobondctl: %s: add-blk --unit: note: iobond-blk@.service reaches files under /var/lib/iobond and unix sockets only, unless a drop-in lets it (operations.rst)\n",
+			board_name);
 	extra[n++] = file ? "--file" : "--nbd";
 	extra[n++] = (char *)(file ?: uri);
 	if (disk_tag(file ?: uri, uri, serial, &add))
@@ -523,13 +564,10 @@ int cmd_add_blk(int fd, int argc, char **argv)
 	if (make_mdev(add.index, uuid))
 		goto undo_dev;
 	if (use_unit) {
-		/* OPTS: the backend's words but the disk's, the last two. */
-		ret = snprintf(vars, sizeof(vars), "MDEV=%s\nDISK=\"%s %s\"\nOPTS=\"",
-			       uuid, extra[n - 2], extra[n - 1]);
-		for (opt = 0; opt < n - 2; opt++)
-			ret += snprintf(vars + ret, sizeof(vars) - ret, "%s%s",
-					opt ? " " : "", extra[opt]);
-		snprintf(vars + ret, sizeof(vars) - ret, "\"\n");
+		if (unit_blk_vars(vars, sizeof(vars), uuid, extra, n)) {
+			fail("add-blk --unit", E2BIG, "the disk's words are too long for a unit's conf");
+			goto undo_mdev;
+		}
 		if (unit_leave("iobond-blk", add.index, vars, unit, log))
 			goto undo_mdev;
 	} else {
@@ -545,9 +583,11 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		printf("{\"index\":%u,\"mdev\":\"%s\",\"capacity\":%llu,",
 		       add.index, uuid,
 		       (unsigned long long)add.config.blk.capacity);
-		if (use_unit)
-			printf("\"unit\":\"%s\",\"conf\":", unit);
-		else
+		if (use_unit) {
+			printf("\"unit\":");
+			json_str(unit);
+			printf(",\"conf\":");
+		} else
 			printf("\"log\":");
 		json_str(log);
 		printf("}\n");

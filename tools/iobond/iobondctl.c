@@ -7,7 +7,8 @@
  *   iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]
  *                           [--mtu N] [--features HEX] [--tap NAME [--unit]]
  *                           [--engine|--window]
- *   iobondctl [--json] BOARD add-blk (--file PATH | --nbd URI [--reconnect-ms MS])
+ *   iobondctl [--json] BOARD add-blk (--file PATH | --nbd URI [--reconnect-ms MS]
+ *                           [--hung-ms MS])
  *                           [--readonly] [--queues N] [--queue-size N]
  *                           [--iops N] [--bps N] [--serial ID]
  *                           [--write-through] [--engine|--window] [--unit]
@@ -83,7 +84,8 @@ static void usage(FILE *f)
 "       iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]\n"
 "                               [--mtu N] [--features HEX] [--tap NAME [--unit]]\n"
 "                               [--engine|--window]\n"
-"       iobondctl [--json] BOARD add-blk (--file PATH | --nbd URI [--reconnect-ms MS])\n"
+"       iobondctl [--json] BOARD add-blk (--file PATH | --nbd URI [--reconnect-ms MS]\n"
+"                               [--hung-ms MS])\n"
 "                               [--readonly] [--queues N] [--queue-size N]\n"
 "                               [--iops N] [--bps N] [--serial ID]\n"
 "                               [--write-through] [--engine|--window] [--unit]\n"
@@ -651,8 +653,11 @@ int cmd_add_net(int fd, int argc, char **argv)
 		if (tap) {
 			printf(",\"tap\":");
 			json_str(tap);
-			printf(use_unit ? ",\"unit\":\"%s\",\"conf\":" : ",\"log\":",
-			       unit);
+			if (use_unit) {
+				printf(",\"unit\":");
+				json_str(unit);
+			}
+			printf(use_unit ? ",\"conf\":" : ",\"log\":");
 			json_str(log);
 		}
 		printf("}\n");

@@ -5,10 +5,12 @@
  *
  * The instance's conf, /etc/iobond/BOARD-devN.conf, says what its unit
  * (iobond-serve@.service, iobond-blk@.service) runs; its first line marks
- * it as iobondctl's, so that "remove" takes away only what add wrote.  If
- * systemd runs this machine (/run/systemd/system, sd_booted()), the
- * instance is started, and add fails if it does not start; if not, the
- * conf is left in place for when it does.  "restore" writes it again with
+ * it as iobondctl's, so that "remove" takes away only what add wrote, and
+ * add never writes over a conf written by hand.  If systemd runs this
+ * machine (/run/systemd/system, sd_booted()), the instance is restarted
+ * (an instance still running, of the slot's last device, would not read
+ * the new conf), and add fails if systemctl does; if not, the conf is
+ * left in place for when it does.  "restore" writes it again with
  * the disk's new mdev, which a hand-written conf would need by hand.
  */
 #define _GNU_SOURCE
@@ -37,15 +39,22 @@ static void conf_path(char *buf, size_t len, unsigned int index,
  * unit_word_ok() - can @s pass through a conf into a unit's command line?
  * @s: an option's value
  *
- * The unit expands $DISK and $OPTS at whitespace, and systemd would read
- * quotes, backslashes, "$" and "%" in the conf or the line itself.
+ * The unit expands $DISK and $OPTS at whitespace (a control character
+ * among them), and systemd would read quotes, backslashes and "$" in the
+ * conf.  Specifiers ("%") are not expanded in a conf's values.
  */
 bool unit_word_ok(const char *s)
 {
-	return s[0] && !strpbrk(s, " \t\n\"'\\$%");
+	const char *c;
+
+	for (c = s; *c; c++)
+		if (*c <= ' ' || *c == 0x7f || strchr("\"'\\$", *c))
+			return false;
+	return s[0];
 }
 
-static int start(const char *unit)
+/* systemctl @verb @unit; its words to /dev/null if @quiet. */
+static int systemctl(const char *verb, const char *unit, bool quiet)
 {
 	int status;
 	pid_t pid;
@@ -55,7 +64,9 @@ static int start(const char *unit)
 	if (pid < 0)
 		return -errno;
 	if (!pid) {
-		execlp("systemctl", "systemctl", "start", unit, (char *)NULL);
+		if (quiet)
+			freopen("/dev/null", "w", stderr);
+		execlp("systemctl", "systemctl", verb, unit, (char *)NULL);
 		fprintf(stderr, "iobondctl: systemctl: %s\n", strerror(errno));
 		_exit(127);
 	}
@@ -78,7 +89,7 @@ static int start(const char *unit)
 int unit_leave(const char *template, unsigned int index, const char *vars,
 	       char unit[UNIT_NAME_MAX], char conf[PATH_MAX])
 {
-	char tmp[PATH_MAX];
+	char tmp[PATH_MAX], line[sizeof(MARK)];
 	FILE *f;
 	int ret;
 
@@ -87,6 +98,14 @@ int unit_leave(const char *template, unsigned int index, const char *vars,
 	conf_path(conf, PATH_MAX, index, "");
 	conf_path(tmp, sizeof(tmp), index, ".new");
 	mkdir(CONF_DIR, 0755);
+	f = fopen(conf, "r");
+	if (f) {
+		ret = fgets(line, sizeof(line), f) && !strcmp(line, MARK);
+		fclose(f);
+		if (!ret)
+			return fail("--unit", EEXIST,
+				    "a conf written by hand is there: move it away, or add without --unit");
+	}
 	/* Whole or not at all: the unit may be reading the old one. */
 	f = fopen(tmp, "w");
 	if (!f || fputs(MARK, f) < 0 || fputs(vars, f) < 0 || fclose(f) ||
@@ -97,10 +116,12 @@ int unit_leave(const char *template, unsigned int index, const char *vars,
 	}
 	if (access("/run/systemd/system", F_OK))
 		return 0;
-	ret = start(unit);
+	/* A failed instance would be held by its start limit. */
+	systemctl("reset-failed", unit, true);
+	ret = systemctl("restart", unit, false);
 	if (ret) {
 		unlink(conf);
-		return fail("--unit: systemctl start", -ret,
+		return fail("--unit: systemctl restart", -ret,
 			    "'systemctl status' and 'journalctl -u' of the unit say why");
 	}
 	return 0;

@@ -73,6 +73,7 @@ struct blk_req {
 	struct blk *b;		/* for its commands' callbacks */
 	unsigned int parts;	/* its commands not completed, + 1 while sending */
 	int nbd_err;		/* the first one's error */
+	bool nbd_final;		/* ...is no lost connection's: never retried */
 	bool nbd_fua;		/* its writes went with FUA */
 	uint64_t nbd_mark;	/* a flush: the writes acknowledged before it */
 	uint64_t nbd_since;	/* when it first waited for a server, or 0 */
@@ -142,9 +143,11 @@ void blk_req_start(struct blk *b, struct blk_req *r);
 void blk_req_submit(struct blk *b, struct blk_req *r);
 void blk_req_done(struct blk *b, struct blk_req *r, int res);
 
-/* nbd.c */
+/* nbd.c; a connection owing replies and silent this long is given up */
+#define NBD_HUNG_MS	30000
 int blk_nbd_probe(const char *uri);
-int blk_nbd_open(struct blk *b, const char *uri, uint64_t grace_ms);
+int blk_nbd_open(struct blk *b, const char *uri, uint64_t grace_ms,
+		 uint64_t hung_ms);
 void blk_nbd_submit(struct blk *b, struct blk_req *r);
 void blk_nbd_stop(struct blk *b);
 void blk_nbd_pump(struct blk *b);

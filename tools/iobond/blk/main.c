@@ -4,8 +4,9 @@
  * device or an NBD export, through the device's VFIO face (a mediated
  * device).
  *
- *   iobond-blk --mdev UUID (--file PATH | --nbd URI [--reconnect-ms MS])
- *              [--readonly] [--iops N] [--bps N] [--serial ID] [--ready-fd FD]
+ *   iobond-blk --mdev UUID (--file PATH | --nbd URI [--reconnect-ms MS]
+ *              [--hung-ms MS]) [--readonly] [--iops N] [--bps N] [--serial ID]
+ *              [--ready-fd FD]
  *   iobond-blk --nbd URI --probe
  *
  * "iobondctl BOARD add-blk" provisions the disk, creates its mdev and
@@ -303,7 +304,7 @@ static void default_serial(struct blk *b, const char *src)
 static void usage(bool help)
 {
 	fprintf(help ? stdout : stderr,
-		"usage: iobond-blk --mdev UUID (--file PATH | --nbd URI [--reconnect-ms MS])\n"
+		"usage: iobond-blk --mdev UUID (--file PATH | --nbd URI [--reconnect-ms MS] [--hung-ms MS])\n"
 		"                  [--readonly] [--iops N] [--bps N] [--serial ID] [--ready-fd FD]\n"
 		"       iobond-blk --nbd URI --probe\n"
 		"Serve a virtio-blk device of IO-Bond (its mdev UUID) from PATH or an NBD export.\n");
@@ -336,6 +337,7 @@ int main(int argc, char **argv)
 		{ "ready-fd", required_argument, NULL, 'R' },
 		{ "nbd", required_argument, NULL, 'n' },
 		{ "reconnect-ms", required_argument, NULL, 'c' },
+		{ "hung-ms", required_argument, NULL, 'H' },
 		{ "probe", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
@@ -344,6 +346,8 @@ int main(int argc, char **argv)
 	struct blk *b = &blk;
 	const char *uuid = NULL, *serial = NULL, *uri = NULL, *why;
 	uint64_t iops = 0, bps = 0, grace_ms = IOBOND_BLK_GRACE_MS;
+	uint64_t hung_ms = NBD_HUNG_MS;
+	bool nbd_opts = false;
 	int opt, ready = -1, ret;
 	bool only_probe = false;
 	struct sigaction sa = { .sa_handler = on_sigbus };
@@ -355,7 +359,14 @@ int main(int argc, char **argv)
 		case 'm': uuid = optarg; break;
 		case 'f': b->file = optarg; break;
 		case 'n': uri = optarg; break;
-		case 'c': grace_ms = number("--reconnect-ms", optarg); break;
+		case 'c':
+			grace_ms = number("--reconnect-ms", optarg);
+			nbd_opts = true;
+			break;
+		case 'H':
+			hung_ms = number("--hung-ms", optarg);
+			nbd_opts = true;
+			break;
 		case 'p': only_probe = true; break;
 		case 'r': b->readonly = true; break;
 		case 'i': iops = number("--iops", optarg); break;
@@ -373,7 +384,8 @@ int main(int argc, char **argv)
 			usage(false);
 		return blk_nbd_probe(uri);
 	}
-	if (!uuid || grace_ms > UINT64_MAX / 1000000)
+	if (!uuid || (nbd_opts && !uri) || grace_ms > UINT64_MAX / 1000000 ||
+	    hung_ms > UINT64_MAX / 1000000)
 		usage(false);
 	if (serial)
 		strncpy(b->serial, serial, sizeof(b->serial));
@@ -406,7 +418,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	blk_parse_config(b);
-	if (uri ? blk_nbd_open(b, uri, grace_ms) : !file_holds_disk(b))
+	if (uri ? blk_nbd_open(b, uri, grace_ms, hung_ms) : !file_holds_disk(b))
 		return 1;
 
 	sigemptyset(&mask);

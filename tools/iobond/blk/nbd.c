@@ -10,13 +10,14 @@
  * its commands have.
  *
  * The export is a cloud disk: its server may restart, hang or go away.
- * A lost connection (closed, or silent for the grace while it owes
- * replies, or a server shutting down) keeps every request that was on it,
- * and those that come meanwhile; the backend connects again every
- * TICK_MS and sends them again (reads, writes, trims and zeroes are
- * idempotent).  A request that waited for a server for the reconnect
- * grace (--reconnect-ms) in all fails with IOERR, as do new ones while the
- * server has been away that long.  Meanwhile the backend still tells the
+ * A lost connection (closed, or a server shutting down, or, with
+ * --hung-ms, silent that long while it owes replies) keeps every request
+ * that was on it, and those that come meanwhile; the backend connects
+ * again every TICK_MS and sends them again (reads, writes, trims and
+ * zeroes are idempotent).  A request that waited for a server for the
+ * reconnect grace (--reconnect-ms), counted from the first time it
+ * waited, fails with IOERR, as do new ones while the server has been away
+ * that long.  Meanwhile the backend still tells the
  * kernel that it lives, so the kernel's own grace does not cut it off.
  * The first connection, at start, is made the same way: a backend taking
  * over a disk must hold the device at once, whatever its server does.
@@ -38,6 +39,7 @@
 #define TICK_MS		200
 #define IDLE_TICK_MS	1000	/* reconnecting once the grace ran out */
 #define PROBE_S		10
+#define HANDSHAKE_MS	10000	/* a connection that does not finish it goes */
 
 /**
  * struct blk_nbd - the export and the one connection to it
@@ -52,13 +54,15 @@
  * @waiting: requests to send once connected, oldest first
  * @wait_tail: where the next one goes
  * @finished: requests whose commands all completed, for finish()
- * @grace_ns: how long a request may wait for a server in all
+ * @grace_ns: how long a request may wait for a server, from its first wait
+ * @hung_ns: how long a connection may owe replies and send none; 0: ever
  * @lost_ns: when the last connection was lost; 0 while one is up
  * @progress_ns: @h's last sign of life: a reply, or its start
+ * @dial: the tick asks blk_nbd_pump() to connect
  * @expired: the server is away for @grace_ns: new requests fail at once
  * @shutting: the server answered ESHUTDOWN: it is going away
- * @acked, @flushed: writes the server acknowledged without FUA on @h,
- *	and how many of them a flush covered since
+ * @acked, @flushed: writes, trims and zeroes the server acknowledged
+ *	without FUA on @h, and how many of them a flush covered since
  * @flush_fails: acknowledged writes were lost with a server's cache:
  *	the next flush fails, so that the board hears of it
  * @attempts: connections tried since the last one was lost
@@ -77,8 +81,8 @@ struct blk_nbd {
 	struct __kernel_timespec tick_ts;
 	struct blk_req *waiting, **wait_tail;
 	struct blk_req *finished;
-	uint64_t grace_ns, lost_ns, progress_ns;
-	bool expired, shutting;
+	uint64_t grace_ns, hung_ns, lost_ns, progress_ns;
+	bool dial, expired, shutting;
 	uint64_t acked, flushed;
 	bool flush_fails;
 	unsigned int attempts;
@@ -148,6 +152,8 @@ static const char *check_export(struct blk *b, struct blk_nbd *n,
 	n->fua = nbd_can_fua(n->h) > 0;
 	n->trim = nbd_can_trim(n->h) > 0;
 	n->zero = nbd_can_zero(n->h) > 0;
+	if ((b->st.features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES)) && !n->zero)
+		return "the server does not write zeroes, which the disk offers";
 	/* A disk offered no flush (write-through) needs each write durable. */
 	if (!(b->st.features & (1ULL << VIRTIO_BLK_F_FLUSH)) && !n->fua)
 		return "the server has no FUA, which a write-through disk needs";
@@ -222,13 +228,15 @@ static void reconnect(struct blk_nbd *n)
  * @b: the backend, with its config read
  * @uri: the export's NBD URI (nbd://, nbd+unix://)
  * @grace_ms: how long a request may wait for a server
+ * @hung_ms: how long a connection may owe replies and send none (0: ever)
  *
  * The first connection is made as a lost one is made again: requests
  * wait for it as long.
  *
  * Return: 0, or 1 after saying why not.
  */
-int blk_nbd_open(struct blk *b, const char *uri, uint64_t grace_ms)
+int blk_nbd_open(struct blk *b, const char *uri, uint64_t grace_ms,
+		 uint64_t hung_ms)
 {
 	struct blk_nbd *n = calloc(1, sizeof(*n));
 
@@ -238,6 +246,7 @@ int blk_nbd_open(struct blk *b, const char *uri, uint64_t grace_ms)
 	}
 	n->uri = uri;
 	n->grace_ns = grace_ms * 1000000;
+	n->hung_ns = hung_ms * 1000000;
 	n->wait_tail = &n->waiting;
 	n->lost_ns = now_ns();
 	b->nbd = n;
@@ -275,7 +284,8 @@ static int part_done(void *opaque, int *error)
 		/* nbdkit's answer while it stops: the connection is going. */
 		if (*error == ESHUTDOWN)
 			n->shutting = true;
-	} else if (r->type == VIRTIO_BLK_T_OUT && !r->nbd_fua) {
+	} else if (r->type != VIRTIO_BLK_T_IN && r->type != VIRTIO_BLK_T_FLUSH &&
+		   !r->nbd_fua) {
 		n->acked++;
 	} else if (r->type == VIRTIO_BLK_T_FLUSH && r->nbd_mark > n->flushed) {
 		n->flushed = r->nbd_mark;
@@ -297,6 +307,7 @@ static void send_req(struct blk *b, struct blk_nbd *n, struct blk_req *r)
 	if (!nbd_aio_in_flight(n->h))
 		n->progress_ns = now_ns();
 	r->nbd_err = 0;
+	r->nbd_final = false;
 	r->nbd_fua = !has(b, VIRTIO_BLK_F_FLUSH) && n->fua;
 	r->parts = 1;		/* held until all are sent */
 	switch (r->type) {
@@ -319,6 +330,7 @@ static void send_req(struct blk *b, struct blk_nbd *n, struct blk_req *r)
 				n->uri);
 			n->flush_fails = false;
 			r->nbd_err = EIO;
+			r->nbd_final = true;
 			break;
 		}
 		/* A server that flushes nothing keeps nothing to flush. */
@@ -338,9 +350,10 @@ static void send_req(struct blk *b, struct blk_nbd *n, struct blk_req *r)
 	default:
 		/* add-blk offers write zeroes only where the server has it. */
 		if (!n->zero) {
-			if (b->errors < 20)
+			if (b->errors++ < 20)
 				blk_log("%s: the server does not write zeroes", n->uri);
 			r->nbd_err = EIO;
+			r->nbd_final = true;
 			break;
 		}
 		r->parts++;
@@ -352,7 +365,9 @@ static void send_req(struct blk *b, struct blk_nbd *n, struct blk_req *r)
 	if (ret < 0) {
 		r->parts--;
 		r->nbd_err = nbd_get_errno() ?: EIO;
-		if (b->errors < 20)
+		/* Refused by a live handle (a length, an alignment): for good. */
+		r->nbd_final = !nbd_aio_is_dead(n->h) && !nbd_aio_is_closed(n->h);
+		if (r->nbd_final && b->errors++ < 20)
 			blk_log("%s: type %u at sector %" PRIu64 ": %s", n->uri,
 				r->type, r->sector, nbd_get_error() ?: strerror(r->nbd_err));
 	}
@@ -447,6 +462,8 @@ static void lose(struct blk *b, struct blk_nbd *n, const char *why)
  */
 static void finish(struct blk *b, struct blk_nbd *n)
 {
+	bool lost = !n->connected || !n->h || nbd_aio_is_dead(n->h) ||
+		    nbd_aio_is_closed(n->h);
 	struct blk_req *r;
 
 	while ((r = n->finished)) {
@@ -454,7 +471,8 @@ static void finish(struct blk *b, struct blk_nbd *n)
 		if (r->gen != b->gen)
 			/* Its ring is gone (a reset): nothing to say. */
 			blk_req_done(b, r, -ECANCELED);
-		else if (r->nbd_err && (!n->connected || r->nbd_err == ESHUTDOWN))
+		else if (r->nbd_err && !r->nbd_final &&
+			 (lost || r->nbd_err == ESHUTDOWN))
 			wait_for_server(n, r);
 		else if (r->nbd_err)
 			/* EOPNOTSUPP would make req.c try another fallocate. */
@@ -487,6 +505,8 @@ static void resend(struct blk *b, struct blk_nbd *n)
 	}
 	if (k)
 		blk_log("%s: %u waiting request(s) sent", n->uri, k);
+	/* Refused at once (a dead handle, a length): their turn now. */
+	finish(b, n);
 }
 
 /*
@@ -562,7 +582,10 @@ void blk_nbd_stop(struct blk *b)
 		blk_log("%s: the board reset the disk: dropping the connection and its %d command(s)",
 			n->uri, nbd_aio_in_flight(n->h));
 		cut(n);
-		snprintf(n->error, sizeof(n->error), "cut for the reset");
+		/* Ours, not the server's loss: its cache is as it was. */
+		n->acked = n->flushed = 0;
+		if (nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h))
+			lose(b, n, "cut for the reset");
 	}
 	k = fail_waiting(b, n, of_an_old_ring, -ECANCELED);
 	if (k)
@@ -598,14 +621,17 @@ void blk_nbd_pump(struct blk *b)
 	char why[160] = "";
 	int fd;
 
-	if (n->h && now_ns() - n->progress_ns >= n->grace_ns &&
-	    (!n->connected || nbd_aio_in_flight(n->h) > 0)) {
+	if (n->dial && !n->h)
+		reconnect(n);
+	n->dial = false;
+	if (n->h && !n->connected &&
+	    now_ns() - n->progress_ns >= HANDSHAKE_MS * 1000000ULL) {
+		lose(b, n, "no handshake in 10 s");
+	} else if (n->h && n->hung_ns && nbd_aio_in_flight(n->h) > 0 &&
+		   now_ns() - n->progress_ns >= n->hung_ns) {
 		snprintf(why, sizeof(why), "no answer for %" PRIu64 " ms",
-			 n->grace_ns / 1000000);
-		if (n->connected)
-			cut(n);
-		else
-			lose(b, n, why);
+			 n->hung_ns / 1000000);
+		cut(n);
 	} else if (n->h && n->shutting) {
 		snprintf(why, sizeof(why), "the server is shutting down");
 		cut(n);
@@ -650,10 +676,13 @@ void blk_nbd_event(struct blk *b, uint64_t tag, int res)
 	unsigned int dir;
 	int ret = 0;
 
+	/*
+	 * The connection is made in blk_nbd_pump(), after the batch: a poll
+	 * of the lost one that fired in this batch finds no handle.
+	 */
 	if (tag == TAG_NBD_TICK) {
 		n->tick_armed = false;
-		if (!n->h)
-			reconnect(n);
+		n->dial = true;
 		return;
 	}
 	/* Of a connection closed since: lose() already forgot it. */

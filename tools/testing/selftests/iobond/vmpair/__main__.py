@@ -1218,7 +1218,8 @@ class Run:
         host.sh(f"dd if=/dev/zero of={img} bs=1M count=16 2>/dev/null")
         self.nbdkit("/run/nbd.pid", slow)
         host.sh(f"iobondctl board0 add-blk --nbd 'nbd+unix:///disk?socket={sock}' "
-                f"--reconnect-ms {grace * 1000} && iobondctl board0 start")
+                f"--reconnect-ms {grace * 1000} --hung-ms {grace * 1000} && "
+                "iobondctl board0 start")
         dev = self.board_disk("disk")
         self.board_fio_bg(dev, "--rw=randwrite --iodepth=16 --size=8M "
                                "--verify=crc32c --verify_fatal=1")
@@ -1237,6 +1238,15 @@ class Run:
         self.check("host.nbd_requests_sent_again",
                    len(re.findall(r"waiting request\(s\) sent", log)) >= 2 and
                    "shutting down" in log, log)
+
+        # The server lost writes it had acknowledged and nothing flushed:
+        # the next flush fails, once; the one after succeeds.
+        flush = (f"fio --name=flush --filename=/dev/{dev} --direct=1 --rw=write "
+                 "--bs=4k --size=4k --offset=12M --fsync=1")
+        rc1, out1 = board.sh(flush, check=False)
+        rc2, out2 = board.sh(flush, check=False)
+        self.check("board.nbd_flush_after_loss_fails_once", rc1 != 0 and rc2 == 0,
+                   f"first: {rc1}\n{out1}\nsecond: {rc2}\n{out2}")
 
         # Away longer than the grace: a read fails after it; back, the disk
         # serves again without a reset.
