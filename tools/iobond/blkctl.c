@@ -471,9 +471,9 @@ int cmd_add_blk(int fd, int argc, char **argv)
 			break;
 		case 'c':
 		case 'H':
-			if (parse_uint(optarg, 3600000, &v))
+			if (parse_uint(optarg, 3600000, &v) || (opt == 'H' && v && v < 1000))
 				return usage_error(opt == 'c' ? "--reconnect-ms %s: expected 0 to 3600000" :
-						   "--hung-ms %s: expected 0 to 3600000", optarg);
+						   "--hung-ms %s: expected 0, or 1000 to 3600000", optarg);
 			extra[n++] = opt == 'c' ? "--reconnect-ms" : "--hung-ms";
 			extra[n++] = optarg;
 			break;
@@ -527,19 +527,20 @@ int cmd_add_blk(int fd, int argc, char **argv)
 	if (file && seen & (1u << (strchr(OPTS_ONCE, 'c') - OPTS_ONCE) |
 			    1u << (strchr(OPTS_ONCE, 'H') - OPTS_ONCE)))
 		return usage_error("%s", "--reconnect-ms and --hung-ms are for --nbd disks");
+	/* The unit runs in /: a relative path is made whole, links kept. */
+	if (use_unit && file && file[0] != '/') {
+		char *cwd = getcwd(NULL, 0), *whole = NULL;
+
+		if (!cwd || asprintf(&whole, "%s/%s", cwd, file) < 0)
+			return fail("add-blk --unit", ENOMEM, "--file");
+		free(cwd);
+		file = whole;
+	}
 	for (opt = 0; use_unit && opt < n; opt++)
 		if (!unit_word_ok(extra[opt]))
-			return usage_error("--unit: %s: no whitespace, quotes, $ or %% in a unit's conf",
-					   extra[opt]);
+			return usage_error("--unit: %s: " UNIT_WORD_RULE, extra[opt]);
 	if (use_unit && !unit_word_ok(file ?: uri))
-		return usage_error("--unit: %s: no whitespace, quotes, $ or %% in a unit's conf",
-				   file ?: uri);
-	/* The unit runs in /, and sees /tmp of its own. */
-	if (use_unit && file) {
-		file = realpath(file, NULL);
-		if (!file)
-			return fail("add-blk", errno, "--file: no such file");
-	}
+		return usage_error("--unit: %s: " UNIT_WORD_RULE, file ?: uri);
 	/* What the unit's sandbox keeps from the backend, unless a drop-in. */
 	if (use_unit && (file ? strncmp(file, "/var/lib/iobond/", 16) :
 			 !strncmp(uri, "nbd://", 6)))

@@ -604,7 +604,7 @@ int cmd_add_net(int fd, int argc, char **argv)
 	if (use_unit && !tap)
 		return usage_error("%s", "--unit needs --tap: the unit serves the NIC on it");
 	if (use_unit && (!unit_word_ok(tap) || !unit_word_ok(board_name)))
-		return usage_error("--unit: %s: no whitespace, quotes, $ or %% in a unit's conf",
+		return usage_error("--unit: %s: " UNIT_WORD_RULE,
 				   unit_word_ok(tap) ? board_name : tap);
 	add.tag = device_tag('n', add.config.net.mac, sizeof(add.config.net.mac));
 	add.flags = add_path_flags(fd, path);

@@ -39,6 +39,7 @@ int cmd_restore(int fd, int argc);
 
 /* unit.c: add --unit */
 #define UNIT_NAME_MAX	64
+#define UNIT_WORD_RULE	"a unit's conf takes no whitespace, control character, quote, backslash or $"
 bool unit_word_ok(const char *s);
 int unit_leave(const char *template, unsigned int index, const char *vars,
 	       char unit[UNIT_NAME_MAX], char conf[PATH_MAX]);

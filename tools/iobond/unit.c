@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,7 @@ bool unit_word_ok(const char *s)
 	const char *c;
 
 	for (c = s; *c; c++)
-		if (*c <= ' ' || *c == 0x7f || strchr("\"'\\$", *c))
+		if ((unsigned char)*c <= ' ' || *c == 0x7f || strchr("\"'\\$", *c))
 			return false;
 	return s[0];
 }
@@ -64,8 +65,10 @@ static int systemctl(const char *verb, const char *unit, bool quiet)
 	if (pid < 0)
 		return -errno;
 	if (!pid) {
-		if (quiet)
-			freopen("/dev/null", "w", stderr);
+		int null = quiet ? open("/dev/null", O_WRONLY) : -1;
+
+		if (null >= 0)
+			dup2(null, 2);
 		execlp("systemctl", "systemctl", verb, unit, (char *)NULL);
 		fprintf(stderr, "iobondctl: systemctl: %s\n", strerror(errno));
 		_exit(127);

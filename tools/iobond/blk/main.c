@@ -384,8 +384,9 @@ int main(int argc, char **argv)
 			usage(false);
 		return blk_nbd_probe(uri);
 	}
+	/* A silence shorter than a few ticks would cut healthy connections. */
 	if (!uuid || (nbd_opts && !uri) || grace_ms > UINT64_MAX / 1000000 ||
-	    hung_ms > UINT64_MAX / 1000000)
+	    hung_ms > UINT64_MAX / 1000000 || (hung_ms && hung_ms < 1000))
 		usage(false);
 	if (serial)
 		strncpy(b->serial, serial, sizeof(b->serial));

@@ -67,6 +67,7 @@
  *	the next flush fails, so that the board hears of it
  * @attempts: connections tried since the last one was lost
  * @error: why libnbd last failed a call on @h, or ""
+ * @errnum: its errno: EFAULT, the window revoked under a command
  *
  * Single-threaded, like the rest of the backend: libnbd calls the
  * commands' callbacks from inside the calls made here, and they only
@@ -87,6 +88,7 @@ struct blk_nbd {
 	bool flush_fails;
 	unsigned int attempts;
 	char error[128];
+	int errnum;
 };
 
 static uint64_t now_ns(void)
@@ -152,7 +154,7 @@ static const char *check_export(struct blk *b, struct blk_nbd *n,
 	n->fua = nbd_can_fua(n->h) > 0;
 	n->trim = nbd_can_trim(n->h) > 0;
 	n->zero = nbd_can_zero(n->h) > 0;
-	if ((b->st.features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES)) && !n->zero)
+	if (has(b, VIRTIO_BLK_F_WRITE_ZEROES) && !n->zero)
 		return "the server does not write zeroes, which the disk offers";
 	/* A disk offered no flush (write-through) needs each write durable. */
 	if (!(b->st.features & (1ULL << VIRTIO_BLK_F_FLUSH)) && !n->fua)
@@ -204,6 +206,7 @@ int blk_nbd_probe(const char *uri)
 static void note_error(struct blk_nbd *n)
 {
 	snprintf(n->error, sizeof(n->error), "%s", nbd_get_error() ?: "");
+	n->errnum = nbd_get_errno();
 }
 
 /* Start a connection, without waiting for it: blk_nbd_pump() does. */
@@ -212,6 +215,7 @@ static void reconnect(struct blk_nbd *n)
 	n->attempts++;
 	n->progress_ns = now_ns();
 	n->error[0] = 0;
+	n->errnum = 0;
 	n->h = new_handle();
 	if (n->h && !nbd_aio_connect_uri(n->h, n->uri))
 		return;
@@ -325,10 +329,8 @@ static void send_req(struct blk *b, struct blk_nbd *n, struct blk_req *r)
 		}
 		break;
 	case VIRTIO_BLK_T_FLUSH:
+		/* Cleared once the board has it (finish()). */
 		if (n->flush_fails) {
-			blk_log("%s: writes the server acknowledged were lost with it: failing this flush",
-				n->uri);
-			n->flush_fails = false;
 			r->nbd_err = EIO;
 			r->nbd_final = true;
 			break;
@@ -447,8 +449,12 @@ static void lose(struct blk *b, struct blk_nbd *n, const char *why)
 	if (n->connected) {
 		n->lost_ns = now_ns();
 		n->attempts = 0;
-		/* What the server acknowledged and did not flush may be gone. */
-		if (n->acked > n->flushed && n->flush)
+		/*
+		 * What the server acknowledged and did not flush may be gone;
+		 * not for an EFAULT, the board's reset revoking the window
+		 * under a command, as blk_nbd_stop() says.
+		 */
+		if (n->acked > n->flushed && n->flush && n->errnum != EFAULT)
 			n->flush_fails = true;
 	}
 	n->acked = n->flushed = 0;
@@ -474,7 +480,13 @@ static void finish(struct blk *b, struct blk_nbd *n)
 		else if (r->nbd_err && !r->nbd_final &&
 			 (lost || r->nbd_err == ESHUTDOWN))
 			wait_for_server(n, r);
-		else if (r->nbd_err)
+		else if (r->nbd_err && r->type == VIRTIO_BLK_T_FLUSH &&
+			 r->nbd_final && n->flush_fails) {
+			blk_log("%s: writes the server acknowledged were lost with it: failing this flush",
+				n->uri);
+			n->flush_fails = false;
+			blk_req_done(b, r, -EIO);
+		} else if (r->nbd_err)
 			/* EOPNOTSUPP would make req.c try another fallocate. */
 			blk_req_done(b, r, r->nbd_err == EOPNOTSUPP ? -EIO :
 				     -r->nbd_err);
@@ -491,7 +503,10 @@ static void resend(struct blk *b, struct blk_nbd *n)
 	struct blk_req *r;
 	unsigned int k = 0;
 
-	blk_log("%s: connected%s", n->uri, n->ever ? " again" : "");
+	blk_log("%s: connected%s: the server %s, %s, %s, %s", n->uri,
+		n->ever ? " again" : "", n->flush ? "flushes" : "has no cache",
+		n->fua ? "does FUA" : "has no FUA", n->trim ? "trims" : "does not trim",
+		n->zero ? "zeroes" : "does not zero");
 	n->ever = true;
 	n->connected = true;
 	n->lost_ns = 0;
@@ -535,9 +550,17 @@ static unsigned int fail_waiting(struct blk *b, struct blk_nbd *n,
 	return k;
 }
 
+/* The grace; before the first connection, time enough for a handshake. */
+static uint64_t grace(struct blk_nbd *n)
+{
+	uint64_t first = HANDSHAKE_MS * 1000000ULL;
+
+	return n->ever || n->grace_ns >= first ? n->grace_ns : first;
+}
+
 static bool waited_enough(struct blk *b, struct blk_req *r, uint64_t now)
 {
-	return now - r->nbd_since >= b->nbd->grace_ns;
+	return now - r->nbd_since >= grace(b->nbd);
 }
 
 static bool of_an_old_ring(struct blk *b, struct blk_req *r, uint64_t now)
@@ -554,15 +577,14 @@ static void expire(struct blk *b, struct blk_nbd *n)
 {
 	unsigned int k = fail_waiting(b, n, waited_enough, -ENOTCONN);
 
-	if (n->lost_ns && !n->expired &&
-	    now_ns() - n->lost_ns >= n->grace_ns) {
+	if (n->lost_ns && !n->expired && now_ns() - n->lost_ns >= grace(n)) {
 		n->expired = true;
 		blk_log("%s: no server for %" PRIu64 " ms: requests fail until it is back",
-			n->uri, n->grace_ns / 1000000);
+			n->uri, grace(n) / 1000000);
 	}
 	if (k)
 		blk_log("%s: %u request(s) failed: no server answered them in %" PRIu64 " ms",
-			n->uri, k, n->grace_ns / 1000000);
+			n->uri, k, grace(n) / 1000000);
 }
 
 /**
@@ -581,9 +603,14 @@ void blk_nbd_stop(struct blk *b)
 	if (n->h && n->connected && nbd_aio_in_flight(n->h) > 0) {
 		blk_log("%s: the board reset the disk: dropping the connection and its %d command(s)",
 			n->uri, nbd_aio_in_flight(n->h));
+		/*
+		 * Ours, not the server's loss: its cache is as it was, and a
+		 * flush on the next connection covers it where the server
+		 * says flushes cover every connection (multi-conn).
+		 */
+		if (nbd_can_multi_conn(n->h) > 0)
+			n->acked = n->flushed = 0;
 		cut(n);
-		/* Ours, not the server's loss: its cache is as it was. */
-		n->acked = n->flushed = 0;
 		if (nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h))
 			lose(b, n, "cut for the reset");
 	}
@@ -640,9 +667,11 @@ void blk_nbd_pump(struct blk *b)
 		lose(b, n, why[0] ? why : NULL);
 	finish(b, n);
 	if (n->h && !n->connected && nbd_aio_is_ready(n->h)) {
+		const char *bad = check_export(b, n, why, sizeof(why));
+
 		/* Another disk now: nothing goes to it, and the grace runs. */
-		if (check_export(b, n, why, sizeof(why)))
-			lose(b, n, why);
+		if (bad)
+			lose(b, n, bad);
 		else
 			resend(b, n);
 	}

@@ -1212,7 +1212,7 @@ class Run:
         host.sh("iobondctl board0 remove 0; kill $(cat /run/nbd-mem.pid)")
 
         sock, img, grace = "/run/nbd.sock", "/tmp/nbd.img", 3
-        slow = f"-U {sock} --filter=delay file {img} delay-write=10ms"
+        slow = f"-U {sock} --filter=delay file {img} delay-write=40ms"
         restart = f"rm -f {sock}; " + " ".join(
             f"nbdkit -P /run/nbd.pid {slow} < /dev/null >> /run/nbdkit.log 2>&1".split())
         host.sh(f"dd if=/dev/zero of={img} bs=1M count=16 2>/dev/null")
@@ -1221,8 +1221,12 @@ class Run:
                 f"--reconnect-ms {grace * 1000} --hung-ms {grace * 1000} && "
                 "iobondctl board0 start")
         dev = self.board_disk("disk")
-        self.board_fio_bg(dev, "--rw=randwrite --iodepth=16 --size=8M "
-                               "--verify=crc32c --verify_fatal=1")
+        # Writes only, 40 ms each at the server, 16 at a time: 3,072 of them
+        # take about 8 s, long enough for both restarts to land among them.
+        # Its verify pass comes after the flush checks below: that pass
+        # flushes first, and the first flush after the loss fails.
+        job = "--rw=randwrite --iodepth=16 --size=12M --verify=crc32c --verify_fatal=1"
+        self.board_fio_bg(dev, job + " --do_verify=0")
         for sig in ("KILL", "TERM"):
             lost = self.nbd_log_count("connection lost")
             self.wait_disk_busy(0)
@@ -1240,13 +1244,21 @@ class Run:
                    "shutting down" in log, log)
 
         # The server lost writes it had acknowledged and nothing flushed:
-        # the next flush fails, once; the one after succeeds.
-        flush = (f"fio --name=flush --filename=/dev/{dev} --direct=1 --rw=write "
-                 "--bs=4k --size=4k --offset=12M --fsync=1")
+        # the next flush fails, once; the one after succeeds.  (At 14M,
+        # outside the 12M fio wrote.)
+        flush = (f"dd if=/dev/zero of=/dev/{dev} bs=4k count=1 seek=3584 "
+                 "oflag=direct conv=fsync")
         rc1, out1 = board.sh(flush, check=False)
         rc2, out2 = board.sh(flush, check=False)
-        self.check("board.nbd_flush_after_loss_fails_once", rc1 != 0 and rc2 == 0,
-                   f"first: {rc1}\n{out1}\nsecond: {rc2}\n{out2}")
+        log = host.sh("cat /run/iobond/board0-dev0.log")[1]
+        self.check("board.nbd_flush_after_loss_fails_once",
+                   rc1 != 0 and rc2 == 0 and log.count("failing this flush") == 1,
+                   f"first: {rc1}\n{out1}\nsecond: {rc2}\n{out2}\n{log}")
+        # Every block fio wrote, read back through the server: none lost.
+        rc, out = board.sh(f"fio --name=bg --filename=/dev/{dev} --direct=1 "
+                           f"--ioengine=io_uring --bs=4k {job} --verify_only",
+                           check=False)
+        self.check("board.nbd_restarts_lost_no_data", rc == 0, out)
 
         # Away longer than the grace: a read fails after it; back, the disk
         # serves again without a reset.
