@@ -17,6 +17,7 @@
 #include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
 #include "board.h"
@@ -670,10 +671,38 @@ static void ibg_vdev_remove(struct ibg_board *b, unsigned int i)
 }
 
 /*
+ * Break @vd's queues, so that what waits on them fails at once.  Not a
+ * NIC's data queues: 6.1's virtio_net loops (virtnet_poll_cleantx() in
+ * softirq, start_xmit()) while virtqueue_enable_cb_delayed() sees more
+ * used entries than it expects, and on a broken queue virtqueue_get_buf()
+ * takes none of them, so a tx queue broken with completions unreaped
+ * spins for ever (seen under iperf3 as the host removed the NIC).  A NIC's
+ * waiting packets harm no one until its removal resets it; only its
+ * control queue, on which virtnet_send_command() would wait for ever, is
+ * broken: its one queue without a callback.  (A host that makes the ring
+ * break itself, with a bad used entry, can still bring the loop about.)
+ */
+static void ibg_break(struct ibg_vdev *vd)
+{
+	struct virtqueue *vq;
+
+	if (vd->device_id != VIRTIO_ID_NET) {
+		virtio_break_device(&vd->vdev);
+		return;
+	}
+	spin_lock(&vd->vdev.vqs_list_lock);
+	virtio_device_for_each_vq(&vd->vdev, vq)
+		if (!vq->callback)
+			__virtqueue_break(vq);
+	spin_unlock(&vd->vdev.vqs_list_lock);
+}
+
+/*
  * Whether @vd goes, and how: a device whose host was lost (it is broken,
  * or the link is down) is held if its driver can wait (hold.c); any other
- * that goes is broken first, all of them before any is removed, so that
- * its I/O fails rather than waits, even while an earlier removal blocks.
+ * that goes is broken first (ibg_break(): a NIC's control queue only),
+ * all of them before any is removed, so that its I/O fails rather than
+ * waits, even while an earlier removal blocks.
  * A leaving device is not: the host fails its requests itself until its
  * driver reset it, and its driver's remove waits for those.
  */
@@ -689,7 +718,7 @@ static bool ibg_going(struct ibg_vdev *vd, bool up, bool *hold)
 		return false;
 	}
 	if (lost || ibg_slot_state(vd) != IOBOND_SLOT_LEAVING)
-		virtio_break_device(&vd->vdev);
+		ibg_break(vd);
 	return true;
 }
 
@@ -891,7 +920,7 @@ void ibg_board_stop(struct ibg_board *b)
 		if (b->vdevs[i] && !b->vdevs[i]->held_drv &&
 		    (READ_ONCE(b->vdevs[i]->broken) ||
 		     !iobond_link_peer_alive(b->link)))
-			virtio_break_device(&b->vdevs[i]->vdev);
+			ibg_break(b->vdevs[i]);
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++) {
 		if (!b->vdevs[i])
 			continue;
