@@ -36,6 +36,26 @@ static void conf_path(char *buf, size_t len, unsigned int index,
 		 suffix);
 }
 
+/* Is @conf there, and not iobondctl's (a conf written by hand)? */
+static bool conf_by_hand(const char *conf)
+{
+	char line[sizeof(MARK)];
+	FILE *f = fopen(conf, "r");
+	bool ours;
+
+	if (!f)
+		return false;
+	ours = fgets(line, sizeof(line), f) && !strcmp(line, MARK);
+	fclose(f);
+	return !ours;
+}
+
+/* sd_booted(): does systemd run this machine? */
+static bool systemd_runs(void)
+{
+	return !access("/run/systemd/system", F_OK);
+}
+
 /**
  * unit_word_ok() - can @s pass through a conf into a unit's command line?
  * @s: an option's value
@@ -92,7 +112,7 @@ static int systemctl(const char *verb, const char *unit, bool quiet)
 int unit_leave(const char *template, unsigned int index, const char *vars,
 	       char unit[UNIT_NAME_MAX], char conf[PATH_MAX])
 {
-	char tmp[PATH_MAX], line[sizeof(MARK)];
+	char tmp[PATH_MAX];
 	FILE *f;
 	int ret;
 
@@ -101,14 +121,9 @@ int unit_leave(const char *template, unsigned int index, const char *vars,
 	conf_path(conf, PATH_MAX, index, "");
 	conf_path(tmp, sizeof(tmp), index, ".new");
 	mkdir(CONF_DIR, 0755);
-	f = fopen(conf, "r");
-	if (f) {
-		ret = fgets(line, sizeof(line), f) && !strcmp(line, MARK);
-		fclose(f);
-		if (!ret)
-			return fail("--unit", EEXIST,
-				    "a conf written by hand is there: move it away, or add without --unit");
-	}
+	if (conf_by_hand(conf))
+		return fail("--unit", EEXIST,
+			    "a conf written by hand is there: move it away, or add without --unit");
 	/* Whole or not at all: the unit may be reading the old one. */
 	f = fopen(tmp, "w");
 	if (!f || fputs(MARK, f) < 0 || fputs(vars, f) < 0 || fclose(f) ||
@@ -117,7 +132,7 @@ int unit_leave(const char *template, unsigned int index, const char *vars,
 		unlink(tmp);
 		return fail("--unit: writing the unit's conf", ret, conf);
 	}
-	if (access("/run/systemd/system", F_OK))
+	if (!systemd_runs())
 		return 0;
 	/* A failed instance would be held by its start limit. */
 	systemctl("reset-failed", unit, true);
@@ -136,17 +151,10 @@ int unit_leave(const char *template, unsigned int index, const char *vars,
  */
 void unit_forget(unsigned int index)
 {
-	char conf[PATH_MAX], line[sizeof(MARK)];
-	FILE *f;
-	bool ours;
+	char conf[PATH_MAX];
 
 	conf_path(conf, sizeof(conf), index, "");
-	f = fopen(conf, "r");
-	if (!f)
-		return;
-	ours = fgets(line, sizeof(line), f) && !strcmp(line, MARK);
-	fclose(f);
-	if (ours)
+	if (!access(conf, F_OK) && !conf_by_hand(conf))
 		unlink(conf);
 }
 
@@ -157,6 +165,6 @@ void unit_forget(unsigned int index)
  */
 const char *unit_started(void)
 {
-	return access("/run/systemd/system", F_OK) ?
-	       "left in place: systemd is not running here" : "started";
+	return systemd_runs() ? "started" :
+	       "left in place: systemd is not running here";
 }
