@@ -106,7 +106,11 @@ enum eng_state {
 	ENG_STOPPED,		/* never started, stopped, or failed to start */
 	ENG_RUNNING,
 	ENG_BOARD_FAULT,	/* the board's ring or a chain is malformed */
-	ENG_HOST_FAULT,		/* the host completed what it did not hold */
+	/*
+	 * The host completed what it did not hold: the board's chains fail,
+	 * those the host held and every one made available since.
+	 */
+	ENG_HOST_FAULT,
 };
 
 /* Counters, for the benchmark and for debugging. */
@@ -118,6 +122,7 @@ struct eng_stats {
 	uint64_t host_kicks;	/* kicks the host wanted */
 	uint64_t board_irqs;	/* interrupts the board wanted */
 	uint64_t stalls;	/* times a chain had to wait for room */
+	uint64_t failed;	/* board chains failed after a host fault */
 };
 
 /*
@@ -135,6 +140,7 @@ struct eng_vq {
 	bool shadow_event_idx;
 	bool indirect;
 	bool exact_len;
+	bool fail_status;
 	bool stalled;			/* a chain waits for a completion */
 	uint16_t b_last_avail;		/* next board avail entry to take */
 	uint16_t b_used;		/* the board's used index */
@@ -167,6 +173,12 @@ struct eng_vq_config {
 	 * the pool and come back whole.
 	 */
 	bool exact_len;
+	/*
+	 * A chain failed after a host fault gets its last writable byte set
+	 * to 1, VIRTIO_BLK_S_IOERR (a disk), and length 1; otherwise length
+	 * 0 (a NIC drops it).
+	 */
+	bool fail_status;
 };
 
 /* What a relay returns: bits. */

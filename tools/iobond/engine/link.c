@@ -295,6 +295,8 @@ static int queue_start(struct eng_link *l, unsigned int i, unsigned int q)
 	cfg.indirect = feat & (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
 	/* vhost-net says exactly what it wrote; the disk backends do not. */
 	cfg.exact_len = type == VIRTIO_ID_NET;
+	/* After a host fault a disk's requests say IOERR; a NIC's are dropped. */
+	cfg.fail_status = type == VIRTIO_ID_BLOCK;
 	if (notify == IOBOND_CTRL_VECTOR || notify >= l->nvec ||
 	    (msix != IOBOND_NO_VECTOR && msix >= IOBOND_MAX_VECTORS)) {
 		eng_say("dev%u queue %u: vectors %u and %u", i, q, notify, msix);
@@ -393,10 +395,12 @@ static void service(struct eng_link *l, unsigned int i, unsigned int q)
 		ring_side(l, &l->hdr->host, eq->notify);
 	eq->again = (used | avail) & ENG_AGAIN;
 	if (eq->vq.state != ENG_RUNNING && !eq->told) {
-		eng_say("dev%u queue %u: stopped: %s %s", i, q,
-			eq->vq.state == ENG_BOARD_FAULT ? "the board broke it:" :
-							  "the host broke it:",
-			eq->vq.why);
+		if (eq->vq.state == ENG_BOARD_FAULT)
+			eng_say("dev%u queue %u: stopped: the board broke it: %s",
+				i, q, eq->vq.why);
+		else
+			eng_say("dev%u queue %u: the host broke it: %s; its requests fail until the board resets it",
+				i, q, eq->vq.why);
 		eq->told = true;
 	}
 }

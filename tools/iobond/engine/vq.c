@@ -27,9 +27,12 @@
  * the rest too, for the log only.)
  *
  * A board whose ring or chain breaks the rules stops its queue with
- * ENG_BOARD_FAULT; a host that completes a chain it does not hold stops it
- * with ENG_HOST_FAULT.  Either way the engine touches nothing more for it
- * until the queue is started again.
+ * ENG_BOARD_FAULT: the engine touches nothing more for it until the queue
+ * is started again.  A host that completes a chain it does not hold puts
+ * it in ENG_HOST_FAULT: the engine never reads the shadow ring again, and
+ * fails every board chain, those the host held and those the board makes
+ * available from then on (fail()), so that the board's driver sees errors
+ * and never waits for ever on a mainboard that broke.
  *
  * Reading once: ring indices and entries are atomic loads; a descriptor
  * or a used entry is copied whole, then a compiler barrier keeps the
@@ -231,6 +234,7 @@ int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
 	vq->shadow_event_idx = cfg->shadow_event_idx;
 	vq->indirect = cfg->indirect;
 	vq->exact_len = cfg->exact_len;
+	vq->fail_status = cfg->fail_status;
 	memset(vq->s.desc, 0, 16 * n);
 	memset(vq->s.avail, 0, 6 + 2 * n);
 	memset(vq->s.used, 0, 6 + 8 * n);
@@ -336,6 +340,52 @@ static int walk(struct eng_vq *vq, uint16_t head, uint64_t *total)
 			return n;
 		i = le16toh(d.next);
 	}
+}
+
+/* Give shadow chain @id, ending at descriptor @last, back to the free list. */
+static void give_back(struct eng_vq *vq, uint16_t id, uint16_t last)
+{
+	struct eng_chain *c = &vq->chain[id];
+
+	vq->s_next[last] = vq->s_free;
+	vq->s_free = id;
+	vq->s_nfree += c->nseg;
+	eng_pool_free(&vq->pool, c->off, c->len ? c->len : 1);
+	c->busy = false;
+	vq->stalled = false;
+}
+
+/*
+ * Use the board's chain @head, whose @n buffers are recorded from shadow
+ * descriptor @pos on, as failed: with fail_status its last writable byte
+ * becomes 1 (VIRTIO_BLK_S_IOERR) and the length 1, otherwise the length
+ * is 0.  Nothing of the host's comes back.  Return @head's last shadow
+ * descriptor.
+ */
+static uint16_t fail(struct eng_vq *vq, uint16_t head, uint16_t pos,
+		     unsigned int n)
+{
+	const struct eng_seg *status = NULL;
+	struct vring_used_elem *e;
+	uint16_t last = pos;
+	unsigned int k;
+
+	for (k = 0; k < n; k++) {
+		if (vq->seg[pos].write && vq->seg[pos].len)
+			status = &vq->seg[pos];
+		last = pos;
+		pos = vq->s_next[pos];
+	}
+	if (!vq->fail_status)
+		status = NULL;
+	if (status)
+		*(uint8_t *)eng_ptr(vq->board, status->addr + status->len - 1, 1) = 1;
+	e = &vq->b.used->ring[vq->b_used & (vq->b.size - 1)];
+	e->id = htole32(head);
+	e->len = htole32(status ? 1 : 0);
+	vq->b_used++;
+	vq->st.failed++;
+	return last;
 }
 
 /*
@@ -458,7 +508,7 @@ unsigned int eng_vq_relay_avail(struct eng_vq *vq)
  */
 static void complete(struct eng_vq *vq, uint16_t id, uint32_t len)
 {
-	struct eng_chain *c = &vq->chain[id];
+	const struct eng_chain *c = &vq->chain[id];
 	uint64_t cur = 0, writable = 0, copy;
 	struct vring_used_elem *e;
 	uint16_t pos = id, last = id;
@@ -488,35 +538,21 @@ static void complete(struct eng_vq *vq, uint16_t id, uint32_t len)
 	e->id = htole32(c->head);
 	e->len = htole32(len);
 	vq->b_used++;
-	vq->s_next[last] = vq->s_free;
-	vq->s_free = id;
-	vq->s_nfree += c->nseg;
-	eng_pool_free(&vq->pool, c->off, c->len ? c->len : 1);
-	c->busy = false;
-	vq->stalled = false;
+	give_back(vq, id, last);
 	vq->st.completions++;
 }
 
-/**
- * eng_vq_relay_used() - relay every chain the host used back to the board
- * @vq: the queue
- *
- * Return: ENG_RING if the board wants an interrupt; ENG_AGAIN if the host
- * went on completing while this relayed, and this must run again.  Either
- * way eng_vq_relay_avail() runs next: a waiting chain may fit now.
- */
-unsigned int eng_vq_relay_used(struct eng_vq *vq)
+/* Take every chain the host used; ENG_AGAIN if it kept completing. */
+static unsigned int take_used(struct eng_vq *vq)
 {
-	uint16_t old = vq->b_used, idx;
-	unsigned int pass, ret = 0;
+	unsigned int pass;
+	uint16_t idx;
 
-	if (vq->state != ENG_RUNNING)
-		return 0;
 	for (pass = 1; ; pass++) {
 		idx = load16(&vq->s.used->idx);
 		if ((uint16_t)(idx - vq->s_last_used) > eng_vq_inflight(vq)) {
 			fault(vq, ENG_HOST_FAULT, "a used index past what it holds");
-			break;
+			return 0;
 		}
 		while (vq->s_last_used != idx) {
 			uint16_t at = vq->s_last_used & (vq->s.size - 1);
@@ -535,16 +571,81 @@ unsigned int eng_vq_relay_used(struct eng_vq *vq)
 		}
 		/* On a fault, what was used before still goes to the board. */
 		if (vq->state != ENG_RUNNING || !vq->shadow_event_idx)
-			break;
+			return 0;
 		/* Ask for an interrupt at the next one; it may have come. */
 		if (!rearm(used_event(&vq->s), vq->s_last_used,
 			   &vq->s.used->idx, idx))
-			break;
-		if (pass == ENG_MAX_PASSES) {
-			ret |= ENG_AGAIN;
-			break;
-		}
+			return 0;
+		if (pass == ENG_MAX_PASSES)
+			return ENG_AGAIN;
 	}
+}
+
+/*
+ * After a host fault: fail every chain the host held, then every chain
+ * the board made available, and ask for a kick at the next (the board's
+ * kicks run eng_vq_relay_used() too).  ENG_AGAIN if the board kept adding.
+ */
+static unsigned int fail_chains(struct eng_vq *vq)
+{
+	unsigned int pass;
+	uint16_t id, idx;
+
+	if (eng_vq_inflight(vq)) {
+		for (id = 0; id < vq->s.size; id++)
+			if (vq->chain[id].busy)
+				give_back(vq, id, fail(vq, vq->chain[id].head, id,
+						       vq->chain[id].nseg));
+		vq->s_last_used = vq->s_avail;
+	}
+	for (pass = 1; ; pass++) {
+		idx = load16(&vq->b.avail->idx);
+		if ((uint16_t)(idx - vq->b_last_avail) > vq->b.size) {
+			fault(vq, ENG_BOARD_FAULT, "an avail index beyond its ring");
+			return 0;
+		}
+		while (vq->b_last_avail != idx) {
+			uint16_t head = load16(&vq->b.avail->ring[vq->b_last_avail &
+								 (vq->b.size - 1)]);
+			uint64_t total;
+			int n = walk(vq, head, &total);
+
+			/* Every shadow descriptor is free: 0 cannot be. */
+			if (n <= 0)
+				return 0;
+			fail(vq, head, vq->s_free, n);
+			vq->b_last_avail++;
+		}
+		if (!vq->board_event_idx ||
+		    !rearm(avail_event(&vq->b), vq->b_last_avail,
+			   &vq->b.avail->idx, idx))
+			return 0;
+		if (pass == ENG_MAX_PASSES)
+			return ENG_AGAIN;
+	}
+}
+
+/**
+ * eng_vq_relay_used() - relay every chain the host used back to the board
+ * @vq: the queue
+ *
+ * After a host fault this fails the board's chains instead (see the top
+ * of this file): the board's kicks must run it too.
+ *
+ * Return: ENG_RING if the board wants an interrupt; ENG_AGAIN if the host
+ * went on completing (or, after a host fault, the board on adding) while
+ * this relayed, and this must run again.  Either way eng_vq_relay_avail()
+ * runs next: a waiting chain may fit now.
+ */
+unsigned int eng_vq_relay_used(struct eng_vq *vq)
+{
+	uint16_t old = vq->b_used;
+	unsigned int ret = 0;
+
+	if (vq->state == ENG_RUNNING)
+		ret = take_used(vq);
+	if (vq->state == ENG_HOST_FAULT)
+		ret = fail_chains(vq);
 	if (vq->b_used != old &&
 	    publish(vq->board_event_idx, &vq->b.used->idx, vq->b_used, old,
 		    used_event(&vq->b), &vq->b.avail->flags,
@@ -590,9 +691,13 @@ void eng_vq_show(const struct eng_vq *vq, char *buf, size_t len)
 		snprintf(buf, len, "stopped");
 		return;
 	}
-	if (vq->state != ENG_RUNNING) {
-		snprintf(buf, len, "stopped by a %s fault: %s",
-			 vq->state == ENG_BOARD_FAULT ? "board" : "host", vq->why);
+	if (vq->state == ENG_BOARD_FAULT) {
+		snprintf(buf, len, "stopped by a board fault: %s", vq->why);
+		return;
+	}
+	if (vq->state == ENG_HOST_FAULT) {
+		snprintf(buf, len, "failing the board's chains since a host fault (%s): %u taken, %u used",
+			 vq->why, vq->b_last_avail, vq->b_used);
 		return;
 	}
 	show_asked(&vq->b, vq->board_event_idx, b, sizeof(b));

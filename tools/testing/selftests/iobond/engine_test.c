@@ -11,9 +11,9 @@
  * driver posts chains as virtio_ring.c would, and the device answers each
  * chain by writing its out-bytes, XORed, into its in-buffers.  Then both
  * sides misbehave: the board with random rings, loops and lengths, the
- * host with random completions.  The engine stops the queue, touches
- * nothing outside what it was given, and serves a legitimate queue again
- * once restarted.
+ * host with random completions.  The engine stops the queue (and for the
+ * host's fault fails the board's chains), touches nothing outside what it
+ * was given, and serves a legitimate queue again once restarted.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -1046,8 +1046,12 @@ TEST_F(engine, host_faults)
 	/* One chain held, two said used. */
 	dev_answer(&self->v, self->v.held[0], 0);
 	self->v.used->idx = htole16(2);
-	EXPECT_EQ(0, eng_vq_relay_used(&self->vq));
+	eng_vq_relay_used(&self->vq);
 	EXPECT_FAULT(ENG_HOST_FAULT, "used index past what it holds");
+	/* The chain it did hold is failed, not answered. */
+	EXPECT_EQ(1, le16toh(self->d.used->idx));
+	EXPECT_EQ(0, used_elem(&self->d, 0).len);
+	EXPECT_EQ(0xee, self->board.base[le64toh(self->d.desc[1].addr)]);
 
 	ASSERT_EQ(0, restart(self));
 	drv_post(&self->d, 1, 1, 64, 1);
@@ -1059,7 +1063,115 @@ TEST_F(engine, host_faults)
 	dev_answer(&self->v, self->v.held[0], 0);
 	eng_vq_relay_used(&self->vq);
 	EXPECT_FAULT(ENG_HOST_FAULT, "chain it does not hold");
+	/* The first answer went back; the other chain it held failed. */
+	EXPECT_EQ(2, le16toh(self->d.used->idx));
+	EXPECT_TRUE(drv_check(&self->d, used_elem(&self->d, 0).id));
+	EXPECT_EQ(0, used_elem(&self->d, 1).len);
+}
+
+/* Post a disk request: a 16-byte header, @len bytes to read, a status byte. */
+static uint16_t post_blk_read(struct drv *d, uint32_t len, uint64_t *data,
+			      uint64_t *status)
+{
+	uint16_t head = d->next_desc;
+	uint64_t hdr = drv_buf(d, 16);
+
+	*data = drv_buf(d, len);
+	*status = drv_buf(d, 1);
+	memset(d->mem->base + *data, 0xee, len);
+	d->mem->base[*status] = 0;
+	drv_desc(d->desc, head, hdr, 16, VRING_DESC_F_NEXT, head + 1);
+	drv_desc(d->desc, head + 1, *data, len,
+		 VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, head + 2);
+	drv_desc(d->desc, head + 2, *status, 1, VRING_DESC_F_WRITE, 0);
+	d->next_desc = head + 3;
+	drv_publish(d, head);
+	return head;
+}
+
+/*
+ * After a host fault, a disk's requests, those the host held and those
+ * made later, come back VIRTIO_BLK_S_IOERR at once, with nothing of the
+ * host's in them; the board never waits on the broken host.  A restart
+ * serves again.
+ */
+TEST_F(engine, host_fault_fails_the_disk_requests)
+{
+	uint64_t data[3], status[3];
+	uint8_t *p;
+	unsigned int k;
+
+	self->cfg.fail_status = true;
+	ASSERT_EQ(0, restart(self));
+	for (k = 0; k < 2; k++)
+		post_blk_read(&self->d, 512, &data[k], &status[k]);
+	eng_vq_relay_avail(&self->vq);
+	dev_take(&self->v);
+	ASSERT_EQ(2, self->v.nheld);
+	/* The host writes its data, then completes a chain it never got. */
+	p = eng_ptr(&self->win,
+		    le64toh(self->v.desc[le16toh(self->v.desc[self->v.held[0]].next)].addr),
+		    512);
+	ASSERT_NE(NULL, p);
+	memset(p, 0x5a, 512);
+	self->v.used->ring[0].id = htole32(RING - 1);
+	self->v.used->idx = htole16(1);
+	EXPECT_EQ(ENG_RING, eng_vq_relay_used(&self->vq));
+	EXPECT_FAULT(ENG_HOST_FAULT, "chain it does not hold");
+	ASSERT_EQ(2, le16toh(self->d.used->idx));
+	for (k = 0; k < 2; k++) {
+		EXPECT_EQ(1, used_elem(&self->d, k).len);
+		EXPECT_EQ(1, self->board.base[status[k]]);
+		EXPECT_EQ(0xee, self->board.base[data[k]]);
+	}
+	/* A request made later fails at once, on the board's kick. */
+	post_blk_read(&self->d, 512, &data[2], &status[2]);
+	EXPECT_EQ(0, eng_vq_relay_avail(&self->vq));
+	EXPECT_EQ(ENG_RING, eng_vq_relay_used(&self->vq));
+	EXPECT_EQ(3, le16toh(self->d.used->idx));
+	EXPECT_EQ(1, self->board.base[status[2]]);
+	EXPECT_EQ(3, self->vq.st.failed);
+	/* Nothing more went to the host. */
+	EXPECT_EQ(2, le16toh(self->v.avail->idx));
+
+	ASSERT_EQ(0, restart(self));
+	drv_post(&self->d, 1, 1, 64, 7);
+	eng_vq_relay_avail(&self->vq);
+	dev_take(&self->v);
+	dev_answer_all(&self->v, false, 0);
+	eng_vq_relay_used(&self->vq);
+	EXPECT_EQ(ENG_RUNNING, self->vq.state);
+	EXPECT_TRUE(drv_check(&self->d, 0));
+}
+
+/*
+ * With EVENT_IDX, a failing queue asks the board for a kick at its next
+ * chain; a malformed chain then is still the board's fault.
+ */
+TEST_F(engine, failing_queue_follows_the_board)
+{
+	uint16_t *kick_at = avail_event_of(self->d.used, RING);
+
+	self->cfg.board_event_idx = self->cfg.shadow_event_idx = true;
+	ASSERT_EQ(0, restart(self));
+	drv_post(&self->d, 1, 1, 64, 1);
+	eng_vq_relay_avail(&self->vq);
+	dev_take(&self->v);
+	self->v.used->idx = htole16(3);
+	eng_vq_relay_used(&self->vq);
+	EXPECT_FAULT(ENG_HOST_FAULT, "used index past what it holds");
 	EXPECT_EQ(1, le16toh(self->d.used->idx));
+	EXPECT_EQ(1, le16toh(*kick_at));
+	drv_post(&self->d, 1, 1, 64, 2);
+	eng_vq_relay_used(&self->vq);
+	EXPECT_EQ(2, le16toh(self->d.used->idx));
+	EXPECT_EQ(2, le16toh(*kick_at));
+	/* A chain that loops. */
+	drv_desc(self->d.desc, 9, BBUF, 64, VRING_DESC_F_NEXT, 9);
+	drv_publish(&self->d, 9);
+	eng_vq_relay_used(&self->vq);
+	EXPECT_FAULT(ENG_BOARD_FAULT, "loops");
+	EXPECT_EQ(2, le16toh(self->d.used->idx));
 }
 
 /*

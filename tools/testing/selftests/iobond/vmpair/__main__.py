@@ -45,6 +45,7 @@ VM_PROGS = ["module_test", "link_test", "loss_test", "testbed_test",
             "ctrl_test", "slot_test", "events_test", "vnet_test", "net_test",
             "window_test", "blk_test", "blkkill_test", "blkraw_test", "vfio_test",
             "fault_test", "fuzz_ctrl_test", "scribble_test", "engine_board_test",
+            "engine_host_test",
             "cli_test"]
 HOST_IP, BOARD_IP = "169.254.77.1", "169.254.77.2"   # link-local, VM-internal
 # The benchmark's comparison NICs: QEMU's virtio-net-pci in each VM.
@@ -1001,6 +1002,7 @@ class Run:
                    re.search(r"^streaming_maps: 0$", window, re.M) is not None,
                    window)
         self.engine_fuzz(mac, "engine1.img")
+        self.engine_host_fuzz(mac, "engine1.img")
         host.sh("killall iobondctl iobond-blk nc; iobondctl board0 reset && "
                 "iobondctl board0 remove 0 && iobondctl board0 remove 1 && "
                 "rm -f /tmp/engine1.img")
@@ -1043,6 +1045,84 @@ class Run:
         took = self.board_fio_wait(120)
         rc = board.sh("cat /tmp/fio.rc /tmp/fio.log", check=False)[1]
         self.check("board.engine_disk_after_fuzz", took is not None and
+                   rc.startswith("0\n"), rc)
+
+    def engine_host_fuzz(self, mac, serial):
+        """A hostile backend (engine_host_test.c) serves an engine disk's
+        shadow ring through its VFIO face, while the board binds, uses and
+        unbinds the disk again and again.  A host fault fails the board's
+        requests at once and hangs none; no fault is blamed on the board;
+        the engine lives, and the board's NIC and other disk work on."""
+        host, board = self.vms["host"], self.vms["board"]
+        mark = len(self.engine_log())
+        add = json.loads(host.sh(
+            "dd if=/dev/zero of=/tmp/ehf.img bs=1M count=4 2>/dev/null && "
+            "iobondctl --json board0 add-blk --file /tmp/ehf.img --serial ehfuzz "
+            "--engine")[1])
+        dev = self.board_disk("ehfuzz")
+        virtio = board.sh(f"basename $(readlink /sys/block/{dev}/device)")[1].strip()
+        # The board's loop starts from an unbound disk, and the test takes
+        # the mdev from the backend iobondctl started.
+        board.sh(f"echo {virtio} > /sys/bus/virtio/drivers/virtio_blk/unbind")
+        host.sh(f"p=$(ps -o pid,args | grep '[i]obond-blk --mdev {add['mdev']}'); "
+                "p=${p%% /*}; kill -KILL $p && for i in $(seq 100); do "
+                "[ -e /proc/$p ] || exit 0; sleep 0.1; done; exit 1")
+        # Each round: bind (a reset and a start of the engine's queue), a
+        # read and a write, unbind.  A dd that outlives 60 s is a hang.
+        board.sh(
+            "rm -f /tmp/ehf.stop /tmp/ehf.result; cat > /tmp/ehf.sh <<'EOF'\n"
+            "v=$1; rounds=0; ok=0; err=0; hung=0\n"
+            "io() { timeout -k 5 60 dd \"$@\" bs=4k count=8 2>/dev/null; rc=$?\n"
+            "  case $rc in 0) ok=$((ok+1));; 124|137|143) hung=$((hung+1));; *) err=$((err+1));; esac; }\n"
+            "while [ ! -e /tmp/ehf.stop ]; do\n"
+            "  echo $v > /sys/bus/virtio/drivers/virtio_blk/bind\n"
+            "  d=$(ls /sys/bus/virtio/devices/$v/block 2>/dev/null)\n"
+            "  if [ -n \"$d\" ]; then\n"
+            "    io if=/dev/$d of=/dev/null iflag=direct\n"
+            "    io if=/dev/zero of=/dev/$d oflag=direct\n"
+            "  fi\n"
+            "  echo $v > /sys/bus/virtio/drivers/virtio_blk/unbind\n"
+            "  rounds=$((rounds+1))\n"
+            "done\n"
+            "echo $rounds $ok $err $hung > /tmp/ehf.result\n"
+            "EOF\n"
+            f"(sh /tmp/ehf.sh {virtio} > /tmp/ehf.log 2>&1 &)")
+        host.sh(f"(ping -i 0.2 {BOARD_IP} > /tmp/ehfping.log 2>&1 &)")
+        args = {"IOBOND_EH_INDEX": add["index"], "IOBOND_SEED": self.seed,
+                "IOBOND_EH_SECONDS": 60 if self.debug else 30}
+        self.test("host", "engine_host_test", "engine_host_fuzz", args, timeout=600)
+        board.sh("touch /tmp/ehf.stop")
+        rc, result = board.sh("for i in $(seq 1800); do [ -e /tmp/ehf.result ] && "
+                              "cat /tmp/ehf.result && exit 0; sleep 0.1; done; "
+                              "cat /tmp/ehf.log; exit 1", timeout=400, check=False)
+        print(f"# board: rounds, ok, failed, hung: {result.strip()}")
+        counts = result.split()
+        self.check("board.engine_host_fuzz_hangs_nothing",
+                   rc == 0 and len(counts) == 4 and counts[3] == "0" and
+                   int(counts[0]) >= 3, result)
+        # The test's good answers reached the board between its faults.
+        self.check("board.engine_host_fuzz_answers_arrive",
+                   len(counts) == 4 and int(counts[1]) > 0, result)
+        log = self.engine_log()[mark:]
+        faults = collections.Counter(re.findall(r"the host broke it: ([^;]*)", log))
+        for why, n in faults.most_common():
+            print(f"# engine: {n} queues failed for {why}")
+        self.check("engine.host_fuzz_reaches_its_checks", len(faults) >= 2,
+                   f"host faults seen: {dict(faults)}")
+        board_faults = re.findall(r".*the board broke it.*", log)
+        self.check("engine.no_board_fault_in_host_fuzz", not board_faults,
+                   "\n".join(board_faults[:10]))
+        self.check("engine.outlives_host_fuzz", self.engine.poll() is None,
+                   log[-2000:])
+        host.sh("killall ping; tail -3 /tmp/ehfping.log", check=False)
+        host.sh(f"iobondctl board0 remove {add['index']} && rm -f /tmp/ehf.img")
+        self.test("board", "net_test", "engine_after_host_fuzz",
+                  {"IOBOND_PEER_IP": HOST_IP, "IOBOND_ECHO_PORT": 5001})
+        other = self.board_disk(serial)
+        self.board_fio_bg(other, "--rw=randwrite --iodepth=8 --size=8M --verify=crc32c")
+        took = self.board_fio_wait(120)
+        rc = board.sh("cat /tmp/fio.rc /tmp/fio.log", check=False)[1]
+        self.check("board.engine_disk_after_host_fuzz", took is not None and
                    rc.startswith("0\n"), rc)
 
     def plan_disks(self):
