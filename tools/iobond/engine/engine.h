@@ -141,6 +141,7 @@ struct eng_vq {
 	bool indirect;
 	bool exact_len;
 	bool fail_status;
+	bool quiet;
 	bool stalled;			/* a chain waits for a completion */
 	uint16_t b_last_avail;		/* next board avail entry to take */
 	uint16_t b_used;		/* the board's used index */
@@ -179,6 +180,16 @@ struct eng_vq_config {
 	 * 0 (a NIC drops it).
 	 */
 	bool fail_status;
+	/*
+	 * With the board's EVENT_IDX: while the host holds chains of the
+	 * queue, the board is not asked to kick; the host's next completion
+	 * runs eng_vq_relay_avail() again, and takes what the board added.
+	 * (ENG_QUIET: the caller polls the queue meanwhile, so that a chain
+	 * behind a slow one waits a bounded time.)  For a disk, whose
+	 * completions keep coming while it is busy; not for a NIC, whose
+	 * receive chains the host may hold until a packet comes.
+	 */
+	bool quiet;
 };
 
 /* What a relay returns: bits. */
@@ -189,6 +200,12 @@ struct eng_vq_config {
  * queue cannot starve the rest).
  */
 #define ENG_AGAIN	(1U << 1)
+/*
+ * The board was not asked to kick (the config's quiet): run
+ * eng_vq_relay_avail() again after a completion, or after a short while
+ * if none comes.
+ */
+#define ENG_QUIET	(1U << 2)
 
 int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
 		 const struct eng_space *window,

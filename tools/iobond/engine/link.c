@@ -297,6 +297,8 @@ static int queue_start(struct eng_link *l, unsigned int i, unsigned int q)
 	cfg.exact_len = type == VIRTIO_ID_NET;
 	/* After a host fault a disk's requests say IOERR; a NIC's are dropped. */
 	cfg.fail_status = type == VIRTIO_ID_BLOCK;
+	/* A busy disk's completions relay what its board adds: no kicks. */
+	cfg.quiet = type == VIRTIO_ID_BLOCK;
 	if (notify == IOBOND_CTRL_VECTOR || notify >= l->nvec ||
 	    (msix != IOBOND_NO_VECTOR && msix >= IOBOND_MAX_VECTORS)) {
 		eng_say("dev%u queue %u: vectors %u and %u", i, q, notify, msix);
@@ -316,6 +318,7 @@ static int queue_start(struct eng_link *l, unsigned int i, unsigned int q)
 	eq->msix = msix;
 	eq->on = true;
 	eq->told = false;
+	eq->quiet = false;
 	if (!es->running)
 		es->instance = ld32(&s->instance);
 	es->running = true;
@@ -394,6 +397,8 @@ static void service(struct eng_link *l, unsigned int i, unsigned int q)
 	if (avail & ENG_RING)
 		ring_side(l, &l->hdr->host, eq->notify);
 	eq->again = (used | avail) & ENG_AGAIN;
+	eq->quiet = avail & ENG_QUIET;
+	eq->served = eng_now_us();
 	if (eq->vq.state != ENG_RUNNING && !eq->told) {
 		if (eq->vq.state == ENG_BOARD_FAULT)
 			eng_say("dev%u queue %u: stopped: the board broke it: %s",
@@ -444,6 +449,35 @@ bool eng_link_again(struct eng_link *l)
 				more |= l->slot[i].q[q].again;
 			}
 	return more;
+}
+
+/**
+ * eng_link_quiet() - poll the quiet queues
+ * @l: the link
+ * @now: eng_now_us()
+ *
+ * A quiet queue's board does not kick while the host holds its chains:
+ * relay each again once ENG_QUIET_US passed since its last relay, so that
+ * a chain the board added behind a slow one waits no longer than that.
+ *
+ * Return: whether any queue is still quiet.
+ */
+bool eng_link_quiet(struct eng_link *l, uint64_t now)
+{
+	bool quiet = false;
+	unsigned int i, q;
+
+	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
+		for (q = 0; q < IOBOND_MAX_QUEUES; q++) {
+			struct eng_queue *eq = &l->slot[i].q[q];
+
+			if (!eq->on || !eq->quiet)
+				continue;
+			if (now - eq->served >= ENG_QUIET_US)
+				service(l, i, q);
+			quiet |= eq->quiet;
+		}
+	return quiet;
 }
 
 /*

@@ -27,6 +27,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "main.h"
@@ -49,6 +50,14 @@ void eng_say(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
+}
+
+uint64_t eng_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
 }
 
 static void *map_file(int fd, const char *what, uint64_t *size)
@@ -177,7 +186,7 @@ int main(int argc, char **argv)
 	int64_t left;
 	int ep, tfd, sfd, opt, n, k;
 	unsigned int more = 0;
-	bool stop = false, lost = false;
+	bool stop = false, lost = false, quiet = false;
 
 	while ((opt = getopt(argc, argv, "s:m:h")) != -1) {
 		switch (opt) {
@@ -210,7 +219,9 @@ int main(int argc, char **argv)
 		sock, l.nvec, ram, (unsigned long long)(l.board.size >> 20));
 
 	while (!stop) {
-		n = epoll_wait(ep, evs, 16, more ? 0 : -1);
+		/* A quiet queue is polled, at least every ENG_QUIET_US. */
+		n = epoll_wait(ep, evs, 16,
+			       more ? 0 : quiet ? ENG_QUIET_US / 1000 : -1);
 		if (n < 0 && errno != EINTR) {
 			eng_say("epoll: %s", strerror(errno));
 			break;
@@ -255,6 +266,7 @@ int main(int argc, char **argv)
 			}
 		}
 		more = eng_link_again(&l);
+		quiet = eng_link_quiet(&l, eng_now_us());
 	}
 	eng_link_stats(&l);
 	eng_link_offline(&l);

@@ -30,6 +30,8 @@ struct eng_queue {
 	bool on;
 	bool again;			/* its relay said ENG_AGAIN */
 	bool told;			/* its fault was logged */
+	bool quiet;			/* its relay said ENG_QUIET */
+	uint64_t served;		/* its last relay, eng_now_us() */
 	uint16_t notify;		/* the host's vector, and ours, for it */
 	uint16_t msix;			/* the board's, or IOBOND_NO_VECTOR */
 };
@@ -60,7 +62,11 @@ struct eng_link {
 	struct eng_slot slot[IOBOND_MAX_DEVICES];
 };
 
+/* How long a quiet queue goes unpolled (link.c: eng_link_quiet()). */
+#define ENG_QUIET_US	1000
+
 void eng_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+uint64_t eng_now_us(void);
 
 /* peer.c */
 int eng_peer_connect(struct eng_link *l, const char *path);
@@ -72,6 +78,7 @@ void eng_link_tick(struct eng_link *l);
 void eng_link_mail(struct eng_link *l);
 void eng_link_vector(struct eng_link *l, unsigned int vector);
 bool eng_link_again(struct eng_link *l);
+bool eng_link_quiet(struct eng_link *l, uint64_t now);
 void eng_link_stop_all(struct eng_link *l, const char *why);
 void eng_link_peer_left(struct eng_link *l, uint32_t id);
 void eng_link_offline(struct eng_link *l);

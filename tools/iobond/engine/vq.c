@@ -235,6 +235,7 @@ int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
 	vq->indirect = cfg->indirect;
 	vq->exact_len = cfg->exact_len;
 	vq->fail_status = cfg->fail_status;
+	vq->quiet = cfg->quiet;
 	memset(vq->s.desc, 0, 16 * n);
 	memset(vq->s.avail, 0, 6 + 2 * n);
 	memset(vq->s.used, 0, 6 + 8 * n);
@@ -453,7 +454,8 @@ static int take(struct eng_vq *vq)
  *
  * Return: ENG_RING if the host wants a kick; ENG_AGAIN if the board went
  * on adding while this relayed, and this must run again: no kick is owed
- * for what it added.
+ * for what it added; ENG_QUIET if the board was not asked to kick (quiet,
+ * while the host holds chains).
  */
 unsigned int eng_vq_relay_avail(struct eng_vq *vq)
 {
@@ -482,6 +484,15 @@ unsigned int eng_vq_relay_avail(struct eng_vq *vq)
 		/* On a fault, what went before is still the host's to serve. */
 		if (vq->state != ENG_RUNNING || vq->stalled || !vq->board_event_idx)
 			break;
+		/*
+		 * Quiet: the host's next completion runs this again, so the
+		 * board need not kick meanwhile.  Its avail_event stays behind
+		 * its index, which then crosses it no more.
+		 */
+		if (vq->quiet && eng_vq_inflight(vq)) {
+			ret |= ENG_QUIET;
+			break;
+		}
 		/* Ask for a kick at the next chain; one may have come since. */
 		if (!rearm(avail_event(&vq->b), vq->b_last_avail,
 			   &vq->b.avail->idx, idx))

@@ -813,6 +813,44 @@ TEST_F(engine, event_idx)
 	EXPECT_EQ(1, self->vq.st.board_irqs);
 }
 
+/*
+ * Quiet (a disk): while the host holds chains the board is not asked to
+ * kick, and a completion's relay takes what it added; once the host holds
+ * none, the board is asked to kick at its next chain again.
+ */
+TEST_F(engine, quiet_while_the_host_holds_chains)
+{
+	uint16_t *kick_at = avail_event_of(self->d.used, RING);
+	uint16_t event;
+
+	self->cfg.board_event_idx = self->cfg.shadow_event_idx = true;
+	self->cfg.quiet = true;
+	ASSERT_EQ(0, restart(self));
+	drv_post(&self->d, 1, 1, 64, 1);
+	EXPECT_EQ(ENG_RING | ENG_QUIET, eng_vq_relay_avail(&self->vq));
+	event = le16toh(*kick_at);
+	EXPECT_EQ(0, event);
+	/* Two more: the board's index moves past the event, and no kick. */
+	drv_post(&self->d, 1, 1, 64, 2);
+	drv_post(&self->d, 1, 1, 64, 3);
+	EXPECT_EQ(event, le16toh(*kick_at));
+	/* The host answers the first: its relay takes the other two. */
+	dev_take(&self->v);
+	dev_answer_all(&self->v, false, 0);
+	eng_vq_relay_used(&self->vq);
+	EXPECT_EQ(ENG_QUIET, eng_vq_relay_avail(&self->vq) & ENG_QUIET);
+	EXPECT_EQ(3, le16toh(self->v.avail->idx));
+	EXPECT_EQ(event, le16toh(*kick_at));
+	/* All answered: kicks on again, at the next chain. */
+	dev_take(&self->v);
+	dev_answer_all(&self->v, false, 0);
+	eng_vq_relay_used(&self->vq);
+	EXPECT_EQ(0, eng_vq_relay_avail(&self->vq));
+	EXPECT_EQ(3, le16toh(*kick_at));
+	EXPECT_EQ(3, le16toh(self->d.used->idx));
+	EXPECT_TRUE(drv_check(&self->d, 0));
+}
+
 TEST_F(engine, flags_suppress_without_event_idx)
 {
 	drv_post(&self->d, 1, 1, 64, 1);
