@@ -123,6 +123,7 @@ struct eng_stats {
 	uint64_t board_irqs;	/* interrupts the board wanted */
 	uint64_t stalls;	/* times a chain had to wait for room */
 	uint64_t failed;	/* board chains failed after a host fault */
+	uint64_t unquiet;	/* times a quiet queue's host went silent */
 };
 
 /*
@@ -142,6 +143,7 @@ struct eng_vq {
 	bool exact_len;
 	bool fail_status;
 	bool quiet;
+	bool loud;			/* quiet, but the host went silent */
 	bool stalled;			/* a chain waits for a completion */
 	uint16_t b_last_avail;		/* next board avail entry to take */
 	uint16_t b_used;		/* the board's used index */
@@ -184,8 +186,9 @@ struct eng_vq_config {
 	 * With the board's EVENT_IDX: while the host holds chains of the
 	 * queue, the board is not asked to kick; the host's next completion
 	 * runs eng_vq_relay_avail() again, and takes what the board added.
-	 * (ENG_QUIET: the caller polls the queue meanwhile, so that a chain
-	 * behind a slow one waits a bounded time.)  For a disk, whose
+	 * (ENG_QUIET: if the host goes silent, the caller relays the queue
+	 * once more after a short while, with eng_vq_unquiet() first, so that
+	 * a chain behind a slow one waits a bounded time.)  For a disk, whose
 	 * completions keep coming while it is busy; not for a NIC, whose
 	 * receive chains the host may hold until a packet comes.
 	 */
@@ -201,9 +204,9 @@ struct eng_vq_config {
  */
 #define ENG_AGAIN	(1U << 1)
 /*
- * The board was not asked to kick (the config's quiet): run
- * eng_vq_relay_avail() again after a completion, or after a short while
- * if none comes.
+ * The board was not asked to kick (the config's quiet): the host's next
+ * completion relays what it adds; if none comes for a short while, call
+ * eng_vq_unquiet() and relay it again.
  */
 #define ENG_QUIET	(1U << 2)
 
@@ -211,6 +214,7 @@ int eng_vq_start(struct eng_vq *vq, const struct eng_space *board,
 		 const struct eng_space *window,
 		 const struct eng_vq_config *cfg);
 void eng_vq_stop(struct eng_vq *vq);
+void eng_vq_unquiet(struct eng_vq *vq);
 unsigned int eng_vq_relay_avail(struct eng_vq *vq);
 unsigned int eng_vq_relay_used(struct eng_vq *vq);
 unsigned int eng_vq_inflight(const struct eng_vq *vq);

@@ -317,7 +317,7 @@ static int queue_start(struct eng_link *l, unsigned int i, unsigned int q)
 	eq->notify = notify;
 	eq->msix = msix;
 	eq->on = true;
-	eq->told = false;
+	eq->told = ENG_RUNNING;
 	eq->quiet = false;
 	if (!es->running)
 		es->instance = ld32(&s->instance);
@@ -399,14 +399,15 @@ static void service(struct eng_link *l, unsigned int i, unsigned int q)
 	eq->again = (used | avail) & ENG_AGAIN;
 	eq->quiet = avail & ENG_QUIET;
 	eq->served = eng_now_us();
-	if (eq->vq.state != ENG_RUNNING && !eq->told) {
+	/* Once per fault: a host fault may be followed by the board's. */
+	if (eq->vq.state != ENG_RUNNING && eq->vq.state != eq->told) {
 		if (eq->vq.state == ENG_BOARD_FAULT)
 			eng_say("dev%u queue %u: stopped: the board broke it: %s",
 				i, q, eq->vq.why);
 		else
 			eng_say("dev%u queue %u: the host broke it: %s; its requests fail until the board resets it",
 				i, q, eq->vq.why);
-		eq->told = true;
+		eq->told = eq->vq.state;
 	}
 }
 
@@ -433,51 +434,49 @@ void eng_link_vector(struct eng_link *l, unsigned int vector)
 				service(l, i, q);
 }
 
-/*
- * Relay once more every queue that said ENG_AGAIN, each in its turn.
- * True if any says it again.
- */
-bool eng_link_again(struct eng_link *l)
-{
-	bool more = false;
-	unsigned int i, q;
-
-	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
-		for (q = 0; q < IOBOND_MAX_QUEUES; q++)
-			if (l->slot[i].q[q].on && l->slot[i].q[q].again) {
-				service(l, i, q);
-				more |= l->slot[i].q[q].again;
-			}
-	return more;
-}
-
 /**
- * eng_link_quiet() - poll the quiet queues
+ * eng_link_poll() - relay again the queues that asked for it
  * @l: the link
- * @now: eng_now_us()
+ * @more: set if any queue said ENG_AGAIN: call this again at once
  *
- * A quiet queue's board does not kick while the host holds its chains:
- * relay each again once ENG_QUIET_US passed since its last relay, so that
- * a chain the board added behind a slow one waits no longer than that.
+ * Every queue that said ENG_AGAIN, each in its turn.  And every quiet
+ * queue (ENG_QUIET: its board does not kick while the host holds chains)
+ * that no completion relayed for ENG_QUIET_US: its host went silent, so
+ * the board is asked for kicks again (eng_vq_unquiet()), and what it
+ * added meanwhile goes now.  A chain behind a slow one thus waits about
+ * that long at most, and a host that holds chains for long costs one
+ * poll, not one a millisecond.
  *
- * Return: whether any queue is still quiet.
+ * Return: microseconds until the next quiet queue's poll, or -1.
  */
-bool eng_link_quiet(struct eng_link *l, uint64_t now)
+int64_t eng_link_poll(struct eng_link *l, bool *more)
 {
-	bool quiet = false;
+	uint64_t now = eng_now_us();
+	int64_t next = -1, due;
 	unsigned int i, q;
 
+	*more = false;
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
 		for (q = 0; q < IOBOND_MAX_QUEUES; q++) {
 			struct eng_queue *eq = &l->slot[i].q[q];
 
-			if (!eq->on || !eq->quiet)
+			if (!eq->on)
 				continue;
-			if (now - eq->served >= ENG_QUIET_US)
+			if (eq->again) {
 				service(l, i, q);
-			quiet |= eq->quiet;
+			} else if (eq->quiet && now - eq->served >= ENG_QUIET_US) {
+				eng_vq_unquiet(&eq->vq);
+				service(l, i, q);
+			}
+			*more |= eq->again;
+			if (!eq->quiet)
+				continue;
+			due = eq->served + ENG_QUIET_US > now ?
+			      (int64_t)(eq->served + ENG_QUIET_US - now) : 0;
+			if (next < 0 || due < next)
+				next = due;
 		}
-	return quiet;
+	return next;
 }
 
 /*
@@ -496,14 +495,16 @@ void eng_link_stats(struct eng_link *l)
 			/* A started queue that relayed nothing may have lost its first kick. */
 			if (!l->slot[i].q[q].on && !st->chains)
 				continue;
-			eng_say("dev%u queue %u: %llu chains, %llu back, %llu bytes out, %llu in, %llu host kicks, %llu board irqs, %llu stalls",
+			eng_say("dev%u queue %u: %llu chains, %llu back, %llu bytes out, %llu in, %llu host kicks, %llu board irqs, %llu stalls, %llu unquiet, %llu failed",
 				i, q, (unsigned long long)st->chains,
 				(unsigned long long)st->completions,
 				(unsigned long long)st->bytes_out,
 				(unsigned long long)st->bytes_in,
 				(unsigned long long)st->host_kicks,
 				(unsigned long long)st->board_irqs,
-				(unsigned long long)st->stalls);
+				(unsigned long long)st->stalls,
+				(unsigned long long)st->unquiet,
+				(unsigned long long)st->failed);
 			eng_vq_show(&l->slot[i].q[q].vq, where, sizeof(where));
 			eng_say("dev%u queue %u: %s", i, q, where);
 		}

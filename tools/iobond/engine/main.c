@@ -185,8 +185,8 @@ int main(int argc, char **argv)
 	unsigned int watched;
 	int64_t left;
 	int ep, tfd, sfd, opt, n, k;
-	unsigned int more = 0;
-	bool stop = false, lost = false, quiet = false;
+	bool stop = false, lost = false, more = false;
+	int64_t next = -1;
 
 	while ((opt = getopt(argc, argv, "s:m:h")) != -1) {
 		switch (opt) {
@@ -219,9 +219,9 @@ int main(int argc, char **argv)
 		sock, l.nvec, ram, (unsigned long long)(l.board.size >> 20));
 
 	while (!stop) {
-		/* A quiet queue is polled, at least every ENG_QUIET_US. */
+		/* Until the next quiet queue's poll, in whole milliseconds. */
 		n = epoll_wait(ep, evs, 16,
-			       more ? 0 : quiet ? ENG_QUIET_US / 1000 : -1);
+			       more ? 0 : next < 0 ? -1 : (int)((next + 999) / 1000));
 		if (n < 0 && errno != EINTR) {
 			eng_say("epoll: %s", strerror(errno));
 			break;
@@ -265,8 +265,7 @@ int main(int argc, char **argv)
 				eng_link_vector(&l, what);
 			}
 		}
-		more = eng_link_again(&l);
-		quiet = eng_link_quiet(&l, eng_now_us());
+		next = eng_link_poll(&l, &more);
 	}
 	eng_link_stats(&l);
 	eng_link_offline(&l);

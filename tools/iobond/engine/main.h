@@ -29,7 +29,7 @@ struct eng_queue {
 	struct eng_vq vq;		/* zeroed, or stopped, when not on */
 	bool on;
 	bool again;			/* its relay said ENG_AGAIN */
-	bool told;			/* its fault was logged */
+	enum eng_state told;		/* the fault last logged, or running */
 	bool quiet;			/* its relay said ENG_QUIET */
 	uint64_t served;		/* its last relay, eng_now_us() */
 	uint16_t notify;		/* the host's vector, and ours, for it */
@@ -62,7 +62,7 @@ struct eng_link {
 	struct eng_slot slot[IOBOND_MAX_DEVICES];
 };
 
-/* How long a quiet queue goes unpolled (link.c: eng_link_quiet()). */
+/* How long a quiet queue's host may go silent (link.c: eng_link_poll()). */
 #define ENG_QUIET_US	1000
 
 void eng_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -77,8 +77,7 @@ void eng_peer_ring(struct eng_link *l, uint32_t id, unsigned int vector);
 void eng_link_tick(struct eng_link *l);
 void eng_link_mail(struct eng_link *l);
 void eng_link_vector(struct eng_link *l, unsigned int vector);
-bool eng_link_again(struct eng_link *l);
-bool eng_link_quiet(struct eng_link *l, uint64_t now);
+int64_t eng_link_poll(struct eng_link *l, bool *more);
 void eng_link_stop_all(struct eng_link *l, const char *why);
 void eng_link_peer_left(struct eng_link *l, uint32_t id);
 void eng_link_offline(struct eng_link *l);

@@ -260,6 +260,21 @@ void eng_vq_stop(struct eng_vq *vq)
 }
 
 /**
+ * eng_vq_unquiet() - ask the board for kicks again, until a completion
+ * @vq: a quiet queue whose host went silent (eng_vq_relay_avail() said
+ *	ENG_QUIET, and nothing came back since)
+ *
+ * The next eng_vq_relay_avail() rearms the board's avail_event, so that a
+ * chain the board adds behind a slow one goes at once, with no polling;
+ * the queue goes quiet again at the host's next completion.
+ */
+void eng_vq_unquiet(struct eng_vq *vq)
+{
+	vq->loud = true;
+	vq->st.unquiet++;
+}
+
+/**
  * eng_vq_inflight() - chains the host holds
  * @vq: the queue
  *
@@ -489,7 +504,7 @@ unsigned int eng_vq_relay_avail(struct eng_vq *vq)
 		 * board need not kick meanwhile.  Its avail_event stays behind
 		 * its index, which then crosses it no more.
 		 */
-		if (vq->quiet && eng_vq_inflight(vq)) {
+		if (vq->quiet && !vq->loud && eng_vq_inflight(vq)) {
 			ret |= ENG_QUIET;
 			break;
 		}
@@ -550,6 +565,7 @@ static void complete(struct eng_vq *vq, uint16_t id, uint32_t len)
 	e->len = htole32(len);
 	vq->b_used++;
 	give_back(vq, id, last);
+	vq->loud = false;
 	vq->st.completions++;
 }
 
@@ -595,7 +611,9 @@ static unsigned int take_used(struct eng_vq *vq)
 /*
  * After a host fault: fail every chain the host held, then every chain
  * the board made available, and ask for a kick at the next (the board's
- * kicks run eng_vq_relay_used() too).  ENG_AGAIN if the board kept adding.
+ * kicks run eng_vq_relay_used() too).  Without fail_status (a NIC) a
+ * chain that only takes bytes, a receive buffer, is left where it is, and
+ * so is every chain after it.  ENG_AGAIN if the board kept adding.
  */
 static unsigned int fail_chains(struct eng_vq *vq)
 {
@@ -621,8 +639,19 @@ static unsigned int fail_chains(struct eng_vq *vq)
 			uint64_t total;
 			int n = walk(vq, head, &total);
 
+			if (n < 0)
+				return 0;
 			/* Every shadow descriptor is free: 0 cannot be. */
-			if (n <= 0)
+			if (!n) {
+				fault(vq, ENG_BOARD_FAULT, "a chain the engine cannot fail");
+				return 0;
+			}
+			/*
+			 * A NIC's receive buffer stays the board's: failed, it
+			 * would come back at once, and the board's refill with
+			 * it, for ever.  A dead link does not take them either.
+			 */
+			if (!vq->fail_status && vq->seg[vq->s_free].write)
 				return 0;
 			fail(vq, head, vq->s_free, n);
 			vq->b_last_avail++;

@@ -58,6 +58,7 @@ struct eh {
 	uint8_t *recs;
 	int kick[IOBOND_MAX_QUEUES], state_fd;
 	struct ehq q[IOBOND_MAX_QUEUES];
+	bool stale;		/* a SIGBUS: map the window again */
 	unsigned long answered, resyncs, sigbus, refused;
 };
 
@@ -208,7 +209,8 @@ static void answer(struct eh *e, unsigned int q, uint16_t head, struct fz_op *o)
 
 enum { OP_ANSWER, OP_HOLD, OP_BAD_ID, OP_TWICE, OP_LEAP, OP_LONG, OP_RING,
        OP_SELF, OP_USED, OP_POOL, OP_IRQ, OP_PAUSE, NR_OPS,
-       OP_BREAK = NR_OPS };	/* + queue: the end's break */
+       OP_RESYNC = NR_OPS,	/* not drawn: a new state, or a SIGBUS */
+       OP_BREAK };		/* + queue: the end's break */
 static const char *const op_names[NR_OPS] = {
 	"answer", "hold", "bad-id", "twice", "leap", "long", "ring", "self",
 	"used", "pool", "irq", "pause",
@@ -219,10 +221,14 @@ static const unsigned int op_weights[NR_OPS] = {
 
 static void one_op(struct eh *e, struct fz_op *o, unsigned int kind)
 {
-	unsigned int q = fz_below(o, IOBOND_MAX_QUEUES), k;
-	struct ehq *x = &e->q[q];
+	unsigned int q = fz_below(o, e->st.num_queues ?: 1), k;
+	struct ehq *x = &e->q[q % IOBOND_MAX_QUEUES];
 	uint32_t one = 1;
 
+	if (kind == OP_RESYNC) {
+		resync(e);
+		return;
+	}
 	if (kind >= OP_BREAK) {
 		/* A used index past what it holds: the queue is the host's fault. */
 		x = &e->q[kind - OP_BREAK];
@@ -308,8 +314,8 @@ static void one_op(struct eh *e, struct fz_op *o, unsigned int kind)
 }
 
 /*
- * One operation; false if a reset revoked the zone under it (SIGBUS),
- * and the test mapped the window again.
+ * One operation; false if a reset revoked the zone under it (SIGBUS): the
+ * window is then mapped again (OP_RESYNC, under the same guard).
  */
 static bool guarded(struct eh *e, struct fz_op *o, unsigned int kind)
 {
@@ -318,7 +324,7 @@ static bool guarded(struct eh *e, struct fz_op *o, unsigned int kind)
 	if (sigsetjmp(jb, 1)) {
 		sigbus_jmp = NULL;
 		e->sigbus++;
-		resync(e);
+		e->stale = true;
 		return false;
 	}
 	sigbus_jmp = &jb;
@@ -406,7 +412,7 @@ TEST_F_TIMEOUT(engh, fuzz, 600)
 	ASSERT_EQ(0, iob_vfio_set_irqs(e.v.device, IOBOND_VFIO_KICK_IRQ, 0,
 				       e.st.num_queues, fds));
 	signal(SIGBUS, on_sigbus);
-	resync(&e);
+	e.stale = true;
 
 	while (iob_now_ms() < end) {
 		struct fz_op o;
@@ -415,8 +421,11 @@ TEST_F_TIMEOUT(engh, fuzz, 600)
 		fz_op_draw(&rng, &o);
 		kind = fz_weighted(&o, op_weights, NR_OPS);
 		alive(&e);
-		if (state_changed(&e))
-			resync(&e);
+		if (state_changed(&e) || e.stale) {
+			e.stale = false;
+			guarded(&e, &o, OP_RESYNC);
+			continue;
+		}
 		if (guarded(&e, &o, kind)) {
 			by_kind[kind]++;
 			ops++;

@@ -849,6 +849,26 @@ TEST_F(engine, quiet_while_the_host_holds_chains)
 	EXPECT_EQ(3, le16toh(*kick_at));
 	EXPECT_EQ(3, le16toh(self->d.used->idx));
 	EXPECT_TRUE(drv_check(&self->d, 0));
+
+	/*
+	 * The host goes silent on a chain: unquiet, the queue asks for kicks
+	 * again, and a chain added then goes at once; the host's next
+	 * completion makes it quiet again.
+	 */
+	drv_post(&self->d, 1, 1, 64, 4);
+	EXPECT_EQ(ENG_QUIET, eng_vq_relay_avail(&self->vq) & ENG_QUIET);
+	eng_vq_unquiet(&self->vq);
+	EXPECT_EQ(0, eng_vq_relay_avail(&self->vq) & ENG_QUIET);
+	EXPECT_EQ(4, le16toh(*kick_at));
+	drv_post(&self->d, 1, 1, 64, 5);
+	EXPECT_EQ(0, eng_vq_relay_avail(&self->vq) & ENG_QUIET);
+	EXPECT_EQ(5, le16toh(self->v.avail->idx));
+	EXPECT_EQ(5, le16toh(*kick_at));
+	dev_take(&self->v);
+	dev_answer(&self->v, self->v.held[0], 0);
+	eng_vq_relay_used(&self->vq);
+	EXPECT_EQ(ENG_QUIET, eng_vq_relay_avail(&self->vq) & ENG_QUIET);
+	EXPECT_EQ(1, self->vq.st.unquiet);
 }
 
 TEST_F(engine, flags_suppress_without_event_idx)
@@ -1045,6 +1065,12 @@ TEST_F(engine, host_scribbles)
 
 	ASSERT_NE(NULL, before);
 	for (round = 0; round < 500; round++) {
+		bool seen[RING] = { false };
+
+		/* Disks and NICs, with EVENT_IDX or not, quiet or not. */
+		self->cfg.fail_status = round & 1;
+		self->cfg.board_event_idx = self->cfg.shadow_event_idx = round & 2;
+		self->cfg.quiet = round & 4;
 		ASSERT_EQ(0, restart(self));
 		for (k = 0; k < 4; k++)
 			drv_post(&self->d, 1, 1, 256, k);
@@ -1060,6 +1086,7 @@ TEST_F(engine, host_scribbles)
 		eng_vq_relay_used(&self->vq);
 		faults += self->vq.state == ENG_HOST_FAULT;
 		EXPECT_NE(ENG_BOARD_FAULT, self->vq.state);
+
 		/* Only the used ring and the in-buffers may have changed. */
 		allow(before, &self->d, self->d.a.used, 6 + 8 * RING);
 		for (k = 0; k < 8; k++)
@@ -1067,9 +1094,28 @@ TEST_F(engine, host_scribbles)
 				allow(before, &self->d, le64toh(self->d.desc[k].addr),
 				      le32toh(self->d.desc[k].len));
 		ASSERT_EQ(0, memcmp(before, self->board.base, MEM_SIZE));
-		/* And no used length says more than the in-buffers hold. */
-		for (k = 0; k < le16toh(self->d.used->idx); k++)
-			ASSERT_GE(256, used_elem(&self->d, k).len);
+		/* After a fault, a chain the board adds fails at once. */
+		if (self->vq.state == ENG_HOST_FAULT) {
+			drv_post(&self->d, 1, 1, 256, 9);
+			memcpy(before, self->board.base, MEM_SIZE);
+			eng_vq_relay_used(&self->vq);
+			allow(before, &self->d, self->d.a.used, 6 + 8 * RING);
+			allow(before, &self->d, le64toh(self->d.desc[9].addr), 256);
+			ASSERT_EQ(0, memcmp(before, self->board.base, MEM_SIZE));
+			ASSERT_EQ(5, le16toh(self->d.used->idx));
+			EXPECT_EQ(self->cfg.fail_status, used_elem(&self->d, 4).len);
+		}
+		/*
+		 * And no used length says more than the in-buffers hold, and
+		 * every head the board used is one it made available, once.
+		 */
+		for (k = 0; k < le16toh(self->d.used->idx); k++) {
+			struct vring_used_elem e = used_elem(&self->d, k);
+
+			ASSERT_GE(256, e.len);
+			ASSERT_TRUE(e.id < 10 && !(e.id & 1) && !seen[e.id]);
+			seen[e.id] = true;
+		}
 	}
 	TH_LOG("%u of %u rounds faulted", faults, round);
 	EXPECT_LT(0, faults);
@@ -1180,6 +1226,31 @@ TEST_F(engine, host_fault_fails_the_disk_requests)
 	eng_vq_relay_used(&self->vq);
 	EXPECT_EQ(ENG_RUNNING, self->vq.state);
 	EXPECT_TRUE(drv_check(&self->d, 0));
+}
+
+/*
+ * A NIC's receive queue after a host fault: the buffers the host held come
+ * back empty, and the board's refill stays the board's.  Failed at once,
+ * it would come back and be refilled again, for ever.
+ */
+TEST_F(engine, host_fault_leaves_receive_buffers)
+{
+	self->cfg.exact_len = true;
+	ASSERT_EQ(0, restart(self));
+	drv_post(&self->d, 0, 1, 64, 1);
+	drv_post(&self->d, 0, 1, 64, 2);
+	eng_vq_relay_avail(&self->vq);
+	dev_take(&self->v);
+	self->v.used->idx = htole16(5);
+	eng_vq_relay_used(&self->vq);
+	EXPECT_FAULT(ENG_HOST_FAULT, "used index past what it holds");
+	EXPECT_EQ(2, le16toh(self->d.used->idx));
+	EXPECT_EQ(0, used_elem(&self->d, 0).len);
+	EXPECT_EQ(0, used_elem(&self->d, 1).len);
+	drv_post(&self->d, 0, 1, 64, 3);
+	EXPECT_EQ(0, eng_vq_relay_used(&self->vq));
+	EXPECT_EQ(2, le16toh(self->d.used->idx));
+	EXPECT_EQ(ENG_HOST_FAULT, self->vq.state);
 }
 
 /*

@@ -28,6 +28,7 @@ RUNTIME = int(os.environ.get("IOBOND_BENCH_RUNTIME", 5))    # s per fio job
 QDS = (1, 4, 16, 32, 64)
 BSS = ("4k", "16k", "64k", "128k", "1m")
 RATE_IOPS = 1000                         # the fixed rate for CPU per I/O
+RATE_JOB = f"--rw=randread --bs=4k --iodepth=32 --rate_iops={RATE_IOPS}"
 PERCENTILES = "1:5:10:20:30:40:50:60:70:80:90:95:99:99.5:99.9"
 
 # The issue's goals: IO-Bond's median over QEMU's ("ratio"), or IO-Bond's
@@ -225,14 +226,30 @@ class Bench:
         c0, w0 = self.vcpu_ms(), time.monotonic()
         time.sleep(RUNTIME)
         idle = (self.vcpu_ms() - c0) / (time.monotonic() - w0)     # ms per s
-        res = self.alternate("rate", f"--rw=randread --bs=4k --iodepth=32 "
-                                     f"--rate_iops={RATE_IOPS}", devs)
+        res = self.alternate("rate", RATE_JOB, devs)
         for who in (BOND, QEMU):
             for r in res[who]["runs"]:
                 r["cpu_ms_per_io"] = ((r["vcpu_ms"] - idle * r["wall_s"]) /
                                       max(r["ios"], 1))
             res[who]["cpu_ms_per_io"] = summary([r["cpu_ms_per_io"] for r in res[who]["runs"]])
         res["idle_vcpu_ms_per_s"] = idle
+
+    def floor(self, dev):
+        """The board's vCPU ms per request for the fixed-rate job on
+        null_blk @dev (its defaults: no media, completion in a softirq):
+        what the board's own block stack and fio cost with no device at
+        all, the floor under any device's figure."""
+        idle = self.results["disk"]["rate"]["idle_vcpu_ms_per_s"]
+        self.fio(dev, RATE_JOB)
+        runs = [self.fio(dev, RATE_JOB) for _ in range(REPS)]
+        per = summary([(r["vcpu_ms"] - idle * r["wall_s"]) / max(r["ios"], 1)
+                       for r in runs])
+        self.results["disk"]["rate_floor"] = {"null_blk": {"cpu_ms_per_io": per},
+                                              "runs": runs}
+        q = self.summary_of("disk", "rate", "cpu_ms_per_io", QEMU)
+        print(f"# board vCPU ms per I/O at {RATE_IOPS} IOPS on null_blk, no device "
+              f"at all: {per['median']:.3g} [{per['min']:.3g},{per['max']:.3g}]; "
+              f"{per['median'] / q['median']:.2f} of QEMU's disk", flush=True)
 
     # -- the NICs ---------------------------------------------------------
 
