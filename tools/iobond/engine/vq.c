@@ -470,7 +470,7 @@ static int take(struct eng_vq *vq)
  * Return: ENG_RING if the host wants a kick; ENG_AGAIN if the board went
  * on adding while this relayed, and this must run again: no kick is owed
  * for what it added; ENG_QUIET if the board was not asked to kick (quiet,
- * while the host holds chains).
+ * while the host holds more than one chain).
  */
 unsigned int eng_vq_relay_avail(struct eng_vq *vq)
 {
@@ -502,9 +502,12 @@ unsigned int eng_vq_relay_avail(struct eng_vq *vq)
 		/*
 		 * Quiet: the host's next completion runs this again, so the
 		 * board need not kick meanwhile.  Its avail_event stays behind
-		 * its index, which then crosses it no more.
+		 * its index, which then crosses it no more.  Not for one chain
+		 * alone: a driver that waits for each completion before the
+		 * next (queue depth 1) gains nothing and pays the kick's
+		 * rearm after its interrupt, not before.
 		 */
-		if (vq->quiet && !vq->loud && eng_vq_inflight(vq)) {
+		if (vq->quiet && !vq->loud && eng_vq_inflight(vq) > 1) {
 			ret |= ENG_QUIET;
 			break;
 		}
