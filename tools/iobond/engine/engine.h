@@ -108,7 +108,8 @@ enum eng_state {
 	ENG_BOARD_FAULT,	/* the board's ring or a chain is malformed */
 	/*
 	 * The host completed what it did not hold: the board's chains fail,
-	 * those the host held and every one made available since.
+	 * those the host held and those made available since (but a NIC's
+	 * receive buffers, which stay the board's).
 	 */
 	ENG_HOST_FAULT,
 };
@@ -144,6 +145,7 @@ struct eng_vq {
 	bool fail_status;
 	bool quiet;
 	bool loud;			/* quiet, but the host went silent */
+	bool parked;			/* a receive buffer left after a host fault */
 	bool stalled;			/* a chain waits for a completion */
 	uint16_t b_last_avail;		/* next board avail entry to take */
 	uint16_t b_used;		/* the board's used index */
@@ -158,6 +160,7 @@ struct eng_vq {
 	uint64_t max_chain;		/* bytes a chain may have */
 	enum eng_state state;
 	const char *why;		/* what the fault was */
+	const char *host_why;		/* the host's, kept past a board's */
 	struct eng_stats st;
 };
 

@@ -317,7 +317,7 @@ static int queue_start(struct eng_link *l, unsigned int i, unsigned int q)
 	eq->notify = notify;
 	eq->msix = msix;
 	eq->on = true;
-	eq->told = ENG_RUNNING;
+	eq->told_host = eq->told_board = false;
 	eq->quiet = false;
 	if (!es->running)
 		es->instance = ld32(&s->instance);
@@ -399,15 +399,16 @@ static void service(struct eng_link *l, unsigned int i, unsigned int q)
 	eq->again = (used | avail) & ENG_AGAIN;
 	eq->quiet = avail & ENG_QUIET;
 	eq->served = eng_now_us();
-	/* Once per fault: a host fault may be followed by the board's. */
-	if (eq->vq.state != ENG_RUNNING && eq->vq.state != eq->told) {
-		if (eq->vq.state == ENG_BOARD_FAULT)
-			eng_say("dev%u queue %u: stopped: the board broke it: %s",
-				i, q, eq->vq.why);
-		else
-			eng_say("dev%u queue %u: the host broke it: %s; its requests fail until the board resets it",
-				i, q, eq->vq.why);
-		eq->told = eq->vq.state;
+	/* Each fault once: a host fault may be followed by the board's. */
+	if (eq->vq.host_why && !eq->told_host) {
+		eng_say("dev%u queue %u: the host broke it: %s; its requests fail until the board resets it",
+			i, q, eq->vq.host_why);
+		eq->told_host = true;
+	}
+	if (eq->vq.state == ENG_BOARD_FAULT && !eq->told_board) {
+		eng_say("dev%u queue %u: stopped: the board broke it: %s",
+			i, q, eq->vq.why);
+		eq->told_board = true;
 	}
 }
 

@@ -29,7 +29,7 @@ struct eng_queue {
 	struct eng_vq vq;		/* zeroed, or stopped, when not on */
 	bool on;
 	bool again;			/* its relay said ENG_AGAIN */
-	enum eng_state told;		/* the fault last logged, or running */
+	bool told_host, told_board;	/* its faults were logged */
 	bool quiet;			/* its relay said ENG_QUIET */
 	uint64_t served;		/* its last relay, eng_now_us() */
 	uint16_t notify;		/* the host's vector, and ours, for it */

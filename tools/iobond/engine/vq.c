@@ -30,9 +30,10 @@
  * ENG_BOARD_FAULT: the engine touches nothing more for it until the queue
  * is started again.  A host that completes a chain it does not hold puts
  * it in ENG_HOST_FAULT: the engine never reads the shadow ring again, and
- * fails every board chain, those the host held and those the board makes
+ * fails the board's chains, those the host held and those the board makes
  * available from then on (fail()), so that the board's driver sees errors
- * and never waits for ever on a mainboard that broke.
+ * and never waits for ever on a mainboard that broke.  (A NIC's receive
+ * buffers the board adds then stay the board's: fail_chains().)
  *
  * Reading once: ring indices and entries are atomic loads; a descriptor
  * or a used entry is copied whole, then a compiler barrier keeps the
@@ -128,6 +129,9 @@ static bool fault(struct eng_vq *vq, enum eng_state who, const char *why)
 {
 	vq->state = who;
 	vq->why = why;
+	/* A board fault may follow while its chains fail: keep both. */
+	if (who == ENG_HOST_FAULT)
+		vq->host_why = why;
 	return false;
 }
 
@@ -623,6 +627,8 @@ static unsigned int fail_chains(struct eng_vq *vq)
 	unsigned int pass;
 	uint16_t id, idx;
 
+	if (vq->parked)
+		return 0;
 	if (eng_vq_inflight(vq)) {
 		for (id = 0; id < vq->s.size; id++)
 			if (vq->chain[id].busy)
@@ -646,16 +652,20 @@ static unsigned int fail_chains(struct eng_vq *vq)
 				return 0;
 			/* Every shadow descriptor is free: 0 cannot be. */
 			if (!n) {
-				fault(vq, ENG_BOARD_FAULT, "a chain the engine cannot fail");
+				fault(vq, ENG_BOARD_FAULT,
+				      "an engine bug: no room to fail a chain");
 				return 0;
 			}
 			/*
 			 * A NIC's receive buffer stays the board's: failed, it
 			 * would come back at once, and the board's refill with
-			 * it, for ever.  A dead link does not take them either.
+			 * it, for ever.  A dead link does not take them either;
+			 * and the board's kicks walk it no more (parked).
 			 */
-			if (!vq->fail_status && vq->seg[vq->s_free].write)
+			if (!vq->fail_status && vq->seg[vq->s_free].write) {
+				vq->parked = true;
 				return 0;
+			}
 			fail(vq, head, vq->s_free, n);
 			vq->b_last_avail++;
 		}
@@ -739,8 +749,9 @@ void eng_vq_show(const struct eng_vq *vq, char *buf, size_t len)
 		return;
 	}
 	if (vq->state == ENG_HOST_FAULT) {
-		snprintf(buf, len, "failing the board's chains since a host fault (%s): %u taken, %u used",
-			 vq->why, vq->b_last_avail, vq->b_used);
+		snprintf(buf, len, "failing the board's chains since a host fault (%s): %u taken, %u used%s",
+			 vq->why, vq->b_last_avail, vq->b_used,
+			 vq->parked ? ", its receive buffers left" : "");
 		return;
 	}
 	show_asked(&vq->b, vq->board_event_idx, b, sizeof(b));

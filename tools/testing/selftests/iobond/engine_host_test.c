@@ -127,6 +127,8 @@ static void resync(struct eh *e)
 	if (!e->win || iob_vfio_state(&e->v, &e->st) ||
 	    !(e->st.flags & IOBOND_VFIO_RUNNING))
 		return;
+	if (e->st.num_queues > IOBOND_MAX_QUEUES)
+		e->st.num_queues = IOBOND_MAX_QUEUES;
 	e->zone_size = IOBOND_ZONE_SIZE(e->win_size);
 	e->zone_off = (uint64_t)e->st.index * e->zone_size;
 	for (q = 0; q < e->st.num_queues && q < IOBOND_MAX_QUEUES; q++) {
@@ -222,7 +224,7 @@ static const unsigned int op_weights[NR_OPS] = {
 static void one_op(struct eh *e, struct fz_op *o, unsigned int kind)
 {
 	unsigned int q = fz_below(o, e->st.num_queues ?: 1), k;
-	struct ehq *x = &e->q[q % IOBOND_MAX_QUEUES];
+	struct ehq *x = &e->q[q];
 	uint32_t one = 1;
 
 	if (kind == OP_RESYNC) {
@@ -432,7 +434,16 @@ TEST_F_TIMEOUT(engh, fuzz, 600)
 		}
 	}
 
-	/* Leave nothing of the board's waiting on the test: break each queue. */
+	/*
+	 * Leave nothing of the board's waiting on the test: break each queue,
+	 * as the state is now (the kernel fails what a queue started since
+	 * has, once the test closed the device).
+	 */
+	if (state_changed(&e) || e.stale) {
+		struct fz_op o = { .i = 0 };
+
+		guarded(&e, &o, OP_RESYNC);
+	}
 	for (q = 0; q < IOBOND_MAX_QUEUES; q++) {
 		struct fz_op o = { .i = 0 };
 

@@ -1256,6 +1256,44 @@ TEST_F(engine, host_fault_leaves_receive_buffers)
 	EXPECT_EQ(0, eng_vq_relay_used(&self->vq));
 	EXPECT_EQ(2, le16toh(self->d.used->idx));
 	EXPECT_EQ(ENG_HOST_FAULT, self->vq.state);
+	EXPECT_TRUE(self->vq.parked);
+	/* Parked: a kick walks the chain no more (a loop now goes unseen). */
+	drv_desc(self->d.desc, 2, BBUF, 64, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
+	EXPECT_EQ(0, eng_vq_relay_used(&self->vq));
+	EXPECT_EQ(ENG_HOST_FAULT, self->vq.state);
+}
+
+/*
+ * A NIC's transmit queue after a host fault: packets the board sends are
+ * failed at once, length 0 (dropped), and with EVENT_IDX the board is
+ * asked to kick at its next; a quiet disk's queue is asked likewise.
+ */
+TEST_F(engine, host_fault_drops_transmits)
+{
+	uint16_t *kick_at = avail_event_of(self->d.used, RING);
+	unsigned int quiet;
+
+	for (quiet = 0; quiet < 2; quiet++) {
+		self->cfg.exact_len = !quiet;
+		self->cfg.fail_status = self->cfg.quiet = quiet;
+		self->cfg.board_event_idx = self->cfg.shadow_event_idx = true;
+		ASSERT_EQ(0, restart(self));
+		drv_post(&self->d, 1, 0, 64, 1);
+		drv_post(&self->d, 1, 0, 64, 2);
+		drv_post(&self->d, 1, 0, 64, 3);
+		eng_vq_relay_avail(&self->vq);
+		self->v.used->idx = htole16(9);
+		eng_vq_relay_used(&self->vq);
+		EXPECT_FAULT(ENG_HOST_FAULT, "used index past what it holds");
+		EXPECT_EQ(3, le16toh(self->d.used->idx));
+		EXPECT_EQ(3, le16toh(*kick_at));
+		drv_post(&self->d, 1, 0, 64, 4);
+		eng_vq_relay_used(&self->vq);
+		EXPECT_EQ(4, le16toh(self->d.used->idx));
+		EXPECT_EQ(0, used_elem(&self->d, 3).len);
+		EXPECT_EQ(4, le16toh(*kick_at));
+		EXPECT_FALSE(self->vq.parked);
+	}
 }
 
 /*
