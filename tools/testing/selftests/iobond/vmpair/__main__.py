@@ -1024,30 +1024,38 @@ class Run:
         if "IOBOND_FUZZ_OPS" not in os.environ:
             args["IOBOND_FUZZ_OPS"] = 4000 if self.debug else 2000
         self.test("board", "engine_board_test", "engine_fuzz", args, timeout=1800)
-        log = self.engine_log()[mark:]
-        faults = collections.Counter(
-            re.findall(r"stopped: the board broke it: (.*)", log))
-        for why, n in faults.most_common():
-            print(f"# engine: {n} queues stopped for {why}")
         # The fuzz reached the engine's checks, not just the host's.
-        self.check("engine.board_fuzz_reaches_its_checks", len(faults) >= 5,
-                   f"board faults seen: {dict(faults)}")
-        host_faults = re.findall(r".*the host broke it.*", log)
-        self.check("engine.no_host_fault_in_board_fuzz", not host_faults,
-                   "\n".join(host_faults[:10]))
-        self.check("engine.outlives_board_fuzz", self.engine.poll() is None,
-                   log[-2000:])
+        self.engine_verdict(mark, "board", "host", 5)
         self.load("board")
         self.wait_board_nic(mac)
         self.board_ip(mac)
         self.test("board", "net_test", "engine_after_fuzz",
                   {"IOBOND_PEER_IP": HOST_IP, "IOBOND_ECHO_PORT": 5001})
-        dev = self.board_disk(serial)
-        self.board_fio_bg(dev, "--rw=randwrite --iodepth=8 --size=8M --verify=crc32c")
+        self.engine_disk_verified(serial, "board.engine_disk_after_fuzz")
+
+    def engine_verdict(self, mark, side, other, kinds):
+        """After a fuzz from @side ("board" or "host"), since engine log
+        offset @mark: queues faulted for at least @kinds kinds of @side's
+        fault, none for @other's, and the engine alive."""
+        log = self.engine_log()[mark:]
+        faults = collections.Counter(re.findall(rf"the {side} broke it: ([^;\n]*)", log))
+        for why, n in faults.most_common():
+            print(f"# engine: {n} queues faulted by the {side}: {why}")
+        self.check(f"engine.{side}_fuzz_reaches_its_checks", len(faults) >= kinds,
+                   f"{side} faults seen: {dict(faults)}")
+        wrong = re.findall(rf".*the {other} broke it.*", log)
+        self.check(f"engine.no_{other}_fault_in_{side}_fuzz", not wrong,
+                   "\n".join(wrong[:10]))
+        self.check(f"engine.outlives_{side}_fuzz", self.engine.poll() is None,
+                   log[-2000:])
+
+    def engine_disk_verified(self, serial, label):
+        """A fio verify on the board's disk @serial passes: check @label."""
+        self.board_fio_bg(self.board_disk(serial),
+                          "--rw=randwrite --iodepth=8 --size=8M --verify=crc32c")
         took = self.board_fio_wait(120)
-        rc = board.sh("cat /tmp/fio.rc /tmp/fio.log", check=False)[1]
-        self.check("board.engine_disk_after_fuzz", took is not None and
-                   rc.startswith("0\n"), rc)
+        rc = self.vms["board"].sh("cat /tmp/fio.rc /tmp/fio.log", check=False)[1]
+        self.check(label, took is not None and rc.startswith("0\n"), rc)
 
     def engine_host_fuzz(self, mac, serial):
         """A hostile backend (engine_host_test.c) serves an engine disk's
@@ -1115,27 +1123,13 @@ class Run:
         # and the failures reached it as errors, not as stale successes.
         self.check("board.engine_host_fuzz_answers_and_fails",
                    len(counts) == 4 and counts[1] > 0 and counts[2] > 0, result)
-        log = self.engine_log()[mark:]
-        faults = collections.Counter(re.findall(r"the host broke it: ([^;]*)", log))
-        for why, n in faults.most_common():
-            print(f"# engine: {n} queues failed for {why}")
-        self.check("engine.host_fuzz_reaches_its_checks", len(faults) >= 2,
-                   f"host faults seen: {dict(faults)}")
-        board_faults = re.findall(r".*the board broke it.*", log)
-        self.check("engine.no_board_fault_in_host_fuzz", not board_faults,
-                   "\n".join(board_faults[:10]))
-        self.check("engine.outlives_host_fuzz", self.engine.poll() is None,
-                   log[-2000:])
+        # Both kinds of host fault, neither blamed on the board.
+        self.engine_verdict(mark, "host", "board", 2)
         host.sh("killall ping; tail -3 /tmp/ehfping.log", check=False)
         host.sh(f"iobondctl board0 remove {add['index']} && rm -f /tmp/ehf.img")
         self.test("board", "net_test", "engine_after_host_fuzz",
                   {"IOBOND_PEER_IP": HOST_IP, "IOBOND_ECHO_PORT": 5001})
-        other = self.board_disk(serial)
-        self.board_fio_bg(other, "--rw=randwrite --iodepth=8 --size=8M --verify=crc32c")
-        took = self.board_fio_wait(120)
-        rc = board.sh("cat /tmp/fio.rc /tmp/fio.log", check=False)[1]
-        self.check("board.engine_disk_after_host_fuzz", took is not None and
-                   rc.startswith("0\n"), rc)
+        self.engine_disk_verified(serial, "board.engine_disk_after_host_fuzz")
 
     def plan_disks(self):
         """Disks over the VFIO face, served by iobond-blk from the host's
