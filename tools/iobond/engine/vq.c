@@ -653,7 +653,7 @@ static unsigned int fail_chains(struct eng_vq *vq)
 			/* Every shadow descriptor is free: 0 cannot be. */
 			if (!n) {
 				fault(vq, ENG_BOARD_FAULT,
-				      "an engine bug: no room to fail a chain");
+				      "none (an engine bug): no room to fail a chain");
 				return 0;
 			}
 			/*
@@ -745,7 +745,9 @@ void eng_vq_show(const struct eng_vq *vq, char *buf, size_t len)
 		return;
 	}
 	if (vq->state == ENG_BOARD_FAULT) {
-		snprintf(buf, len, "stopped by a board fault: %s", vq->why);
+		snprintf(buf, len, "stopped by a board fault: %s%s%s", vq->why,
+			 vq->host_why ? ", after a host fault: " : "",
+			 vq->host_why ?: "");
 		return;
 	}
 	if (vq->state == ENG_HOST_FAULT) {

@@ -124,14 +124,15 @@ static void resync(struct eh *e)
 	if (e->win == MAP_FAILED)
 		e->win = NULL;
 	memset(e->q, 0, sizeof(e->q));
-	if (!e->win || iob_vfio_state(&e->v, &e->st) ||
-	    !(e->st.flags & IOBOND_VFIO_RUNNING))
-		return;
+	if (!e->win || iob_vfio_state(&e->v, &e->st))
+		e->st.num_queues = 0;
 	if (e->st.num_queues > IOBOND_MAX_QUEUES)
 		e->st.num_queues = IOBOND_MAX_QUEUES;
+	if (!e->win || !(e->st.flags & IOBOND_VFIO_RUNNING))
+		return;
 	e->zone_size = IOBOND_ZONE_SIZE(e->win_size);
 	e->zone_off = (uint64_t)e->st.index * e->zone_size;
-	for (q = 0; q < e->st.num_queues && q < IOBOND_MAX_QUEUES; q++) {
+	for (q = 0; q < e->st.num_queues; q++) {
 		struct ehq *x = &e->q[q];
 		uint32_t n = e->st.vq[q].size;
 

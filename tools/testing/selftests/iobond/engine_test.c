@@ -1318,11 +1318,13 @@ TEST_F(engine, failing_queue_follows_the_board)
 	eng_vq_relay_used(&self->vq);
 	EXPECT_EQ(2, le16toh(self->d.used->idx));
 	EXPECT_EQ(2, le16toh(*kick_at));
-	/* A chain that loops. */
+	/* A chain that loops: the board's fault, the host's kept too. */
 	drv_desc(self->d.desc, 9, BBUF, 64, VRING_DESC_F_NEXT, 9);
 	drv_publish(&self->d, 9);
 	eng_vq_relay_used(&self->vq);
 	EXPECT_FAULT(ENG_BOARD_FAULT, "loops");
+	EXPECT_TRUE(self->vq.host_why &&
+		    strstr(self->vq.host_why, "used index past what it holds"));
 	EXPECT_EQ(2, le16toh(self->d.used->idx));
 }
 

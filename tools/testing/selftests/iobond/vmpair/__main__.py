@@ -1080,15 +1080,18 @@ class Run:
         # Each round: bind (a reset and a start of the engine's queue), a
         # read and a write, unbind.  An O_DIRECT dd waits uninterruptibly:
         # a hang keeps the loop from its result; a slow round is timed
-        # (/proc/uptime's centiseconds).  Only rounds while the test runs
-        # (/tmp/ehf.fuzzing) count: after it, the kernel fails what a
-        # backend that closed left.
+        # (/proc/uptime's centiseconds).  Only rounds and dds that end while
+        # the test runs (/tmp/ehf.fuzzing) count: once it closed the
+        # device, the kernel fails what is left (after its 5 s grace, long
+        # after the marker goes).
         board.sh(
             "rm -f /tmp/ehf.stop /tmp/ehf.result; touch /tmp/ehf.fuzzing; "
             "cat > /tmp/ehf.sh <<'EOF'\n"
             "v=$1; rounds=0; ok=0; err=0; slow=0\n"
             "cs() { u=$(cut -d' ' -f1 /proc/uptime); echo ${u%.*}${u#*.}; }\n"
-            "io() { dd \"$@\" bs=4k count=8 2>/dev/null && ok=$((ok+f)) || err=$((err+f)); }\n"
+            "io() { dd \"$@\" bs=4k count=8 2>/dev/null; r=$?\n"
+            "  [ -e /tmp/ehf.fuzzing ] || return 0\n"
+            "  [ $r = 0 ] && ok=$((ok+1)) || err=$((err+1)); }\n"
             "while [ ! -e /tmp/ehf.stop ]; do\n"
             "  [ -e /tmp/ehf.fuzzing ] && f=1 || f=0; t=$(cs)\n"
             "  echo $v > /sys/bus/virtio/drivers/virtio_blk/bind\n"
