@@ -187,8 +187,9 @@ struct eng_vq_config {
 	bool fail_status;
 	/*
 	 * With the board's EVENT_IDX: while the host holds more than one
-	 * chain of the queue, the board is not asked to kick; the host's next completion
-	 * runs eng_vq_relay_avail() again, and takes what the board added.
+	 * chain of the queue, the board is not asked to kick; the host's
+	 * next completion runs eng_vq_relay_avail() again, and takes what
+	 * the board added.
 	 * (ENG_QUIET: if the host goes silent, the caller relays the queue
 	 * once more after a short while, with eng_vq_unquiet() first, so that
 	 * a chain behind a slow one waits a bounded time.)  For a disk, whose

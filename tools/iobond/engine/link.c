@@ -441,12 +441,13 @@ void eng_link_vector(struct eng_link *l, unsigned int vector)
  * @more: set if any queue said ENG_AGAIN: call this again at once
  *
  * Every queue that said ENG_AGAIN, each in its turn.  And every quiet
- * queue (ENG_QUIET: its board does not kick while the host holds chains)
- * that no completion relayed for ENG_QUIET_US: its host went silent, so
- * the board is asked for kicks again (eng_vq_unquiet()), and what it
- * added meanwhile goes now.  A chain behind a slow one thus waits about
- * that long at most, and a host that holds chains for long costs one
- * poll, not one a millisecond.
+ * queue (ENG_QUIET: its board does not kick while the host holds more
+ * than one chain) that no completion relayed for ENG_QUIET_US: its host
+ * went silent, so the board is asked for kicks again (eng_vq_unquiet()),
+ * and what it added meanwhile goes now.  A chain behind a slow one thus
+ * waits about twice that at most (the caller waits in whole
+ * milliseconds), and a host that holds chains for long costs one poll,
+ * not one a millisecond.
  *
  * Return: microseconds until the next quiet queue's poll, or -1.
  */
