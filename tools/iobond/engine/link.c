@@ -397,8 +397,10 @@ static void service(struct eng_link *l, unsigned int i, unsigned int q)
 	if (avail & ENG_RING)
 		ring_side(l, &l->hdr->host, eq->notify);
 	eq->again = (used | avail) & ENG_AGAIN;
+	/* Only a quiet queue's last relay is timed (eng_link_poll()). */
 	eq->quiet = avail & ENG_QUIET;
-	eq->served = eng_now_us();
+	if (eq->quiet)
+		eq->served = eng_now_us();
 	/* Each fault once: a host fault may be followed by the board's. */
 	if (eq->vq.host_why && !eq->told_host) {
 		eng_say("dev%u queue %u: the host broke it: %s; its requests fail until the board resets it",

@@ -31,7 +31,7 @@ struct eng_queue {
 	bool again;			/* its relay said ENG_AGAIN */
 	bool told_host, told_board;	/* its faults were logged */
 	bool quiet;			/* its relay said ENG_QUIET */
-	uint64_t served;		/* its last relay, eng_now_us() */
+	uint64_t served;		/* its last relay, while quiet */
 	uint16_t notify;		/* the host's vector, and ours, for it */
 	uint16_t msix;			/* the board's, or IOBOND_NO_VECTOR */
 };

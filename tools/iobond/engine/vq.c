@@ -409,6 +409,24 @@ static uint16_t fail(struct eng_vq *vq, uint16_t head, uint16_t pos,
 }
 
 /*
+ * The board's available index, read once; false, a board fault, if it is
+ * more than a ring ahead of (or behind) what the engine took.
+ */
+static bool board_avail(struct eng_vq *vq, uint16_t *idx)
+{
+	*idx = load16(&vq->b.avail->idx);
+	if ((uint16_t)(*idx - vq->b_last_avail) <= vq->b.size)
+		return true;
+	return fault(vq, ENG_BOARD_FAULT, "an avail index beyond its ring");
+}
+
+/* The head of the board's next available chain, read once. */
+static uint16_t board_head(const struct eng_vq *vq)
+{
+	return load16(&vq->b.avail->ring[vq->b_last_avail & (vq->b.size - 1)]);
+}
+
+/*
  * Relay the board's next available chain.  Return 1 if it went, 0 if
  * there is no room for it now, -1 on a fault.
  */
@@ -419,7 +437,7 @@ static int take(struct eng_vq *vq)
 	int64_t off;
 	int n, k;
 
-	head = load16(&vq->b.avail->ring[vq->b_last_avail & (vq->b.size - 1)]);
+	head = board_head(vq);
 	n = walk(vq, head, &total);
 	if (n <= 0)
 		return n;
@@ -484,11 +502,8 @@ unsigned int eng_vq_relay_avail(struct eng_vq *vq)
 	if (vq->state != ENG_RUNNING || vq->stalled)
 		return 0;
 	for (pass = 1; ; pass++) {
-		idx = load16(&vq->b.avail->idx);
-		if ((uint16_t)(idx - vq->b_last_avail) > vq->b.size) {
-			fault(vq, ENG_BOARD_FAULT, "an avail index beyond its ring");
+		if (!board_avail(vq, &idx))
 			break;
-		}
 		while (vq->b_last_avail != idx) {
 			int n = take(vq);
 
@@ -637,14 +652,10 @@ static unsigned int fail_chains(struct eng_vq *vq)
 		vq->s_last_used = vq->s_avail;
 	}
 	for (pass = 1; ; pass++) {
-		idx = load16(&vq->b.avail->idx);
-		if ((uint16_t)(idx - vq->b_last_avail) > vq->b.size) {
-			fault(vq, ENG_BOARD_FAULT, "an avail index beyond its ring");
+		if (!board_avail(vq, &idx))
 			return 0;
-		}
 		while (vq->b_last_avail != idx) {
-			uint16_t head = load16(&vq->b.avail->ring[vq->b_last_avail &
-								 (vq->b.size - 1)]);
+			uint16_t head = board_head(vq);
 			uint64_t total;
 			int n = walk(vq, head, &total);
 

@@ -163,19 +163,27 @@ static void take(struct ehq *x)
 			le16toh(x->avail->ring[x->last_avail++ & (x->size - 1)]);
 }
 
+/*
+ * Interrupt the board for queue @q, as a backend does; false if refused
+ * (a queue past the last, or the device gone: the state interrupt says so).
+ */
+static bool interrupt(struct eh *e, unsigned int q)
+{
+	uint32_t one = 1;
+
+	return pwrite(e->v.device, &one, 4,
+		      e->v.off[IOBOND_VFIO_NOTIFY_REGION] + 4 * q) == 4;
+}
+
 /* Publish used entry (@id, @len), and interrupt the board for queue @q. */
 static void use(struct eh *e, unsigned int q, uint32_t id, uint32_t len)
 {
 	struct ehq *x = &e->q[q];
-	uint32_t one = 1;
 
 	x->used->ring[x->used_idx & (x->size - 1)].id = htole32(id);
 	x->used->ring[x->used_idx & (x->size - 1)].len = htole32(len);
 	__atomic_store_n(&x->used->idx, htole16(++x->used_idx), __ATOMIC_RELEASE);
-	/* Refused once the device is gone: the state interrupt says so. */
-	if (pwrite(e->v.device, &one, 4,
-		   e->v.off[IOBOND_VFIO_NOTIFY_REGION] + 4 * q) != 4)
-		return;
+	interrupt(e, q);
 }
 
 /*
@@ -226,7 +234,6 @@ static void one_op(struct eh *e, struct fz_op *o, unsigned int kind)
 {
 	unsigned int q = fz_below(o, e->st.num_queues ?: 1), k;
 	struct ehq *x = &e->q[q];
-	uint32_t one = 1;
 
 	if (kind == OP_RESYNC) {
 		resync(e);
@@ -249,8 +256,7 @@ static void one_op(struct eh *e, struct fz_op *o, unsigned int kind)
 	}
 	if (kind == OP_IRQ) {
 		/* Any queue, live or not, and one past the last (refused). */
-		if (pwrite(e->v.device, &one, 4, e->v.off[IOBOND_VFIO_NOTIFY_REGION] +
-			   4 * fz_below(o, IOBOND_MAX_QUEUES + 1)) != 4)
+		if (!interrupt(e, fz_below(o, IOBOND_MAX_QUEUES + 1)))
 			e->refused++;
 		return;
 	}

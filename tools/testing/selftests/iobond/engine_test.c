@@ -350,24 +350,36 @@ TEST_F(engine, chains_go_and_come_back)
  * byte, the chain's last, written, and a used length of 1.  The board's
  * virtio_blk reads the status there, whatever the length.
  */
+/* Post a disk request: a 16-byte header, @len bytes to read, a status byte. */
+static uint16_t post_blk_read(struct drv *d, uint32_t len, uint64_t *data,
+			      uint64_t *status)
+{
+	uint16_t head = d->next_desc;
+	uint64_t hdr = drv_buf(d, 16);
+
+	*data = drv_buf(d, len);
+	*status = drv_buf(d, 1);
+	memset(d->mem->base + *data, 0xee, len);
+	d->mem->base[*status] = 0;
+	drv_desc(d->desc, head, hdr, 16, VRING_DESC_F_NEXT, head + 1);
+	drv_desc(d->desc, head + 1, *data, len,
+		 VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, head + 2);
+	drv_desc(d->desc, head + 2, *status, 1, VRING_DESC_F_WRITE, 0);
+	d->next_desc = head + 3;
+	drv_publish(d, head);
+	return head;
+}
+
 TEST_F(engine, blk_failure_reaches_the_status_byte)
 {
-	uint64_t hdr, data, status;
+	uint64_t data, status;
 	struct vring_used_elem *e;
 	uint16_t i;
 	uint8_t *p;
 
 	/* Stale bytes in the pool: the relay zeroes a chain's writable run. */
 	memset(self->win.base + POOL, 0x77, POOL_SIZE);
-	hdr = drv_buf(&self->d, 16);
-	data = drv_buf(&self->d, 512);
-	status = drv_buf(&self->d, 1);
-	memset(self->board.base + data, 0xee, 512);
-	self->board.base[status] = 0;
-	drv_desc(self->d.desc, 0, hdr, 16, VRING_DESC_F_NEXT, 1);
-	drv_desc(self->d.desc, 1, data, 512, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
-	drv_desc(self->d.desc, 2, status, 1, VRING_DESC_F_WRITE, 0);
-	drv_publish(&self->d, 0);
+	post_blk_read(&self->d, 512, &data, &status);
 	eng_vq_relay_avail(&self->vq);
 	dev_take(&self->v);
 	ASSERT_EQ(1, self->v.nheld);
@@ -1156,26 +1168,6 @@ TEST_F(engine, host_faults)
 	EXPECT_EQ(2, le16toh(self->d.used->idx));
 	EXPECT_TRUE(drv_check(&self->d, used_elem(&self->d, 0).id));
 	EXPECT_EQ(0, used_elem(&self->d, 1).len);
-}
-
-/* Post a disk request: a 16-byte header, @len bytes to read, a status byte. */
-static uint16_t post_blk_read(struct drv *d, uint32_t len, uint64_t *data,
-			      uint64_t *status)
-{
-	uint16_t head = d->next_desc;
-	uint64_t hdr = drv_buf(d, 16);
-
-	*data = drv_buf(d, len);
-	*status = drv_buf(d, 1);
-	memset(d->mem->base + *data, 0xee, len);
-	d->mem->base[*status] = 0;
-	drv_desc(d->desc, head, hdr, 16, VRING_DESC_F_NEXT, head + 1);
-	drv_desc(d->desc, head + 1, *data, len,
-		 VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, head + 2);
-	drv_desc(d->desc, head + 2, *status, 1, VRING_DESC_F_WRITE, 0);
-	d->next_desc = head + 3;
-	drv_publish(d, head);
-	return head;
 }
 
 /*

@@ -155,20 +155,22 @@ class Bench:
         board's vCPU and the engine's CPU time and the kicks and
         interrupts it cost."""
         # The counters read in the board cost its vCPUs: outside the clock.
-        k0, i0, s0 = self.kicks(), self.irqs(), self.cpu_split()
-        t0, e0, w0 = self.vcpu_ms(), self.engine_ms(), time.monotonic()
+        # cpu_split() holds the board's vCPU time and the engine's too.
+        k0, i0 = self.kicks(), self.irqs()
+        s0, w0 = self.cpu_split(), time.monotonic()
         out = self.board.sh(
             f"fio --name=b --filename=/dev/{dev} --direct=1 --ioengine=io_uring "
             f"--time_based --runtime={RUNTIME} --percentile_list={PERCENTILES} "
             f"--output-format=json {args}", RUNTIME * 10 + 60)[1]
-        t1, e1, w1 = self.vcpu_ms(), self.engine_ms(), time.monotonic()
-        s1, k1, i1 = self.cpu_split(), self.kicks(), self.irqs()
+        s1, w1 = self.cpu_split(), time.monotonic()
+        k1, i1 = self.kicks(), self.irqs()
         job = json.JSONDecoder().raw_decode(out[out.index("{"):])[0]["jobs"][0]["read"]
         pct = {float(k): v / 1e6 for k, v in job["clat_ns"].get("percentile", {}).items()}
         return {"iops": job["iops"], "mib": job["bw"] / 1024,
                 "p50_ms": pct.get(50.0), "p99_ms": pct.get(99.0), "cdf_ms": pct,
                 "ios": job["total_ios"],
-                "vcpu_ms": t1 - t0, "engine_ms": e1 - e0, "wall_s": w1 - w0,
+                "vcpu_ms": s1["board_vcpu"] - s0["board_vcpu"],
+                "engine_ms": s1["engine"] - s0["engine"], "wall_s": w1 - w0,
                 # Where the real machine's cores went: busy cores each.
                 "cores": {k: (s1[k] - s0[k]) / ((w1 - w0) * 1000) for k in s0},
                 "kicks": {k: None if k0[k] is None else k1[k] - k0[k] for k in k0},
