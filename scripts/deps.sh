@@ -15,7 +15,7 @@ PKGS="build-essential sparse python3 cpio xz-utils kmod ethtool iperf3 \
       qemu-system-x86 busybox-static linux-source-6.1 \
       linux-image-amd64 linux-headers-amd64 liburing-dev fio util-linux e2fsprogs \
       flex bison bc libelf-dev libssl-dev python3-matplotlib python3-docutils \
-      man-db dkms systemd libnbd-dev nbdkit"
+      man-db dkms systemd libnbd-dev nbdkit iproute2"
 
 missing=""
 for p in $PKGS; do

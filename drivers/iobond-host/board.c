@@ -44,7 +44,14 @@
 			  BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) |		\
 			  BIT_ULL(VIRTIO_NET_F_STATUS) |		\
 			  BIT_ULL(VIRTIO_NET_F_CTRL_VQ) |		\
+			  BIT_ULL(VIRTIO_NET_F_CTRL_RX) |		\
+			  BIT_ULL(VIRTIO_NET_F_CTRL_MAC_ADDR) |		\
 			  BIT_ULL(VIRTIO_NET_F_MQ))
+
+/* What the control queue carries: virtio_net refuses them without it. */
+#define IBH_NET_NEED_CTRL (BIT_ULL(VIRTIO_NET_F_CTRL_RX) |		\
+			   BIT_ULL(VIRTIO_NET_F_CTRL_MAC_ADDR) |	\
+			   BIT_ULL(VIRTIO_NET_F_MQ))
 
 /* Offered on every slot: the board must use the DMA API and version 1. */
 #define IBH_TRANSPORT_FEATURES (BIT_ULL(VIRTIO_F_VERSION_1) |		\
@@ -271,6 +278,11 @@ static int ibh_check_net(struct ibh_board *b, struct iobond_device_add *add)
 	if (add->features & ~IBH_NET_FEATURES) {
 		dev_err(ibh_dev_of(b), "net: features %#llx are not offered\n",
 			add->features & ~IBH_NET_FEATURES);
+		return -EINVAL;
+	}
+	if (!ctrl && add->features & IBH_NET_NEED_CTRL) {
+		dev_err(ibh_dev_of(b), "net: features %#llx need CTRL_VQ\n",
+			add->features & IBH_NET_NEED_CTRL);
 		return -EINVAL;
 	}
 	if (!pairs || add->num_queues != 2 * pairs + ctrl ||

@@ -42,6 +42,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -72,6 +73,14 @@
 			 1ULL << VIRTIO_NET_F_HOST_TSO6 |		\
 			 1ULL << VIRTIO_NET_F_GUEST_TSO4 |		\
 			 1ULL << VIRTIO_NET_F_GUEST_TSO6)
+/* A NIC of several pairs: the control queue serve answers (netctrl.c). */
+#define NET_CTRL	(1ULL << VIRTIO_NET_F_CTRL_VQ |			\
+			 1ULL << VIRTIO_NET_F_MQ |			\
+			 1ULL << VIRTIO_NET_F_CTRL_RX |			\
+			 1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR)
+/* Queue pairs a NIC may have: every queue but the control queue. */
+#define NET_MAX_PAIRS	((IOBOND_MAX_QUEUES - 1) / 2)
+_Static_assert(NET_MAX_PAIRS == 7, "add-net's usage says 7");
 
 bool json;
 const char *board_name;
@@ -226,7 +235,7 @@ static int parse_mac(const char *s, __u8 mac[6])
 	return 0;
 }
 
-static const char *type_name(__u32 type)
+const char *type_name(__u32 type)
 {
 	switch (type) {
 	case 0:
@@ -240,7 +249,7 @@ static const char *type_name(__u32 type)
 	}
 }
 
-static int get_info(int fd, struct iobond_board_info *info)
+int get_info(int fd, struct iobond_board_info *info)
 {
 	memset(info, 0, sizeof(*info));
 	info->argsz = sizeof(*info);
@@ -314,7 +323,7 @@ static void print_mac(const __u8 *m)
 }
 
 /* How a device's data crosses the link. */
-static const char *data_path(const struct iobond_device_info *d)
+const char *data_path(const struct iobond_device_info *d)
 {
 	return d->flags & IOBOND_DEVICE_ENGINE ? "engine" : "window";
 }
@@ -368,20 +377,23 @@ static void print_dev(const struct iobond_device_info *d, bool first)
 	       data_path(d));
 }
 
-static int cmd_status(int fd)
+int cmd_status(int fd)
 {
 	struct iobond_board_info info;
 	struct iobond_device_info d;
 	bool first = true;
+	char pci[16];
 	__u32 i;
 	int ret = get_info(fd, &info);
 
 	if (ret)
 		return fail("status", -ret, NULL);
+	board_pci(info.index, pci);
 	if (json)
-		printf("{\"board\":%u,\"link_up\":%s,\"running\":%s,\"engine\":%s,\"own_id\":%u,"
+		printf("{\"board\":%u,\"pci\":\"%s\",\"link_up\":%s,\"running\":%s,"
+		       "\"engine\":%s,\"own_id\":%u,"
 		       "\"peer_id\":%u,\"region_size\":%llu,\"window_size\":%llu,"
-		       "\"devices\":[", info.index,
+		       "\"devices\":[", info.index, pci,
 		       info.flags & IOBOND_BOARD_LINK_UP ? "true" : "false",
 		       info.flags & IOBOND_BOARD_RUNNING ? "true" : "false",
 		       info.flags & IOBOND_BOARD_ENGINE ? "true" : "false",
@@ -409,46 +421,6 @@ static int cmd_status(int fd)
 	if (json)
 		printf("]}\n");
 	return 0;
-}
-
-static int cmd_list(void)
-{
-	struct dirent **names;
-	int n, i, fd, ret = 0, shown = 0;
-
-	n = scandir(DEV_DIR, &names, NULL, versionsort);
-	if (n < 0) {
-		if (errno != ENOENT) {
-			fprintf(stderr, "iobondctl: %s: %s\n", DEV_DIR, strerror(errno));
-			return 1;
-		}
-		n = 0;
-	}
-	if (json)
-		printf("[");
-	for (i = 0; i < n; i++) {
-		if (names[i]->d_name[0] == '.')
-			continue;
-		board_name = names[i]->d_name;
-		fd = open_board(board_name);
-		if (fd < 0) {
-			ret = 1;
-			continue;
-		}
-		if (json && shown)
-			printf(",");
-		shown++;
-		ret |= cmd_status(fd);
-		close(fd);
-	}
-	if (json)
-		printf("]\n");
-	else if (!shown && !ret)
-		printf("no boards (is iobond_host loaded and a link bound?)\n");
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	return ret;
 }
 
 static int cmd_serve(int fd, int argc, char **argv);
@@ -521,6 +493,7 @@ int cmd_add_net(int fd, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "mac", required_argument, NULL, 'm' },
 		{ "queues", required_argument, NULL, 'q' },
+		{ "pairs", required_argument, NULL, 'p' },
 		{ "queue-size", required_argument, NULL, 's' },
 		{ "mtu", required_argument, NULL, 'u' },
 		{ "features", required_argument, NULL, 'f' },
@@ -544,7 +517,7 @@ int cmd_add_net(int fd, int argc, char **argv)
 		.num_queues = 2, .queue_size = 256,
 		.features = 1ULL << VIRTIO_NET_F_MRG_RXBUF | NET_OFFLOADS,
 	};
-	unsigned long v;
+	unsigned long v, pairs = 0;
 	bool mac = false, features = false;
 	char *end;
 	int opt, ret;
@@ -565,6 +538,11 @@ int cmd_add_net(int fd, int argc, char **argv)
 			if (parse_uint(optarg, 0xffff, &v))
 				return usage_error("--queues %s: expected a number", optarg);
 			add.num_queues = v;
+			break;
+		case 'p':
+			if (parse_uint(optarg, NET_MAX_PAIRS, &v) || !v)
+				return usage_error("--pairs %s: expected 1 to 7", optarg);
+			pairs = v;
 			break;
 		case 's':
 			if (parse_uint(optarg, 0xffff, &v))
@@ -601,6 +579,17 @@ int cmd_add_net(int fd, int argc, char **argv)
 	}
 	if (!mac || optind != argc)
 		return usage_error("%s", "add-net needs --mac MAC and nothing else");
+	/*
+	 * --pairs N: N rx/tx pairs, and past one the control queue that
+	 * serve answers, with what it answers offered.
+	 */
+	if (pairs > 1) {
+		add.num_queues = 2 * pairs + 1;
+		if (!features)
+			add.features |= NET_CTRL;
+	} else if (pairs) {
+		add.num_queues = 2;
+	}
 	if (use_unit && !tap)
 		return usage_error("%s", "--unit needs --tap: the unit serves the NIC on it");
 	if (use_unit && (!unit_word_ok(tap) || !unit_word_ok(board_name)))
@@ -861,17 +850,27 @@ static int cmd_events(int fd, int argc, char **argv)
 
 /* ---- serve: wire a NIC to vhost-net and a tap ---------------------- */
 
+/*
+ * A NIC of N pairs is served by N vhost-net instances, pair p's on queue p
+ * of a multiqueue tap (its rx and tx are the device's queues 2p and
+ * 2p + 1), and its control queue, the last, by serve itself (netctrl.c).
+ */
 struct served {
 	int board;		/* /dev/iobond/boardN */
 	__u32 index;
 	void *window;
 	size_t window_size;
-	int tap;
-	int vhost;		/* -1 while not wired */
+	__u16 pairs;		/* the NIC's */
+	__u16 active;		/* the pairs its driver uses */
+	int tap[NET_MAX_PAIRS];	/* one queue of the tap per pair */
+	bool attached[NET_MAX_PAIRS];	/* that queue takes packets */
+	int vhost[NET_MAX_PAIRS];	/* [0] is -1 while not wired */
 	__u32 generation;	/* the device's, when wired */
 	int kick[IOBOND_MAX_QUEUES];
 	int call[IOBOND_MAX_QUEUES];
-	__u16 nq;
+	__u16 nq;		/* queues wired so far */
+	bool has_ctrl;
+	struct netctrl ctrl;
 };
 
 #define SERVE_POLL_MS	100
@@ -905,9 +904,10 @@ static unsigned int tap_offloads(__u64 feat)
 	return off;
 }
 
-static int tap_open(const char *name)
+static int tap_open(const char *name, bool mq)
 {
-	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR |
+					  (mq ? IFF_MULTI_QUEUE : 0) };
 	int hdr = 12;	/* virtio-net header with num_buffers: VERSION_1 */
 	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 
@@ -943,16 +943,24 @@ static void set_carrier(struct served *sv, bool up)
 			strerror(errno));
 }
 
+static bool wired(const struct served *sv)
+{
+	return sv->window != MAP_FAILED;
+}
+
 /* Tear the wiring down; the window is mapped anew for the next wiring. */
 static void serve_unwire(struct served *sv)
 {
 	struct iobond_vring_eventfd ve = { .argsz = sizeof(ve), .fd = -1 };
 	__u16 q;
 
-	if (sv->vhost < 0)
+	if (!wired(sv))
 		return;
-	close(sv->vhost);
-	sv->vhost = -1;
+	for (q = 0; q < sv->pairs; q++) {
+		if (sv->vhost[q] >= 0)
+			close(sv->vhost[q]);
+		sv->vhost[q] = -1;
+	}
 	for (q = 0; q < sv->nq; q++) {
 		ve.index = sv->index;
 		ve.queue = q;
@@ -963,29 +971,183 @@ static void serve_unwire(struct served *sv)
 		close(sv->kick[q]);
 		close(sv->call[q]);
 	}
+	sv->nq = 0;
 	munmap(sv->window, sv->window_size);
 	sv->window = MAP_FAILED;
 	fprintf(stderr, "iobondctl: %s: dev%u unwired\n", board_name, sv->index);
 }
 
-#define VHOST(call, arg) do {						\
-	if (ioctl(sv->vhost, call, arg)) {				\
+#define VHOST(fd, call, arg) do {					\
+	if (ioctl(fd, call, arg)) {					\
 		fprintf(stderr, "iobondctl: %s: " #call ": %s: vhost-net refused it (is vhost_net loaded?)\n", \
 			board_name, strerror(errno));			\
-		goto err;						\
+		return -1;						\
 	}								\
 } while (0)
 
-/* The board's driver is up: hand its queues to vhost-net. */
-static int serve_wire(struct served *sv, const struct iobond_device_info *d)
+/*
+ * The tap's queues take packets for the pairs the driver uses, and only
+ * those: a flow the tap steered to a pair without receive buffers would
+ * wait there.  0, or -1 once said why not.
+ */
+static int set_pairs(void *arg, __u16 n)
+{
+	struct served *sv = arg;
+	struct ifreq ifr = { };
+	__u16 p;
+
+	for (p = 0; p < sv->pairs; p++) {
+		if (sv->attached[p] == (p < n))
+			continue;
+		ifr.ifr_flags = p < n ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+		if (ioctl(sv->tap[p], TUNSETQUEUE, &ifr)) {
+			fprintf(stderr, "iobondctl: %s: dev%u: the tap's queue %u: %s\n",
+				board_name, sv->index, p, strerror(errno));
+			return -1;
+		}
+		sv->attached[p] = p < n;
+	}
+	if (sv->active != n)
+		fprintf(stderr, "iobondctl: %s: dev%u: %u of %u pairs in use\n",
+			board_name, sv->index, n, sv->pairs);
+	sv->active = n;
+	return 0;
+}
+
+/*
+ * Queue @q's eventfds, with the board and, for a pair's queue, with its
+ * vhost-net instance @vhost (-1 for the control queue).  Its ring in @vi.
+ */
+static int wire_queue(struct served *sv, int vhost, __u16 q,
+		      struct iobond_vring_info *vi)
+{
+	struct iobond_vring_eventfd ve = { .argsz = sizeof(ve),
+					   .index = sv->index, .queue = q };
+	/* vhost-net knows a pair's queues as its 0 (rx) and 1 (tx). */
+	struct vhost_vring_state num = { .index = q % 2 }, base = { .index = q % 2 };
+	struct vhost_vring_addr addr = { .index = q % 2 };
+	struct vhost_vring_file file = { .index = q % 2 };
+	char *w = sv->window;
+	int ret;
+
+	*vi = (struct iobond_vring_info){ .argsz = sizeof(*vi),
+					  .index = sv->index, .queue = q };
+	if (ioctl(sv->board, IOBOND_GET_VRING, vi) ||
+	    !(vi->flags & IOBOND_VRING_ENABLED)) {
+		fprintf(stderr, "iobondctl: %s: dev%u queue %u is not enabled\n",
+			board_name, sv->index, q);
+		return -1;
+	}
+	sv->kick[q] = eventfd(0, EFD_CLOEXEC);
+	sv->call[q] = eventfd(0, EFD_CLOEXEC);
+	sv->nq = q + 1;
+	ve.flags = IOBOND_VRING_KICK;
+	ve.fd = sv->kick[q];
+	if (ioctl(sv->board, IOBOND_SET_VRING_EVENTFD, &ve))
+		goto err_board;
+	ve.flags = IOBOND_VRING_CALL;
+	ve.fd = sv->call[q];
+	if (ioctl(sv->board, IOBOND_SET_VRING_EVENTFD, &ve))
+		goto err_board;
+	if (vhost < 0)
+		return 0;
+	num.num = vi->size;
+	VHOST(vhost, VHOST_SET_VRING_NUM, &num);
+	/*
+	 * Resume where the ring is: a backend before us (killed, say) may
+	 * have served part of it.  What it took and never completed is taken
+	 * again, as QEMU restarts a vhost ring.
+	 */
+	base.num = vi->used_idx & 0xffff;
+	VHOST(vhost, VHOST_SET_VRING_BASE, &base);
+	addr.desc_user_addr = (unsigned long)(w + vi->desc);
+	addr.avail_user_addr = (unsigned long)(w + vi->avail);
+	addr.used_user_addr = (unsigned long)(w + vi->used);
+	VHOST(vhost, VHOST_SET_VRING_ADDR, &addr);
+	file.fd = sv->kick[q];
+	VHOST(vhost, VHOST_SET_VRING_KICK, &file);
+	file.fd = sv->call[q];
+	VHOST(vhost, VHOST_SET_VRING_CALL, &file);
+	file.fd = sv->tap[q / 2];
+	VHOST(vhost, VHOST_NET_SET_BACKEND, &file);
+	return 0;
+
+err_board:
+	ret = errno;
+	fprintf(stderr, "iobondctl: %s: attaching eventfds: %s%s\n", board_name,
+		strerror(ret), ret == EBUSY ? " (another process serves it)" : "");
+	errno = ret;	/* serve_wire() tells EBUSY apart */
+	return -1;
+}
+
+/* Pair @p's vhost-net instance, with @feat and the NIC's zone as memory. */
+static int wire_pair(struct served *sv, __u16 p, __u64 feat)
 {
 	struct {
 		struct vhost_memory mem;
 		struct vhost_memory_region region;
 	} mem = { .mem.nregions = 1 };
-	__u64 vfeat, feat, zone;
-	int ret = EIO;
-	__u16 q;
+	struct iobond_vring_info vi;
+	__u64 vfeat, zone = IOBOND_ZONE_SIZE(sv->window_size);
+	int fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		fail("serve: /dev/vhost-net", errno, "is vhost_net loaded?");
+		return -1;
+	}
+	sv->vhost[p] = fd;
+	VHOST(fd, VHOST_SET_OWNER, NULL);
+	VHOST(fd, VHOST_GET_FEATURES, &vfeat);
+	if (feat & ~vfeat) {
+		fprintf(stderr, "iobondctl: %s: dev%u negotiated %#llx, vhost-net lacks %#llx\n",
+			board_name, sv->index, (unsigned long long)feat,
+			(unsigned long long)(feat & ~vfeat));
+		return -1;
+	}
+	VHOST(fd, VHOST_SET_FEATURES, &feat);
+	/*
+	 * vhost-net reaches the device's zone of the window and nothing else:
+	 * a buffer the board put elsewhere is vhost's error, and another
+	 * device's reset, which revokes that device's zone, never reaches it.
+	 */
+	mem.region.guest_phys_addr = sv->index * zone;
+	mem.region.memory_size = zone;
+	mem.region.userspace_addr = (unsigned long)sv->window + sv->index * zone;
+	VHOST(fd, VHOST_SET_MEM_TABLE, &mem);
+	return wire_queue(sv, fd, 2 * p, &vi) ?: wire_queue(sv, fd, 2 * p + 1, &vi);
+}
+
+/* The control queue, which serve answers itself. */
+static int wire_ctrl(struct served *sv, const struct iobond_device_info *d)
+{
+	struct iobond_vring_info vi;
+	struct netctrl *c = &sv->ctrl;
+	__u64 zone = IOBOND_ZONE_SIZE(sv->window_size);
+
+	if (wire_queue(sv, -1, 2 * sv->pairs, &vi))
+		return -1;
+	*c = (struct netctrl){
+		.win = sv->window, .zone_off = sv->index * zone, .zone_size = zone,
+		.desc = vi.desc, .avail = vi.avail, .used = vi.used,
+		.size = vi.size, .used_idx = vi.used_idx,
+		.event_idx = d->driver_features & 1ULL << VIRTIO_RING_F_EVENT_IDX,
+		.max_pairs = sv->pairs, .set_pairs = set_pairs, .arg = sv,
+	};
+	memcpy(c->mac, d->config.net.mac, sizeof(c->mac));
+	if (netctrl_init(c)) {
+		fprintf(stderr, "iobondctl: %s: dev%u: the control queue's ring is not in the NIC's zone\n",
+			board_name, sv->index);
+		return -1;
+	}
+	return 0;
+}
+
+/* The board's driver is up: hand its queues to vhost-net. */
+static int serve_wire(struct served *sv, const struct iobond_device_info *d)
+{
+	__u64 feat;
+	int ret;
+	__u16 p;
 
 	/* Rings of a later generation than @d's are not these: see the loop. */
 	sv->generation = d->generation;
@@ -995,113 +1157,72 @@ static int serve_wire(struct served *sv, const struct iobond_device_info *d)
 		fail("serve: mmap", errno, NULL);
 		return EIO;
 	}
-	sv->vhost = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
-	if (sv->vhost < 0) {
-		fail("serve: /dev/vhost-net", errno, "is vhost_net loaded?");
-		munmap(sv->window, sv->window_size);
-		sv->window = MAP_FAILED;
-		return EIO;
-	}
 	sv->nq = 0;
-	VHOST(VHOST_SET_OWNER, NULL);
-	VHOST(VHOST_GET_FEATURES, &vfeat);
 	/*
 	 * Window offsets are the addresses, so vhost needs no IOTLB: no
 	 * ACCESS_PLATFORM for it.  MAC, STATUS and MTU are config space, which
-	 * the host kernel serves; vhost-net never sees them.
+	 * the host kernel serves, and the control queue is ours: vhost-net
+	 * never sees them.
 	 */
 	feat = d->driver_features & ~(1ULL << VIRTIO_F_ACCESS_PLATFORM |
 				      1ULL << VIRTIO_NET_F_MAC |
 				      1ULL << VIRTIO_NET_F_STATUS |
-				      1ULL << VIRTIO_NET_F_MTU | NET_OFFLOADS);
-	if (feat & ~vfeat) {
-		fprintf(stderr, "iobondctl: %s: dev%u negotiated %#llx, vhost-net lacks %#llx\n",
-			board_name, sv->index, (unsigned long long)feat,
-			(unsigned long long)(feat & ~vfeat));
-		goto err;
-	}
-	VHOST(VHOST_SET_FEATURES, &feat);
+				      1ULL << VIRTIO_NET_F_MTU | NET_OFFLOADS | NET_CTRL);
 	/* Before the backend: the tap queues nothing the driver cannot take. */
-	if (ioctl(sv->tap, TUNSETOFFLOAD, tap_offloads(d->driver_features))) {
+	if (ioctl(sv->tap[0], TUNSETOFFLOAD, tap_offloads(d->driver_features))) {
 		fail("serve: the tap's offloads", errno, NULL);
 		goto err;
 	}
-	/*
-	 * vhost-net reaches the device's zone of the window and nothing else:
-	 * a buffer the board put elsewhere is vhost's error, and another
-	 * device's reset, which revokes that device's zone, never reaches it.
-	 */
-	zone = IOBOND_ZONE_SIZE(sv->window_size);
-	mem.region.guest_phys_addr = sv->index * zone;
-	mem.region.memory_size = zone;
-	mem.region.userspace_addr = (unsigned long)sv->window + sv->index * zone;
-	VHOST(VHOST_SET_MEM_TABLE, &mem);
-
-	for (q = 0; q < d->num_queues && q < 2; q++) {
-		struct iobond_vring_info vi = { .argsz = sizeof(vi),
-						.index = sv->index, .queue = q };
-		struct iobond_vring_eventfd ve = { .argsz = sizeof(ve),
-						   .index = sv->index, .queue = q };
-		struct vhost_vring_state num = { .index = q }, base = { .index = q };
-		struct vhost_vring_addr addr = { .index = q };
-		struct vhost_vring_file file = { .index = q };
-		char *w = sv->window;
-
-		if (ioctl(sv->board, IOBOND_GET_VRING, &vi) ||
-		    !(vi.flags & IOBOND_VRING_ENABLED)) {
-			fprintf(stderr, "iobondctl: %s: dev%u queue %u is not enabled\n",
-				board_name, sv->index, q);
+	for (p = 0; p < sv->pairs; p++)
+		if (wire_pair(sv, p, feat))
 			goto err;
-		}
-		sv->kick[q] = eventfd(0, EFD_CLOEXEC);
-		sv->call[q] = eventfd(0, EFD_CLOEXEC);
-		sv->nq = q + 1;
-		num.num = vi.size;
-		VHOST(VHOST_SET_VRING_NUM, &num);
-		/*
-		 * Resume where the ring is: a backend before us (killed, say)
-		 * may have served part of it.  What it took and never
-		 * completed is taken again, as QEMU restarts a vhost ring.
-		 */
-		base.num = vi.used_idx & 0xffff;
-		VHOST(VHOST_SET_VRING_BASE, &base);
-		addr.desc_user_addr = (unsigned long)(w + vi.desc);
-		addr.avail_user_addr = (unsigned long)(w + vi.avail);
-		addr.used_user_addr = (unsigned long)(w + vi.used);
-		VHOST(VHOST_SET_VRING_ADDR, &addr);
-		ve.flags = IOBOND_VRING_KICK;
-		ve.fd = sv->kick[q];
-		if (ioctl(sv->board, IOBOND_SET_VRING_EVENTFD, &ve))
-			goto err_board;
-		ve.flags = IOBOND_VRING_CALL;
-		ve.fd = sv->call[q];
-		if (ioctl(sv->board, IOBOND_SET_VRING_EVENTFD, &ve))
-			goto err_board;
-		file.fd = sv->kick[q];
-		VHOST(VHOST_SET_VRING_KICK, &file);
-		file.fd = sv->call[q];
-		VHOST(VHOST_SET_VRING_CALL, &file);
-		file.fd = sv->tap;
-		VHOST(VHOST_NET_SET_BACKEND, &file);
-	}
+	if (sv->has_ctrl && wire_ctrl(sv, d))
+		goto err;
+	/* Until its driver says otherwise, a NIC uses its first pair alone. */
+	if (set_pairs(sv, 1))
+		goto err;
 	/*
 	 * The board rang before anyone listened, and with EVENT_IDX it may
 	 * not ring again: look at each ring once.
 	 */
-	for (q = 0; q < sv->nq; q++)
-		eventfd_write(sv->kick[q], 1);
+	for (p = 0; p < sv->nq; p++)
+		eventfd_write(sv->kick[p], 1);
 	set_carrier(sv, true);
-	fprintf(stderr, "iobondctl: %s: dev%u wired to vhost-net, features %#llx\n",
-		board_name, sv->index, (unsigned long long)feat);
+	fprintf(stderr, "iobondctl: %s: dev%u wired to vhost-net, features %#llx, %u pair%s\n",
+		board_name, sv->index, (unsigned long long)feat, sv->pairs,
+		sv->pairs > 1 ? "s and a control queue" : "");
 	return 0;
 
-err_board:
-	ret = errno;
-	fprintf(stderr, "iobondctl: %s: attaching eventfds: %s%s\n", board_name,
-		strerror(ret), ret == EBUSY ? " (another process serves it)" : "");
 err:
+	ret = errno == EBUSY ? EBUSY : EIO;
 	serve_unwire(sv);
 	return ret;
+}
+
+/* A reset revoked the NIC's zone while serve read its control queue. */
+static sigjmp_buf serve_fault;
+
+static void serve_sigbus(int sig)
+{
+	(void)sig;
+	siglongjmp(serve_fault, 1);
+}
+
+/* Answer the control queue's commands; the board hears of them. */
+static void serve_ctrl(struct served *sv)
+{
+	eventfd_t n;
+	__u16 q = 2 * sv->pairs;
+
+	eventfd_read(sv->kick[q], &n);
+	if (sigsetjmp(serve_fault, 1)) {
+		fprintf(stderr, "iobondctl: %s: dev%u: the zone was revoked under the control queue\n",
+			board_name, sv->index);
+		serve_unwire(sv);
+		return;
+	}
+	if (netctrl_serve(&sv->ctrl) > 0)
+		eventfd_write(sv->call[q], 1);
 }
 
 static int cmd_serve(int fd, int argc, char **argv)
@@ -1110,14 +1231,19 @@ static int cmd_serve(int fd, int argc, char **argv)
 		{ "tap", required_argument, NULL, 't' },
 		{ }
 	};
-	struct served sv = { .board = fd, .vhost = -1, .window = MAP_FAILED };
+	struct served sv = { .board = fd, .window = MAP_FAILED };
 	struct iobond_board_info info;
 	struct iobond_device_info d;
-	/* HUP only: the events are for the operator's readers, not ours. */
-	struct pollfd pfd = { .fd = fd };
+	/*
+	 * The board's file, for HUP only (the events are for the operator's
+	 * readers, not ours), and the control queue's kicks while wired.
+	 */
+	struct pollfd pfd[2] = { { .fd = fd }, { .events = POLLIN } };
+	struct sigaction sa = { .sa_handler = serve_sigbus };
 	const char *tap = NULL;
 	unsigned long v;
 	int opt, ret, wait, busy = 0;
+	__u16 p;
 	__u32 ok = VIRTIO_CONFIG_S_DRIVER_OK;
 	__u8 mac[6];
 
@@ -1141,11 +1267,21 @@ static int cmd_serve(int fd, int argc, char **argv)
 	/* The NIC we serve: another one in its slot is not ours. */
 	memcpy(mac, d.config.net.mac, sizeof(mac));
 	sv.window_size = info.window_size;
-	sv.tap = tap_open(tap);
-	if (sv.tap < 0)
-		return 1;
+	/* The kernel took N pairs, and a control queue past one (board.c). */
+	sv.pairs = d.num_queues / 2;
+	sv.has_ctrl = d.num_queues % 2;
+	if (!sv.pairs || sv.pairs > NET_MAX_PAIRS)
+		return fail("serve", EINVAL, "the NIC has no queue pairs, or too many");
+	for (p = 0; p < sv.pairs; p++) {
+		sv.vhost[p] = -1;
+		sv.tap[p] = tap_open(tap, sv.pairs > 1);
+		if (sv.tap[p] < 0)
+			return 1;
+		sv.attached[p] = true;
+	}
 	signal(SIGTERM, serve_signal);
 	signal(SIGINT, serve_signal);
+	sigaction(SIGBUS, &sa, NULL);
 	if (serve_ready >= 0) {
 		if (write(serve_ready, "ready\n", 6) < 0)
 			return fail("serve", errno, NULL);
@@ -1168,7 +1304,8 @@ static int cmd_serve(int fd, int argc, char **argv)
 			serve_unwire(&sv);
 			return fail("serve", ENOENT, "the device was removed");
 		}
-		if (d.type != IOBOND_DEV_NET || memcmp(mac, d.config.net.mac, 6)) {
+		if (d.type != IOBOND_DEV_NET || memcmp(mac, d.config.net.mac, 6) ||
+		    d.num_queues != 2 * sv.pairs + sv.has_ctrl) {
 			serve_unwire(&sv);
 			return fail("serve", ENOENT, "the device was replaced");
 		}
@@ -1176,13 +1313,13 @@ static int cmd_serve(int fd, int argc, char **argv)
 		 * A reset, stop or removal detached our eventfds, however
 		 * quickly the board came back to DRIVER_OK: wire anew.
 		 */
-		if (sv.vhost >= 0 && (!(d.status & ok) ||
-				      d.generation != sv.generation ||
-				      !(d.flags & IOBOND_DEVICE_OWNED)))
+		if (wired(&sv) && (!(d.status & ok) ||
+				   d.generation != sv.generation ||
+				   !(d.flags & IOBOND_DEVICE_OWNED)))
 			serve_unwire(&sv);
 		wait = SERVE_POLL_MS;
 		/* A stopped board's rings are on their way out. */
-		if (sv.vhost < 0 && (d.status & ok) &&
+		if (!wired(&sv) && (d.status & ok) &&
 		    d.queues_enabled == (1u << d.num_queues) - 1 &&
 		    !get_info(fd, &info) && info.flags & IOBOND_BOARD_RUNNING) {
 			ret = serve_wire(&sv, &d);
@@ -1198,16 +1335,21 @@ static int cmd_serve(int fd, int argc, char **argv)
 			if (ret)
 				wait = 1000;
 		}
-		if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
+		pfd[1].fd = wired(&sv) && sv.has_ctrl ? sv.kick[2 * sv.pairs] : -1;
+		pfd[1].revents = 0;
+		if (poll(pfd, 2, wait) < 0 && errno != EINTR)
 			return fail("serve", errno, NULL);
-		if (pfd.revents & (POLLHUP | POLLERR)) {
+		if (pfd[0].revents & (POLLHUP | POLLERR)) {
 			serve_unwire(&sv);
 			return fail("serve", ENODEV, "the board went away");
 		}
+		if (pfd[1].revents & POLLIN)
+			serve_ctrl(&sv);
 	}
 	serve_unwire(&sv);
 	set_carrier(&sv, false);
-	close(sv.tap);
+	for (p = 0; p < sv.pairs; p++)
+		close(sv.tap[p]);
 	return 0;
 }
 

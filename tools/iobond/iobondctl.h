@@ -24,6 +24,29 @@ void json_str(const char *s);
 int parse_uint(const char *s, unsigned long max, unsigned long *v);
 int parse_dev(const char *s, unsigned long *v);
 int get_dev(int fd, __u32 index, struct iobond_device_info *d);
+int get_info(int fd, struct iobond_board_info *info);
+const char *type_name(__u32 type);
+const char *data_path(const struct iobond_device_info *d);
+int cmd_status(int fd);
+
+/* netctrl.c: a multiqueue NIC's control queue, which serve answers */
+struct netctrl {
+	char *win;			/* the window, as serve mapped it */
+	__u64 zone_off, zone_size;	/* the NIC's zone: all it may point at */
+	__u64 desc, avail, used;	/* the ring: offsets in the window */
+	__u16 size, last_avail, used_idx;
+	bool event_idx, broken;
+	__u8 mac[6];			/* the address the operator gave it */
+	__u16 max_pairs;
+	int (*set_pairs)(void *arg, __u16 pairs);	/* 0 once done */
+	void *arg;
+};
+int netctrl_init(struct netctrl *c);
+int netctrl_serve(struct netctrl *c);
+
+/* list.c */
+int cmd_list(void);
+void board_pci(unsigned int index, char pci[16]);
 __u64 device_tag(char kind, const void *id, size_t len);
 
 int num_devices(int fd);

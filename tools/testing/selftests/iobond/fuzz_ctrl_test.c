@@ -128,6 +128,9 @@ enum {
 #define NET_FEATURES (1ULL << VIRTIO_NET_F_CSUM | 1ULL << VIRTIO_NET_F_MTU | \
 		      1ULL << VIRTIO_NET_F_MAC | 1ULL << VIRTIO_NET_F_MRG_RXBUF | \
 		      1ULL << VIRTIO_NET_F_STATUS)
+/* Offered only with the control queue. */
+#define NET_CTRL_FEATURES (1ULL << VIRTIO_NET_F_CTRL_RX | \
+			   1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR)
 
 enum map_kind { M_BOARD, M_VFIO_WINDOW, M_VFIO_INFLIGHT };
 
@@ -406,7 +409,8 @@ static bool gen_add(struct th *t, struct fz_op *o, struct iobond_device_add *a)
 	/* Any tag is the operator's to choose. */
 	a->tag = fz_u64(o);
 	if (!blk) {
-		unsigned int nq = fz_pick(o, ((const __u16[]){ 2, 3, 4 }));
+		/* One pair; one and a control queue; two and a control queue. */
+		unsigned int nq = fz_pick(o, ((const __u16[]){ 2, 3, 5 }));
 
 		a->type = IOBOND_DEV_NET;
 		a->num_queues = nq;
@@ -415,9 +419,10 @@ static bool gen_add(struct th *t, struct fz_op *o, struct iobond_device_add *a)
 		a->config.net.mtu = fz_chance(o, 50) ? 0 : 68 + fz_below(o, 9000);
 		/* F_MTU comes with an MTU: the kernel adds it. */
 		a->features = fz_u64(o) & NET_FEATURES & ~(1ULL << VIRTIO_NET_F_MTU);
-		if (nq == 3)
-			a->features |= 1ULL << VIRTIO_NET_F_CTRL_VQ;
-		if (nq == 4)
+		if (nq > 2)
+			a->features |= 1ULL << VIRTIO_NET_F_CTRL_VQ |
+				       (fz_u64(o) & NET_CTRL_FEATURES);
+		if (nq == 5)
 			a->features |= 1ULL << VIRTIO_NET_F_MQ;
 		defect = fz_chance(o, 45) ? 1 + fz_below(o, 8) : 0;
 	} else {
@@ -474,15 +479,20 @@ static bool gen_add(struct th *t, struct fz_op *o, struct iobond_device_add *a)
 				break;
 			case 3:
 				a->features |= 1ULL << fz_pick(o, ((const __u8[]){
-					VIRTIO_NET_F_GUEST_ECN, VIRTIO_NET_F_CTRL_RX,
+					VIRTIO_NET_F_GUEST_ECN, VIRTIO_NET_F_CTRL_VLAN,
 					24, 30, 40, 63 }));
 				break;
 			case 4:
-				a->num_queues = 3;
+				/* What the control queue carries, without it. */
+				a->num_queues = 2;
 				a->features &= ~(1ULL << VIRTIO_NET_F_CTRL_VQ);
+				a->features |= 1ULL << fz_pick(o, ((const __u8[]){
+					VIRTIO_NET_F_MQ, VIRTIO_NET_F_CTRL_RX,
+					VIRTIO_NET_F_CTRL_MAC_ADDR }));
 				break;
 			case 5:
-				a->num_queues = 4;
+				a->num_queues = 5;
+				a->features |= 1ULL << VIRTIO_NET_F_CTRL_VQ;
 				a->features &= ~(1ULL << VIRTIO_NET_F_MQ);
 				break;
 			default:

@@ -33,6 +33,7 @@ import time
 
 from channel import Channel, ChannelError, Damage
 import bench
+import mainboard
 import skips
 import stress
 
@@ -63,11 +64,13 @@ IOBONDCTL = os.path.join(ROOT, "tools/iobond/iobondctl")
 IOBOND_BLK = os.path.join(ROOT, "tools/iobond/iobond-blk")
 # Debian modules each VM loads at boot, with their dependencies.  The host
 # takes VFIO and mdev, the face the block backend is handed its disk by.
-KMODS = {"host": ["vfio_iommu_type1", "vfio_pci", "mdev", "vhost_net", "tun",
+KMODS = {"host": ["vfio_iommu_type1", "vfio_pci", "mdev", "vhost_net", "tun", "bridge",
                   "virtio_pci", "virtio_blk", "ext4", "crc32c_generic"],
          "board": ["virtio_net", "virtio_blk", "ext4", "crc32c_generic"]}
 # Debian programs each VM gets, with the libraries ldd names.
-PROGRAMS = {"host": ["/usr/bin/iperf3", "/sbin/mkfs.ext4", "/usr/bin/nbdkit"],
+PROGRAMS = {"host": ["/usr/bin/iperf3", "/sbin/mkfs.ext4", "/usr/bin/nbdkit",
+                     # the mainboard's switch: VLANs on its bridge
+                     "/usr/sbin/bridge"],
             "board": ["/usr/bin/iperf3", "/usr/sbin/ethtool", "/usr/bin/fio",
                       "/sbin/mkfs.ext4", "/sbin/e2fsck"]}
 # The NBD servers of the cloud-disk steps, in the host VM: nbdkit's
@@ -76,6 +79,7 @@ NBDKIT_MODULES = [f"/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-{p}-plugin.s
                   for p in ("memory", "file")] + [
     "/usr/lib/x86_64-linux-gnu/nbdkit/filters/nbdkit-delay-filter.so"]
 RESULTS = os.path.join(ROOT, "build/vmpair")   # each step's raw KTAP
+MAINBOARD_BOARDS = 4    # make check's mainboard (mainboard.py)
 VECTORS = 8
 IOBOND_BLK_GRACE_S = 5     # IOBOND_BLK_GRACE_MS in the uAPI
 # How long the board holds its devices for a lost host: the default, and
@@ -83,8 +87,10 @@ IOBOND_BLK_GRACE_S = 5     # IOBOND_BLK_GRACE_MS in the uAPI
 GRACE_PARAM = "/sys/module/iobond_guest/parameters/host_grace_ms"
 HOST_GRACE_MS, SHORT_GRACE_MS = 60000, 3000
 REGION = "64M"
-# The board VM's RAM: a file in /dev/shm that the engine maps too.
+# The board VM's RAM: a file in /dev/shm that the engine maps too.  The
+# host VM has as much, and more for each further board (mainboard.py).
 BOARD_RAM_MIB = 512
+HOST_MIB_PER_BOARD = 64
 # How much slower the debug tier's kernel runs the tests, at most.
 DEBUG_SLOWDOWN = 4
 # Two board CPUs, so that a two-queue disk uses both queues (blk-mq maps
@@ -169,13 +175,20 @@ class Failure(Exception):
 class VM:
     """One QEMU VM and the control channel to its agent."""
 
-    def __init__(self, run, side):
+    def __init__(self, run, side, link=0):
         self.run = run
-        self.side = side
+        self.side = side            # "host" or "board": what it boots
+        # The board on @link: "board" for the pair's, "boardN" for more.
+        self.link = link
+        self.name = side if side == "host" or not link else f"board{link}"
+        self.cpus = None        # a board's -smp, if not the run's
         self.proc = None
         self.sock = None
         self.chan = None
         self.seq = 0
+        # The agent runs one command at a time: sh() from several threads
+        # (mainboard.py) takes turns.
+        self.lock = threading.Lock()
         self.boots = 0
         self.console = None
         self.expect_death = False
@@ -187,10 +200,15 @@ class VM:
         self.harm_resent = self.harm_peer_resent = 0
 
     def start(self):
+        self.launch()
+        self.wait_ready()
+
+    def launch(self):
+        """Start QEMU; wait_ready() waits for its agent."""
         r = self.run
         self.boots += 1
-        self.console = os.path.join(r.work, f"{self.side}-console-{self.boots}.log")
-        ctl = os.path.join(r.work, f"{self.side}.ctl")
+        self.console = os.path.join(r.work, f"{self.name}-console-{self.boots}.log")
+        self.ctl = os.path.join(r.work, f"{self.name}.ctl")
         cmdline = "console=ttyS0 ignore_loglevel panic=-1 rdinit=/init"
         cpu = "max"
         if r.args.bench:
@@ -212,18 +230,23 @@ class VM:
             cmdline += " no5lvl"
         args = [
             "qemu-system-x86_64", "-cpu", cpu, "-accel", r.accel_opts(),
-            "-m", str(BOARD_RAM_MIB), "-smp", BOARD_CPUS if self.side == "board" else HOST_CPUS,
-            "-name", f"{self.side},debug-threads=on",    # "CPU n/TCG": bench.py
+            "-m", str(r.board_mib if self.side == "board" else r.host_mib()),
+            "-smp", self.cpus or r.board_cpus if self.side == "board" else HOST_CPUS,
+            "-name", f"{self.name},debug-threads=on",    # "CPU n/TCG": bench.py
             "-nodefaults", "-no-user-config",
             "-display", "none", "-no-reboot",
             "-kernel", r.kernel, "-initrd", r.initrd[self.side],
             "-serial", f"file:{self.console}",
-            "-chardev", f"socket,id=ctl,path={ctl},server=on,wait=off",
+            "-chardev", f"socket,id=ctl,path={self.ctl},server=on,wait=off",
             "-serial", "chardev:ctl",
-            "-monitor", f"unix:{r.work}/{self.side}.mon,server=on,wait=off",
-            "-chardev", f"socket,id=link,path={r.fabric_dir}/board0.sock",
-            "-device", f"ivshmem-doorbell,chardev=link,vectors={VECTORS}",
+            "-monitor", f"unix:{r.work}/{self.name}.mon,server=on,wait=off",
         ]
+        # The board's end of its link; the host holds the host end of
+        # every link, one ivshmem function each, in link order (so that
+        # link N is /dev/iobond/boardN).
+        for link in range(r.links) if self.side == "host" else [self.link]:
+            args += ["-chardev", f"socket,id=link{link},path={r.link_sock(link)}",
+                     "-device", f"ivshmem-doorbell,chardev=link{link},vectors={VECTORS}"]
         if self.side == "host":
             args[args.index("-m"):args.index("-m")] = [
                 "-M", "q35", "-device", "intel-iommu,intremap=on"]
@@ -239,8 +262,8 @@ class VM:
             # board's devices DMA to is board memory, as on real hardware.
             args[args.index("-m"):args.index("-m")] = [
                 "-M", "q35,memory-backend=ram", "-object",
-                f"memory-backend-file,id=ram,size={BOARD_RAM_MIB}M,"
-                f"mem-path={r.board_ram},share=on"]
+                f"memory-backend-file,id=ram,size={r.board_mib}M,"
+                f"mem-path={r.ram_file(self.link)},share=on"]
         if r.args.bench:
             # QEMU's own virtio-net-pci on a tap, both VMs' taps on one
             # bridge: what a user would run instead (bench.py).  With
@@ -264,33 +287,36 @@ class VM:
                          "readonly=on",
                          "-device", f"virtio-blk-pci,drive=src,serial={BENCH_SRC}"]
         args += ["-append", cmdline]
-        if os.path.exists(ctl):
-            os.unlink(ctl)
+        if os.path.exists(self.ctl):
+            os.unlink(self.ctl)
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL,
                                      stderr=open(self.console + ".qemu", "w"))
         self.expect_death = False
+
+    def wait_ready(self, boot_s=120):
+        """Connect to the agent; it must say it is ready within @boot_s."""
         deadline = time.time() + 30
         while True:
             if self.proc.poll() is not None:
-                raise Failure(f"{self.side}: QEMU exited at start: "
+                raise Failure(f"{self.name}: QEMU exited at start: "
                               + open(self.console + ".qemu").read().strip())
             try:
                 self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(ctl)
+                self.sock.connect(self.ctl)
                 break
             except OSError:
                 self.sock.close()
                 if time.time() > deadline:
-                    raise Failure(f"{self.side}: no control channel")
+                    raise Failure(f"{self.name}: no control channel")
                 time.sleep(0.02)
         self.chan = Channel(self.sock, self.alive)
         try:
-            ready = self.chan.wait_ready(120)
+            ready = self.chan.wait_ready(boot_s)
         except ChannelError as e:
             self.die(f"failed at boot: {e}")
         if ready is None:
-            self.die("did not boot within 120s")
+            self.die(f"did not boot within {boot_s}s")
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -305,11 +331,15 @@ class VM:
     def die(self, why):
         """Kill the VM, show its console, and fail the run."""
         self.kill()
-        raise Failure(f"{self.side} VM {why}; console tail:\n{self.tail()}")
+        raise Failure(f"{self.name} VM {why}; console tail:\n{self.tail()}")
 
     def sh(self, cmd, timeout=300, check=True, stdin=b"", raw=False):
         """Run @cmd in the VM, with @stdin; return (status, output), the
         output as bytes if @raw."""
+        with self.lock:
+            return self.sh_locked(cmd, timeout, check, stdin, raw)
+
+    def sh_locked(self, cmd, timeout, check, stdin, raw):
         self.seq += 1
         if self.run.debug:
             timeout *= DEBUG_SLOWDOWN
@@ -324,7 +354,7 @@ class VM:
             self.die(f"timed out after {timeout}s in '{cmd}'; its output "
                      f"so far:\n{text[-2000:]}\n--")
         if check and rc:
-            raise Failure(f"{self.side}: '{cmd}' exited {rc}:\n{text}")
+            raise Failure(f"{self.name}: '{cmd}' exited {rc}:\n{text}")
         return rc, out if raw else text
 
     def close_channel(self):
@@ -374,7 +404,7 @@ class VM:
         (self.expected_warnings: console, start, end, pattern) is not one."""
         found, context = [], []
         # In boot order: console-10 comes after console-9.
-        paths = glob.glob(os.path.join(self.run.work, f"{self.side}-console-*.log"))
+        paths = glob.glob(os.path.join(self.run.work, f"{self.name}-console-*.log"))
         for path in sorted(paths, key=lambda p: int(re.search(r"-(\d+)\.log$", p).group(1))):
             with open(path, "rb") as f:
                 lines = f.readlines()
@@ -448,9 +478,29 @@ class Run:
         self.bench_disk = f"/dev/shm/iobond-bench-{os.getpid()}.img"
         self.bench_src = f"/dev/shm/iobond-bench-src-{os.getpid()}.img"
         self.host_disk = os.path.join(self.work, "host-disk.img")
-        self.board_ram = f"/dev/shm/iobond-board-{os.getpid()}.ram"
-        self.engine = None
+        # The mainboard: its links (one board each), and each board's
+        # size; the pair has one board, the mainboard steps more
+        # (mainboard.py).
+        self.links, self.board_mib, self.board_cpus = 1, BOARD_RAM_MIB, BOARD_CPUS
+        self.engines = {}       # by link
         self.vms = {"host": VM(self, "host"), "board": VM(self, "board")}
+
+    @property
+    def engine(self):
+        """The pair's engine: link 0's."""
+        return self.engines.get(0)
+
+    def host_mib(self):
+        """The host VM's RAM: the pair's, and room for each further
+        board's backends and its disk in the host's tmpfs."""
+        return BOARD_RAM_MIB + HOST_MIB_PER_BOARD * (self.links - 1)
+
+    def link_sock(self, link):
+        return os.path.join(self.fabric_dir, f"board{link}.sock")
+
+    def ram_file(self, link):
+        """Board @link's RAM: a file in /dev/shm the engine maps too."""
+        return f"/dev/shm/iobond-board{link}-{os.getpid()}.ram"
 
     # -- set-up ---------------------------------------------------------
 
@@ -587,12 +637,12 @@ class Run:
                 shutil.copy(src, d)
 
     def start_fabric(self):
-        log = open(os.path.join(self.work, "fabric.log"), "w")
-        # Three peers: the host end, the board end and the engine.
+        log = open(os.path.join(self.work, "fabric.log"), "a")
+        # Three peers a link: the host end, the board end and the engine.
         self.fabric = subprocess.Popen(
-            [FABRIC, "-d", self.fabric_dir, "-b", "1", "-m", REGION,
+            [FABRIC, "-d", self.fabric_dir, "-b", str(self.links), "-m", REGION,
              "-v", str(VECTORS), "-P", "3"], stdout=log, stderr=log)
-        sock = os.path.join(self.fabric_dir, "board0.sock")
+        sock = self.link_sock(self.links - 1)
         deadline = time.time() + 10
         while not os.path.exists(sock):
             if self.fabric.poll() is not None or time.time() > deadline:
@@ -600,27 +650,56 @@ class Run:
                               + open(log.name).read())
             time.sleep(0.02)
 
-    def start_engine(self):
-        """The link's engine, on the board's RAM file, made here first so
+    def stop_fabric(self):
+        stop_daemon(self.fabric)
+        self.fabric = None
+
+    def start_engine(self, link=0):
+        """@link's engine, on its board's RAM file, made here first so
         that the engine can map it before the board boots (QEMU takes the
         file as it is)."""
         # The tenant's memory: for the engine's eyes only.
-        fd = os.open(self.board_ram, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.ftruncate(fd, BOARD_RAM_MIB << 20)
+        ram = self.ram_file(link)
+        fd = os.open(ram, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.ftruncate(fd, self.board_mib << 20)
         os.close(fd)
-        log = open(os.path.join(self.work, "engine.log"), "w")
-        self.engine = subprocess.Popen(
-            [ENGINE, "-s", os.path.join(self.fabric_dir, "board0.sock"),
-             "-m", self.board_ram], stdout=log, stderr=log)
+        log = open(self.engine_log_path(link), "a")
+        self.engines[link] = subprocess.Popen(
+            [ENGINE, "-s", self.link_sock(link), "-m", ram],
+            stdout=log, stderr=log)
 
-    def engine_log(self):
+    def stop_engines(self):
+        for link, proc in self.engines.items():
+            stop_daemon(proc)
+            if os.path.exists(self.ram_file(link)):
+                os.unlink(self.ram_file(link))
+        self.engines = {}
+
+    def engine_log_path(self, link=0):
+        return os.path.join(self.work, "engine.log" if not link else f"engine{link}.log")
+
+    def engine_log(self, link=0):
         try:
-            with open(os.path.join(self.work, "engine.log"), errors="replace") as f:
+            with open(self.engine_log_path(link), errors="replace") as f:
                 return f.read()
         except OSError:
             return "(no engine log)"
 
     def setup(self):
+        """Prepare, then boot the pair."""
+        self.prepare()
+        # The host end connects first and is formatted before the board
+        # boots, as on a real mainboard.
+        self.start_fabric()
+        self.start_engine()
+        self.vms["host"].start()
+        self.vms["board"].start()
+        if self.debug:
+            for side in self.vms:
+                self.sanitizers(side)
+
+    def prepare(self):
+        """The VMs' initramfs and disks; the bench's network."""
         for side in ("host", "board"):
             self.build_initrd(side)
         if self.args.bench:
@@ -631,17 +710,8 @@ class Run:
             self.bench_net(True)
         with open(self.host_disk, "wb") as f:
             f.truncate(HOST_DISK_MIB << 20)
-        self.start_fabric()
-        self.start_engine()
         print(f"# vmpair: kernel {self.kver}, accel {self.accel}, "
               f"work dir {self.work}", flush=True)
-        # The host end connects first and is formatted before the board
-        # boots, as on a real mainboard.
-        self.vms["host"].start()
-        self.vms["board"].start()
-        if self.debug:
-            for side in self.vms:
-                self.sanitizers(side)
 
     # What the debug kernel says it checks: KASAN and lockdep announce
     # themselves at boot; the rest shows in its config and debugfs.
@@ -670,10 +740,8 @@ class Run:
     def teardown(self):
         for vm in self.vms.values():
             vm.kill()
-        stop_daemon(self.engine)
-        if os.path.exists(self.board_ram):
-            os.unlink(self.board_ram)
-        stop_daemon(self.fabric)
+        self.stop_engines()
+        self.stop_fabric()
         if not self.args.keep:
             shutil.rmtree(self.work, ignore_errors=True)
         for f in (self.bench_disk, self.bench_src):
@@ -1727,23 +1795,30 @@ class Run:
     def peer_id(self, side):
         return self.status(side)["own_id"]
 
+    @staticmethod
+    def module(vm):
+        return "iobond_host" if vm.side == "host" else "iobond_guest"
+
     def status(self, side):
         vm = self.vms[side]
-        mod = "iobond_host" if side == "host" else "iobond_guest"
-        _, out = vm.sh(f"cat /sys/kernel/debug/{mod}/*/status")
+        _, out = vm.sh(f"cat /sys/kernel/debug/{self.module(vm)}/*/status")
         return dict(l.split(": ", 1) for l in out.splitlines() if ": " in l)
 
     def load(self, side, wait_peer=True):
-        mod = "iobond_host" if side == "host" else "iobond_guest"
-        self.vms[side].sh(f"insmod /lib/iobond/{mod}.ko")
+        """Load @side's module (side: a key of self.vms)."""
+        self.vms[side].sh(f"insmod /lib/iobond/{self.module(self.vms[side])}.ko")
         if wait_peer:
             self.wait_peer(side)
 
     def wait_peer(self, side, want="up", timeout=20):
-        mod = "iobond_host" if side == "host" else "iobond_guest"
+        """Wait until every link @side holds has its peer @want: a grep
+        -v finds a link that has not."""
+        mod = self.module(self.vms[side])
         self.vms[side].sh(
-            f"for i in $(seq {timeout * 10}); do grep -q '^peer: {want}$' "
-            f"/sys/kernel/debug/{mod}/*/status && exit 0; sleep 0.1; done; "
+            f"for i in $(seq {timeout * 10}); do "
+            f"p=$(cat /sys/kernel/debug/{mod}/*/status | grep '^peer: '); "
+            f"[ -n \"$p\" ] && ! echo \"$p\" | grep -qv '^peer: {want}$' && exit 0; "
+            "sleep 0.1; done; "
             f"cat /sys/kernel/debug/{mod}/*/status; exit 1")
 
     def on_both(self, fn):
@@ -1849,10 +1924,8 @@ class Run:
                   {"IOBOND_LOSS": how, "IOBOND_MARK": f"loss-{label}"})
 
     def check_splats(self):
-        # The engine outlived everything the VMs did to it.
-        alive = self.engine is not None and self.engine.poll() is None
-        self.check("engine.still_running", alive,
-                   "" if alive else self.engine_log()[-2000:])
+        # The engines outlived everything the VMs did to them.
+        self.engines_alive()
         for side, vm in self.vms.items():
             bad, context = vm.splats()
             if bad:
@@ -1866,6 +1939,12 @@ class Run:
             else:
                 self.passed += 1
                 print(f"ok {side}.no_kernel_splats")
+
+    def engines_alive(self, label="still_running"):
+        for link, proc in sorted(self.engines.items()):
+            alive = proc.poll() is None
+            self.check(f"engine{link or ''}.{label}", alive,
+                       "" if alive else self.engine_log(link)[-2000:])
 
     # -- plans ----------------------------------------------------------
 
@@ -2034,6 +2113,7 @@ class Run:
         self.durability()
         self.host_killed_with_devices()
         self.still_well()
+        mainboard.plan(self, MAINBOARD_BOARDS)
 
     def serve_killed(self, mac):
         host = self.vms["host"]
