@@ -10,6 +10,7 @@
 #   make check-debug   the same plan on a sanitizer kernel (KASAN, lockdep...)
 #   make check-fabric  the fabric's tests alone (no VM)
 #   make bench      the board's NIC and disk against QEMU's own devices
+#   make scale      N=16 boards on one host VM, all busy at once
 #   make install    tools, pages, units, udev rules, module configuration,
 #                   and the modules through DKMS (as root; DESTDIR stages)
 #   make uninstall  all of it again
@@ -30,7 +31,7 @@ DESTDIR ?=
 SELFTESTS := tools/testing/selftests/iobond
 RUNNER := $(SELFTESTS)/vmpair
 
-.PHONY: all modules tools selftests deps demo check check-debug check-fabric bench \
+.PHONY: all modules tools selftests deps demo check check-debug check-fabric bench scale \
 	install uninstall clean
 
 all: modules tools selftests
@@ -58,6 +59,12 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	python3 $(RUNNER) --bench
+
+# N boards on one host VM, all busy at once: what each costs and gets.
+N ?= 16
+scale: deps
+	$(MAKE) all
+	python3 $(RUNNER) --scale $(N)
 
 # The runner runs the fabric's tests here, then boots the VM pair.
 check: deps

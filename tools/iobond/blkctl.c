@@ -439,8 +439,8 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		.num_queues = 1, .queue_size = 128,
 	};
 	struct iobond_device_ref ref = { .argsz = sizeof(ref) };
-	/* Each option once: 11 words at most, and the disk's two. */
-	char *extra[16] = { NULL }, uuid[37], log[PATH_MAX];
+	/* Each option once: 11 words at most, the budget's two, the disk's two. */
+	char *extra[16] = { NULL }, uuid[37], log[PATH_MAX], budget[PATH_MAX];
 	char unit[UNIT_NAME_MAX], vars[PATH_MAX + 512];
 	const char *file = NULL, *uri = NULL, *serial = NULL;
 	unsigned int seen = 0;
@@ -546,6 +546,11 @@ int cmd_add_blk(int fd, int argc, char **argv)
 			 !strncmp(uri, "nbd://", 6)))
 		fprintf(stderr, "iobondctl: %s: add-blk --unit: note: iobond-blk@.service reaches files under /var/lib/iobond and unix sockets only, unless a drop-in lets it (operations.rst)\n",
 			board_name);
+	/* The board's budget, which limit-blk sets for all its disks. */
+	if (budget_file(budget, sizeof(budget)))
+		return 1;
+	extra[n++] = "--budget";
+	extra[n++] = budget;
 	extra[n++] = file ? "--file" : "--nbd";
 	extra[n++] = (char *)(file ?: uri);
 	if (disk_tag(file ?: uri, uri, serial, &add))

@@ -4,7 +4,7 @@
  *
  *   iobondctl [--json] list
  *   iobondctl [--json] BOARD status
- *   iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]
+ *   iobondctl [--json] BOARD add-net --mac MAC [--pairs N | --queues N] [--queue-size N]
  *                           [--mtu N] [--features HEX] [--tap NAME [--unit]]
  *                           [--engine|--window]
  *   iobondctl [--json] BOARD add-blk (--file PATH | --nbd URI [--reconnect-ms MS]
@@ -16,7 +16,8 @@
  *   iobondctl [--json] BOARD start | stop | reset
  *
  * add-net offers mergeable rx buffers, and through the engine checksum
- * offload and TSO both ways, unless --features says otherwise.
+ * offload and TSO both ways, unless --features says otherwise; --pairs N
+ * past one adds the control queue that serve answers (netctrl.c).
  * With --tap it also starts "serve" for the new NIC in the background, and
  * takes the NIC away again if serve could not start.
  * add-blk sizes a disk from PATH or the NBD export, creates its mdev and
@@ -29,6 +30,8 @@
  *   iobondctl [--json] BOARD events [--count N] [--timeout MS]
  *   iobondctl [--json] BOARD link DEV up|down
  *   iobondctl BOARD serve DEV --tap NAME
+ *   iobondctl BOARD limit-net --tap NAME [--tap NAME...] [--mbit N] [--pps N]
+ *   iobondctl BOARD limit-blk [--iops N] [--bps N]
  *   iobondctl BOARD save > TABLE; iobondctl BOARD restore < TABLE
  *
  * BOARD is board0, board1, ... or a path.  --json may come anywhere.
@@ -50,6 +53,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -73,11 +77,17 @@
 			 1ULL << VIRTIO_NET_F_HOST_TSO6 |		\
 			 1ULL << VIRTIO_NET_F_GUEST_TSO4 |		\
 			 1ULL << VIRTIO_NET_F_GUEST_TSO6)
-/* A NIC of several pairs: the control queue serve answers (netctrl.c). */
+/*
+ * A NIC of several pairs: the control queue serve answers (netctrl.c).
+ * Not CTRL_RX by default: 6.1's virtio_net sends its RX commands from
+ * ndo_set_rx_mode, with bottom halves off, and spins there until the
+ * answer comes; it would spin for as long as serve is away.
+ */
 #define NET_CTRL	(1ULL << VIRTIO_NET_F_CTRL_VQ |			\
 			 1ULL << VIRTIO_NET_F_MQ |			\
-			 1ULL << VIRTIO_NET_F_CTRL_RX |			\
 			 1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR)
+/* What vhost-net never sees: the control queue's, which is serve's. */
+#define NET_CTRL_ALL	(NET_CTRL | 1ULL << VIRTIO_NET_F_CTRL_RX)
 /* Queue pairs a NIC may have: every queue but the control queue. */
 #define NET_MAX_PAIRS	((IOBOND_MAX_QUEUES - 1) / 2)
 _Static_assert(NET_MAX_PAIRS == 7, "add-net's usage says 7");
@@ -90,7 +100,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: iobondctl [--json] list\n"
 "       iobondctl [--json] BOARD status\n"
-"       iobondctl [--json] BOARD add-net --mac MAC [--queues N] [--queue-size N]\n"
+"       iobondctl [--json] BOARD add-net --mac MAC [--pairs N | --queues N] [--queue-size N]\n"
 "                               [--mtu N] [--features HEX] [--tap NAME [--unit]]\n"
 "                               [--engine|--window]\n"
 "       iobondctl [--json] BOARD add-blk (--file PATH | --nbd URI [--reconnect-ms MS]\n"
@@ -104,6 +114,8 @@ static void usage(FILE *f)
 "       iobondctl [--json] BOARD events [--count N] [--timeout MS]\n"
 "       iobondctl [--json] BOARD link DEV up|down\n"
 "       iobondctl BOARD serve DEV --tap NAME\n"
+"       iobondctl BOARD limit-net --tap NAME [--tap NAME...] [--mbit N] [--pps N]\n"
+"       iobondctl BOARD limit-blk [--iops N] [--bps N]\n"
 "       iobondctl BOARD save > TABLE\n"
 "       iobondctl BOARD restore < TABLE\n"
 "BOARD is board0, board1, ... (in " DEV_DIR ") or a path; --json may come anywhere.\n");
@@ -870,6 +882,7 @@ struct served {
 	int call[IOBOND_MAX_QUEUES];
 	__u16 nq;		/* queues wired so far */
 	bool has_ctrl;
+	bool busy;		/* another process holds the board's eventfds */
 	struct netctrl ctrl;
 };
 
@@ -1003,6 +1016,9 @@ static int set_pairs(void *arg, __u16 n)
 		if (ioctl(sv->tap[p], TUNSETQUEUE, &ifr)) {
 			fprintf(stderr, "iobondctl: %s: dev%u: the tap's queue %u: %s\n",
 				board_name, sv->index, p, strerror(errno));
+			/* Back to the pairs the driver still uses (best effort). */
+			if (sv->active && n != sv->active)
+				set_pairs(sv, sv->active);
 			return -1;
 		}
 		sv->attached[p] = p < n;
@@ -1076,7 +1092,7 @@ err_board:
 	ret = errno;
 	fprintf(stderr, "iobondctl: %s: attaching eventfds: %s%s\n", board_name,
 		strerror(ret), ret == EBUSY ? " (another process serves it)" : "");
-	errno = ret;	/* serve_wire() tells EBUSY apart */
+	sv->busy = ret == EBUSY;
 	return -1;
 }
 
@@ -1158,6 +1174,7 @@ static int serve_wire(struct served *sv, const struct iobond_device_info *d)
 		return EIO;
 	}
 	sv->nq = 0;
+	sv->busy = false;
 	/*
 	 * Window offsets are the addresses, so vhost needs no IOTLB: no
 	 * ACCESS_PLATFORM for it.  MAC, STATUS and MTU are config space, which
@@ -1167,7 +1184,7 @@ static int serve_wire(struct served *sv, const struct iobond_device_info *d)
 	feat = d->driver_features & ~(1ULL << VIRTIO_F_ACCESS_PLATFORM |
 				      1ULL << VIRTIO_NET_F_MAC |
 				      1ULL << VIRTIO_NET_F_STATUS |
-				      1ULL << VIRTIO_NET_F_MTU | NET_OFFLOADS | NET_CTRL);
+				      1ULL << VIRTIO_NET_F_MTU | NET_OFFLOADS | NET_CTRL_ALL);
 	/* Before the backend: the tap queues nothing the driver cannot take. */
 	if (ioctl(sv->tap[0], TUNSETOFFLOAD, tap_offloads(d->driver_features))) {
 		fail("serve: the tap's offloads", errno, NULL);
@@ -1194,35 +1211,81 @@ static int serve_wire(struct served *sv, const struct iobond_device_info *d)
 	return 0;
 
 err:
-	ret = errno == EBUSY ? EBUSY : EIO;
+	ret = sv->busy ? EBUSY : EIO;
 	serve_unwire(sv);
 	return ret;
 }
 
-/* A reset revoked the NIC's zone while serve read its control queue. */
+/*
+ * A reset revokes the NIC's zone, and serve's reads of its control queue
+ * in the window fault (SIGBUS): only those are caught, and only while
+ * serve_ctrl() reads; any other SIGBUS kills serve as it would have.
+ */
 static sigjmp_buf serve_fault;
+static volatile sig_atomic_t in_ctrl;
+static char *fault_lo, *fault_hi;
 
-static void serve_sigbus(int sig)
+static void serve_sigbus(int sig, siginfo_t *si, void *uc)
 {
-	(void)sig;
-	siglongjmp(serve_fault, 1);
+	(void)uc;
+	if (in_ctrl && (char *)si->si_addr >= fault_lo && (char *)si->si_addr < fault_hi)
+		siglongjmp(serve_fault, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
-/* Answer the control queue's commands; the board hears of them. */
-static void serve_ctrl(struct served *sv)
+/*
+ * Answer the control queue's commands, @kicked or not (each poll looks, in
+ * case a kick was lost); the board hears of them.
+ */
+static void serve_ctrl(struct served *sv, bool kicked)
 {
-	eventfd_t n;
 	__u16 q = 2 * sv->pairs;
+	eventfd_t v;
+	int n;
 
-	eventfd_read(sv->kick[q], &n);
+	if (kicked)
+		eventfd_read(sv->kick[q], &v);
+	fault_lo = sv->window;
+	fault_hi = fault_lo + sv->window_size;
 	if (sigsetjmp(serve_fault, 1)) {
+		in_ctrl = 0;
 		fprintf(stderr, "iobondctl: %s: dev%u: the zone was revoked under the control queue\n",
 			board_name, sv->index);
 		serve_unwire(sv);
 		return;
 	}
-	if (netctrl_serve(&sv->ctrl) > 0)
+	in_ctrl = 1;
+	n = netctrl_serve(&sv->ctrl);
+	in_ctrl = 0;
+	if (n)
 		eventfd_write(sv->call[q], 1);
+	/* A batch was answered and more wait: poll() wakes at once for them. */
+	if (n < 0)
+		eventfd_write(sv->kick[q], 1);
+}
+
+/* Hold /run/iobond/BOARD-devN.serve for as long as serve runs; 0 or 1. */
+static int serve_lock(__u32 index)
+{
+	char path[PATH_MAX];
+	int fd, tries;
+
+	mkdir("/run/iobond", 0755);
+	snprintf(path, sizeof(path), "/run/iobond/%s-dev%u.serve", board_base(), index);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail("serve", errno, path);
+	for (tries = 0; flock(fd, LOCK_EX | LOCK_NB); tries++) {
+		if (errno != EWOULDBLOCK || tries == SERVE_BUSY_TRIES) {
+			fail("serve", errno, errno == EWOULDBLOCK ?
+			     "another serve holds that NIC" : path);
+			close(fd);
+			return 1;
+		}
+		sleep(1);
+	}
+	return 0;	/* the descriptor stays open, and the lock with it */
 }
 
 static int cmd_serve(int fd, int argc, char **argv)
@@ -1239,7 +1302,7 @@ static int cmd_serve(int fd, int argc, char **argv)
 	 * readers, not ours), and the control queue's kicks while wired.
 	 */
 	struct pollfd pfd[2] = { { .fd = fd }, { .events = POLLIN } };
-	struct sigaction sa = { .sa_handler = serve_sigbus };
+	struct sigaction sa = { .sa_sigaction = serve_sigbus, .sa_flags = SA_SIGINFO };
 	const char *tap = NULL;
 	unsigned long v;
 	int opt, ret, wait, busy = 0;
@@ -1268,6 +1331,14 @@ static int cmd_serve(int fd, int argc, char **argv)
 	memcpy(mac, d.config.net.mac, sizeof(mac));
 	sv.window_size = info.window_size;
 	/* The kernel took N pairs, and a control queue past one (board.c). */
+	/*
+	 * One serve per NIC, before any tap queue opens: a second one would
+	 * add queues to the first's multiqueue tap, and reset its offloads.
+	 * A killed serve's lock goes with it; a live one's is waited on as
+	 * for its eventfds (SERVE_BUSY_TRIES).
+	 */
+	if (serve_lock(sv.index))
+		return 1;
 	sv.pairs = d.num_queues / 2;
 	sv.has_ctrl = d.num_queues % 2;
 	if (!sv.pairs || sv.pairs > NET_MAX_PAIRS)
@@ -1343,8 +1414,8 @@ static int cmd_serve(int fd, int argc, char **argv)
 			serve_unwire(&sv);
 			return fail("serve", ENODEV, "the board went away");
 		}
-		if (pfd[1].revents & POLLIN)
-			serve_ctrl(&sv);
+		if (wired(&sv) && sv.has_ctrl)
+			serve_ctrl(&sv, pfd[1].revents & POLLIN);
 	}
 	serve_unwire(&sv);
 	set_carrier(&sv, false);
@@ -1361,7 +1432,7 @@ static const struct {
 	{ "status", 1 }, { "add-net", 0 }, { "add-blk", 0 }, { "remove", 0 },
 	{ "start", 1 }, { "stop", 1 }, { "reset", 1 }, { "stats", 0 },
 	{ "events", 0 }, { "serve", 0 }, { "link", 0 }, { "save", 1 },
-	{ "restore", 1 },
+	{ "restore", 1 }, { "limit-net", 0 }, { "limit-blk", 0 },
 };
 
 static bool known_cmd(const char *cmd, int argc)
@@ -1433,6 +1504,10 @@ int main(int argc, char **argv)
 		ret = cmd_save(fd, argc);
 	else if (!strcmp(cmd, "restore"))
 		ret = cmd_restore(fd, argc);
+	else if (!strcmp(cmd, "limit-net"))
+		ret = cmd_limit_net(fd, argc, argv);
+	else if (!strcmp(cmd, "limit-blk"))
+		ret = cmd_limit_blk(fd, argc, argv);
 	else
 		ret = cmd_link(fd, argc, argv);
 	close(fd);

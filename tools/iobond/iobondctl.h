@@ -44,6 +44,11 @@ struct netctrl {
 int netctrl_init(struct netctrl *c);
 int netctrl_serve(struct netctrl *c);
 
+/* limit.c */
+int cmd_limit_net(int fd, int argc, char **argv);
+int cmd_limit_blk(int fd, int argc, char **argv);
+int budget_file(char *path, size_t len);
+
 /* list.c */
 int cmd_list(void);
 void board_pci(unsigned int index, char pci[16]);

@@ -22,25 +22,39 @@
 #include "iobondctl.h"
 
 #define DEV_DIR		"/dev/iobond"
-#define ROW		"%-8s %-12s %-5s %-8s %-7s %-5s %-5s %-18s %-7s %s\n"
+#define ROW		"%-8s %-12s %-5s %-8s %-7s %-5s %-5s %-18s %-8s %s\n"
+
+/* Whether @s is a PCI function's name: dddd:bb:ss.f, in lower-case hex. */
+static bool is_pci(const char *s)
+{
+	static const char form[] = "xxxx:xx:xx.f";
+	size_t i;
+
+	if (strlen(s) != sizeof(form) - 1)
+		return false;
+	for (i = 0; form[i]; i++) {
+		if (form[i] == 'x' ? !strchr("0123456789abcdef", s[i]) || !s[i] :
+		    form[i] == 'f' ? s[i] < '0' || s[i] > '7' : s[i] != form[i])
+			return false;
+	}
+	return true;
+}
 
 /*
  * The PCI function of the board's link, from sysfs: the last path
  * component of /sys/class/iobond/boardN's device that reads as a PCI
- * address ("-" if none does, as for a link the tests fake).
+ * address ("-" if none does).
  */
 void board_pci(unsigned int index, char pci[16])
 {
-	char path[64], real[PATH_MAX], *c, *last = NULL;
-	unsigned int dom, bus, slot, fn;
-	char tail;
+	char path[64], real[PATH_MAX], *c, *save, *last = NULL;
 
 	snprintf(path, sizeof(path), "/sys/class/iobond/board%u/device", index);
 	strcpy(pci, "-");
 	if (!realpath(path, real))
 		return;
-	for (c = strtok(real, "/"); c; c = strtok(NULL, "/"))
-		if (sscanf(c, "%4x:%2x:%2x.%1x%c", &dom, &bus, &slot, &fn, &tail) == 4)
+	for (c = strtok_r(real, "/", &save); c; c = strtok_r(NULL, "/", &save))
+		if (is_pci(c))
 			last = c;
 	if (last)
 		snprintf(pci, 16, "%s", last);
@@ -60,7 +74,7 @@ static void row(const struct iobond_board_info *info,
 		if (d->type == IOBOND_DEV_NET)
 			snprintf(id, sizeof(id), "%02x:%02x:%02x:%02x:%02x:%02x",
 				 m[0], m[1], m[2], m[3], m[4], m[5]);
-		else if (d->config.blk.capacity >= 2048)
+		else if (!(d->config.blk.capacity % 2048))
 			snprintf(id, sizeof(id), "%lluMiB",
 				 (unsigned long long)d->config.blk.capacity >> 11);
 		else

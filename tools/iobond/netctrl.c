@@ -33,6 +33,13 @@
 
 /* The command bytes kept: a header and MAC_ADDR_SET's address. */
 #define CMD_KEEP	8
+/*
+ * virtio_net's longest command is MAC_TABLE_SET's four descriptors: a
+ * longer chain is a board's attempt to make serve walk, and so is more
+ * than a batch of chains at once (the rest wait for the next look).
+ */
+#define CHAIN_MAX	8
+#define BATCH_MAX	64
 
 static __u16 load16(const void *p)
 {
@@ -57,9 +64,10 @@ int netctrl_init(struct netctrl *c)
 {
 	__u64 n = c->size;
 
-	if (!n || n > 32768 || n & (n - 1) ||
-	    !zone_ptr(c, c->desc, 16 * n) || !zone_ptr(c, c->avail, 6 + 2 * n) ||
-	    !zone_ptr(c, c->used, 6 + 8 * n))
+	/* Aligned as the split ring must be, for the 16-bit atomics below. */
+	if (!n || n > 32768 || n & (n - 1) || c->desc % 16 || c->avail % 2 ||
+	    c->used % 4 || !zone_ptr(c, c->desc, 16 * n) ||
+	    !zone_ptr(c, c->avail, 6 + 2 * n) || !zone_ptr(c, c->used, 6 + 8 * n))
 		return -1;
 	c->last_avail = c->used_idx;
 	c->broken = false;
@@ -119,8 +127,8 @@ static int serve_chain(struct netctrl *c, __u16 head)
 	char *p;
 
 	for (;;) {
-		if (++walked > c->size)
-			return broke(c, "a chain that loops, from head", head);
+		if (++walked > CHAIN_MAX)
+			return broke(c, "a chain longer than any command, from head", head);
 		p = c->win + c->desc + 16ULL * i;
 		memcpy(&d, p, sizeof(d));
 		flags = le16toh(d.flags);
@@ -159,30 +167,45 @@ static int serve_chain(struct netctrl *c, __u16 head)
 	return 0;
 }
 
+/**
+ * netctrl_serve() - answer the chains the board made available
+ * @c: the control queue
+ *
+ * Return: how many were answered (the board is to be told), or -1 if a
+ * batch's worth were and more may wait: look again soon.
+ */
 int netctrl_serve(struct netctrl *c)
 {
-	__u16 avail, head, n = 0;
+	__u16 avail, head;
+	int n = 0;
 
-	if (c->broken)
-		return 0;
-	avail = load16(c->win + c->avail + 2);
-	if ((__u16)(avail - c->last_avail) > c->size)
-		return broke(c, "an available index past the ring's size", avail), 0;
-	while (c->last_avail != avail) {
-		head = load16(c->win + c->avail + 4 + 2 * (c->last_avail % c->size));
-		if (head >= c->size ? broke(c, "a head past the ring", head) :
-		    serve_chain(c, head))
-			break;
-		c->last_avail++;
-		n++;
+	for (;;) {
+		if (c->broken)
+			return n;
+		avail = load16(c->win + c->avail + 2);
+		if ((__u16)(avail - c->last_avail) > c->size)
+			return broke(c, "an available index past the ring's size", avail), n;
+		while (c->last_avail != avail) {
+			if (n == BATCH_MAX)
+				return -1;
+			head = load16(c->win + c->avail + 4 + 2 * (c->last_avail % c->size));
+			if (head >= c->size ? broke(c, "a head past the ring", head) :
+			    serve_chain(c, head))
+				return n;
+			c->last_avail++;
+			n++;
+		}
+		/*
+		 * With EVENT_IDX the board kicks once its index passes
+		 * avail_event: ask for the next chain, then look once more.
+		 * The board may have made one after we read its index and
+		 * before it saw the new avail_event, and then it rang no one
+		 * (virtio_net sends its RX commands back to back).
+		 */
+		if (c->event_idx)
+			store16(c->win + c->used + 4 + 8ULL * c->size, c->last_avail);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (load16(c->win + c->avail + 2) == c->last_avail)
+			return n;
 	}
-	/*
-	 * With EVENT_IDX the board kicks when its index passes avail_event:
-	 * ask for the next chain, then look once more for one that came
-	 * meanwhile (the next kick wakes us for it anyway).
-	 */
-	if (c->event_idx)
-		store16(c->win + c->used + 4 + 8ULL * c->size, c->last_avail);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return n;
 }

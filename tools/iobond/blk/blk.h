@@ -21,6 +21,7 @@
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ring.h>
 
+#include "../iobond_budget.h"
 #include "../iobond_vfio.h"
 
 #define BLK_MAX_SEGS	(IOBOND_BLK_QUEUE_MAX)
@@ -84,6 +85,7 @@ struct blk_req {
 struct blk_throttle {
 	uint64_t iops, bps;	/* 0: no limit */
 	double ops, bytes;	/* tokens */
+	double budget_wait;	/* s, as the board's budget last said */
 	uint64_t last_ns;
 	struct blk_req *head, **tail;
 	bool timer_armed;
@@ -123,6 +125,7 @@ struct blk {
 	struct __kernel_timespec alive_ts;
 	bool stopping;
 	struct blk_throttle th;
+	struct iobond_budget *budget;	/* the board's, shared; or NULL */
 	uint64_t done, errors;
 };
 
@@ -153,6 +156,11 @@ void blk_nbd_stop(struct blk *b);
 void blk_nbd_pump(struct blk *b);
 void blk_nbd_event(struct blk *b, uint64_t tag, int res);
 bool blk_nbd_stranded(struct blk *b);
+
+/* budget.c */
+int blk_budget_open(struct blk *b, const char *path);
+bool blk_budget_take(struct blk *b, uint64_t bytes, uint64_t now, double *wait);
+bool blk_budget_on(const struct blk *b);
 
 /* throttle.c */
 void blk_throttle_init(struct blk_throttle *t, uint64_t iops, uint64_t bps);

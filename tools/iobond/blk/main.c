@@ -305,7 +305,8 @@ static void usage(bool help)
 {
 	fprintf(help ? stdout : stderr,
 		"usage: iobond-blk --mdev UUID (--file PATH | --nbd URI [--reconnect-ms MS] [--hung-ms MS])\n"
-		"                  [--readonly] [--iops N] [--bps N] [--serial ID] [--ready-fd FD]\n"
+		"                  [--readonly] [--iops N] [--bps N] [--budget PATH] [--serial ID]\n"
+		"                  [--ready-fd FD]\n"
 		"       iobond-blk --nbd URI --probe\n"
 		"Serve a virtio-blk device of IO-Bond (its mdev UUID) from PATH or an NBD export.\n");
 	exit(help ? 0 : 2);
@@ -333,6 +334,7 @@ int main(int argc, char **argv)
 		{ "readonly", no_argument, NULL, 'r' },
 		{ "iops", required_argument, NULL, 'i' },
 		{ "bps", required_argument, NULL, 'b' },
+		{ "budget", required_argument, NULL, 'B' },
 		{ "serial", required_argument, NULL, 's' },
 		{ "ready-fd", required_argument, NULL, 'R' },
 		{ "nbd", required_argument, NULL, 'n' },
@@ -344,7 +346,7 @@ int main(int argc, char **argv)
 	};
 	static struct blk blk = { .zero_mode = FALLOC_FL_ZERO_RANGE, .fd = -1 };
 	struct blk *b = &blk;
-	const char *uuid = NULL, *serial = NULL, *uri = NULL, *why;
+	const char *uuid = NULL, *serial = NULL, *uri = NULL, *budget = NULL, *why;
 	uint64_t iops = 0, bps = 0, grace_ms = IOBOND_BLK_GRACE_MS;
 	uint64_t hung_ms = NBD_HUNG_MS;
 	bool nbd_opts = false;
@@ -371,6 +373,7 @@ int main(int argc, char **argv)
 		case 'r': b->readonly = true; break;
 		case 'i': iops = number("--iops", optarg); break;
 		case 'b': bps = number("--bps", optarg); break;
+		case 'B': budget = optarg; break;
 		case 's': serial = optarg; break;
 		case 'R': ready = number("--ready-fd", optarg); break;
 		case 'h': usage(true); break;
@@ -443,14 +446,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	blk_throttle_init(&b->th, iops, bps);
+	ret = budget ? blk_budget_open(b, budget) : 0;
+	if (ret) {
+		blk_log("--budget %s: %s", budget, strerror(-ret));
+		return 1;
+	}
 	arm_read(b, b->state_fd, &b->state_buf, TAG_STATE);
 	sqe = blk_sqe(b);
 	io_uring_prep_poll_add(sqe, b->sig_fd, POLLIN);
 	io_uring_sqe_set_data(sqe, (void *)(uintptr_t)TAG_SIGNAL);
 
-	blk_log("mdev %s: %s%s, serial \"%.20s\", limits %" PRIu64 " IOPS %" PRIu64 " B/s (0: none)",
+	blk_log("mdev %s: %s%s, serial \"%.20s\", limits %" PRIu64 " IOPS %" PRIu64 " B/s (0: none)%s%s",
 		uuid, b->file ?: uri, b->readonly ? " (read-only)" : "", b->serial,
-		iops, bps);
+		iops, bps, budget ? ", the board's budget in " : "", budget ?: "");
 	on_state(b);
 	if (ready >= 0) {
 		if (write(ready, "ready\n", 6) < 0)

@@ -4,9 +4,10 @@
  *
  * Each bucket fills at its rate and holds 50 ms of it (at least one
  * operation, and at least the largest request), so a limit holds over
- * any window longer than that.  Requests that find a bucket short wait in
- * arrival order; an io_uring timeout wakes the loop when the first of
- * them can go.
+ * any window longer than that.  The board's budget, which its disks
+ * share (budget.c), is asked next.  Requests that find a bucket short
+ * wait in arrival order; an io_uring timeout wakes the loop when the first
+ * of them can go.
  */
 #include <math.h>
 #include <time.h>
@@ -56,12 +57,18 @@ static void refill(struct blk *b)
 	t->bytes = fmin(cap_bytes(b), t->bytes + dt * t->bps);
 }
 
-/* Take @r's tokens if both buckets hold them. */
+/*
+ * Take @r's tokens if both buckets hold them and the board's budget lets
+ * it go; else how long the budget wants it to wait.
+ */
 static bool take(struct blk *b, struct blk_req *r)
 {
 	struct blk_throttle *t = &b->th;
 
 	if ((t->iops && t->ops < 1) || (t->bps && t->bytes < r->bytes))
+		return false;
+	t->budget_wait = 0;
+	if (!blk_budget_take(b, r->bytes, t->last_ns, &t->budget_wait))
 		return false;
 	t->ops -= 1;
 	t->bytes -= r->bytes;
@@ -80,6 +87,7 @@ static void arm(struct blk *b)
 		wait = (1 - t->ops) / t->iops;
 	if (t->bps && t->bytes < t->head->bytes)
 		wait = fmax(wait, (t->head->bytes - t->bytes) / t->bps);
+	wait = fmax(wait, t->budget_wait);
 	wait = fmax(wait, 1e-4);
 	t->ts.tv_sec = (long long)wait;
 	t->ts.tv_nsec = (long long)((wait - floor(wait)) * 1e9);
@@ -101,7 +109,7 @@ bool blk_throttle_admit(struct blk *b, struct blk_req *r)
 {
 	struct blk_throttle *t = &b->th;
 
-	if (!t->iops && !t->bps)
+	if (!t->iops && !t->bps && !blk_budget_on(b))
 		return true;
 	refill(b);
 	if (!t->head && take(b, r))

@@ -65,12 +65,14 @@ IOBOND_BLK = os.path.join(ROOT, "tools/iobond/iobond-blk")
 # Debian modules each VM loads at boot, with their dependencies.  The host
 # takes VFIO and mdev, the face the block backend is handed its disk by.
 KMODS = {"host": ["vfio_iommu_type1", "vfio_pci", "mdev", "vhost_net", "tun", "bridge",
+                  "sch_ingress", "cls_matchall", "act_police",
                   "virtio_pci", "virtio_blk", "ext4", "crc32c_generic"],
          "board": ["virtio_net", "virtio_blk", "ext4", "crc32c_generic"]}
 # Debian programs each VM gets, with the libraries ldd names.
 PROGRAMS = {"host": ["/usr/bin/iperf3", "/sbin/mkfs.ext4", "/usr/bin/nbdkit",
-                     # the mainboard's switch: VLANs on its bridge
-                     "/usr/sbin/bridge"],
+                     # the mainboard's switch: VLANs on its bridge, and
+                     # the limits iobondctl limit-net sets with tc
+                     "/usr/sbin/bridge", "/usr/sbin/tc"],
             "board": ["/usr/bin/iperf3", "/usr/sbin/ethtool", "/usr/bin/fio",
                       "/sbin/mkfs.ext4", "/sbin/e2fsck"]}
 # The NBD servers of the cloud-disk steps, in the host VM: nbdkit's
@@ -91,6 +93,7 @@ REGION = "64M"
 # host VM has as much, and more for each further board (mainboard.py).
 BOARD_RAM_MIB = 512
 HOST_MIB_PER_BOARD = 64
+BOARD_NICE = 5          # a mainboard's boards' niceness (VM.launch())
 # How much slower the debug tier's kernel runs the tests, at most.
 DEBUG_SLOWDOWN = 4
 # Two board CPUs, so that a two-queue disk uses both queues (blk-mq maps
@@ -289,6 +292,11 @@ class VM:
         args += ["-append", cmdline]
         if os.path.exists(self.ctl):
             os.unlink(self.ctl)
+        if self.side == "board" and r.links > 1:
+            # A mainboard's boards share the machine's two cores with the
+            # host VM and each other, where real boards have their own:
+            # they yield to the host VM, which serves them all.
+            args = ["nice", "-n", str(BOARD_NICE)] + args
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL,
                                      stderr=open(self.console + ".qemu", "w"))
@@ -651,8 +659,11 @@ class Run:
             time.sleep(0.02)
 
     def stop_fabric(self):
+        """Stop the fabric; a socket a killed one left is not a new one's."""
         stop_daemon(self.fabric)
         self.fabric = None
+        for sock in glob.glob(os.path.join(self.fabric_dir, "*.sock")):
+            os.unlink(sock)
 
     def start_engine(self, link=0):
         """@link's engine, on its board's RAM file, made here first so
@@ -1811,14 +1822,14 @@ class Run:
             self.wait_peer(side)
 
     def wait_peer(self, side, want="up", timeout=20):
-        """Wait until every link @side holds has its peer @want: a grep
-        -v finds a link that has not."""
-        mod = self.module(self.vms[side])
-        self.vms[side].sh(
+        """Wait until every link @side holds (the host all the run's
+        links, a board its own) has its peer @want."""
+        vm = self.vms[side]
+        mod, links = self.module(vm), self.links if vm.side == "host" else 1
+        vm.sh(
             f"for i in $(seq {timeout * 10}); do "
-            f"p=$(cat /sys/kernel/debug/{mod}/*/status | grep '^peer: '); "
-            f"[ -n \"$p\" ] && ! echo \"$p\" | grep -qv '^peer: {want}$' && exit 0; "
-            "sleep 0.1; done; "
+            f"[ $(cat /sys/kernel/debug/{mod}/*/status | grep -c '^peer: {want}$') "
+            f"-ge {links} ] && exit 0; sleep 0.1; done; "
             f"cat /sys/kernel/debug/{mod}/*/status; exit 1")
 
     def on_both(self, fn):
@@ -2586,6 +2597,8 @@ def main():
     ap.add_argument("--demo", action="store_true", help="run the demo, not the tests")
     ap.add_argument("--bench", action="store_true",
                     help="benchmark the board's NIC and disk against QEMU's own")
+    ap.add_argument("--scale", type=int, metavar="N",
+                    help="boot N boards on one host VM, all busy at once (make scale)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--debug-kernel", metavar="DIR",
                     help="boot the sanitizer kernel built in DIR (make check-debug)")
@@ -2593,6 +2606,8 @@ def main():
                     help="take our modules from DIR/drivers/ (built against --debug-kernel)")
     ap.add_argument("-v", "--verbose", action="store_true", help="show test output")
     args = ap.parse_args()
+    if args.scale is not None and not 1 <= args.scale <= 64:
+        sys.exit("vmpair: --scale N: 1 to 64 boards (the fabric's limit)")
 
     run = None
     start = time.time()
@@ -2600,20 +2615,24 @@ def main():
         shutil.rmtree(RESULTS, ignore_errors=True)
         os.makedirs(RESULTS)
         run = Run(args)
-        if not args.demo and not args.bench:
-            # The fabric's own tests first, here: the VMs stand on it.
-            run.local_test("fabric_test")
-            run.local_test("engine_test")
-            run.local_test("man_test")
-            run.local_test("install_test")
-            run.local_test("units_test")
-        run.setup()
-        if args.bench:
-            run.plan_bench()
-        elif args.demo:
-            run.plan_demo()
+        if args.scale:
+            run.prepare()
+            mainboard.plan_scale(run, args.scale)
         else:
-            run.plan_check()
+            if not args.demo and not args.bench:
+                # The fabric's own tests first, here: the VMs stand on it.
+                run.local_test("fabric_test")
+                run.local_test("engine_test")
+                run.local_test("man_test")
+                run.local_test("install_test")
+                run.local_test("units_test")
+            run.setup()
+            if args.bench:
+                run.plan_bench()
+            elif args.demo:
+                run.plan_demo()
+            else:
+                run.plan_check()
     except Failure as e:
         print(f"not ok vmpair: {e}", flush=True)
         if run:

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A board's disk budget: what all its disks together may do, as
+ * "iobondctl BOARD limit-blk" sets it.  One file per board,
+ * /run/iobond/BOARD.budget, mapped shared by iobondctl and by every
+ * iobond-blk of the board's disks (--budget).
+ *
+ * Each limit is a GCRA (a token bucket seen as a clock): @ops_tat and
+ * @bytes_tat are when each bucket would be empty again, in
+ * CLOCK_MONOTONIC nanoseconds; a request may go while neither is more
+ * than IOBOND_BUDGET_BURST_NS ahead of now, and pushes each on by its
+ * cost.  Each is one word, moved with compare-and-swap: no lock that a
+ * killed backend could leave held.
+ */
+#ifndef IOBOND_BUDGET_H
+#define IOBOND_BUDGET_H
+
+#include <linux/types.h>
+
+#define IOBOND_BUDGET_DIR	"/run/iobond"
+#define IOBOND_BUDGET_BURST_NS	50000000ULL	/* as the per-disk throttle's */
+
+struct iobond_budget {
+	__u64 iops;		/* the board's limits; 0: none */
+	__u64 bps;
+	__u64 ops_tat;		/* see above; only ever compared-and-swapped */
+	__u64 bytes_tat;
+};
+
+#endif /* IOBOND_BUDGET_H */
