@@ -616,6 +616,14 @@ int cmd_add_net(int fd, int argc, char **argv)
 	 */
 	if (!features && !(add.flags & IOBOND_ADD_ENGINE))
 		add.features &= ~NET_OFFLOADS;
+	/*
+	 * Through the window serve reads the board's own control queue,
+	 * whose commands virtio_net puts in indirect tables; netctrl.c
+	 * follows none.  The engine hands serve plain chains.
+	 */
+	if (pairs > 1 && !(add.flags & IOBOND_ADD_ENGINE))
+		return fail("add-net", EINVAL,
+			    "a NIC of several pairs needs the link's engine (--engine)");
 
 	if (ioctl(fd, IOBOND_ADD_DEVICE, &add)) {
 		int err = errno;

@@ -28,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "iobondctl.h"
@@ -56,8 +57,9 @@ static int tc(char *const argv[], bool quiet)
 			strerror(errno));
 		_exit(127);
 	}
-	if (waitpid(pid, &status, 0) < 0)
-		return fail("limit-net: waitpid", errno, NULL);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return fail("limit-net: waitpid", errno, NULL);
 	if (WIFEXITED(status) && !WEXITSTATUS(status))
 		return 0;
 	if (!quiet) {
@@ -107,10 +109,15 @@ static int policers(unsigned int board, unsigned long mbit, unsigned long pps)
 
 	for (which = LIMIT_TX_BITS; which <= LIMIT_RX_PKTS; which++) {
 		bool bits = which == LIMIT_TX_BITS || which == LIMIT_RX_BITS;
+		/*
+		 * mtu: without it tc's rate table drops every frame past 2 KiB
+		 * as over the limit, and so every TSO unit.
+		 */
 		char *argv[] = { "tc", "actions", "replace", "action", "police",
 				 bits ? "rate" : "pkts_rate", rate,
 				 bits ? "burst" : "pkts_burst", burst,
-				 "conform-exceed", "drop/pipe", "index", index, NULL };
+				 "mtu", "65536", "conform-exceed", "drop/pipe",
+				 "index", index, NULL };
 
 		snprintf(index, sizeof(index), "%u", POLICE_INDEX(board, which));
 		if (!(bits ? mbit : pps)) {
@@ -178,22 +185,34 @@ int cmd_limit_net(int fd, int argc, char **argv)
 	ret = get_info(fd, &info);
 	if (ret)
 		return fail("limit-net", -ret, NULL);
-	for (i = 0; i < ntaps; i++) {
-		char *del[] = { "tc", "qdisc", "del", "dev", (char *)taps[i], "clsact", NULL };
-		char *add[] = { "tc", "qdisc", "add", "dev", (char *)taps[i], "clsact", NULL };
-
-		/* Start from no filter: the board's old limits go with it. */
-		tc(del, true);
-		if ((mbit || pps) && tc(add, false))
-			return 1;
-	}
-	/* Unused policers go; the others are made before filters use them. */
-	if (policers(info.index, mbit, pps))
-		return 1;
 	if (!mbit && !pps) {
+		/* Our filters go (the qdisc, and others' filters on it, stay). */
+		for (i = 0; i < ntaps; i++) {
+			char *in[] = { "tc", "filter", "del", "dev", (char *)taps[i],
+				       "ingress", "pref", "1", NULL };
+			char *out[] = { "tc", "filter", "del", "dev", (char *)taps[i],
+					"egress", "pref", "1", NULL };
+
+			tc(in, true);
+			tc(out, true);
+		}
+		if (policers(info.index, 0, 0))
+			return 1;
 		printf("%s: no network limit on its %u tap(s)\n", board_name, ntaps);
 		return 0;
 	}
+	/*
+	 * Replaced in place, never removed first: the old limits hold until
+	 * the new ones do, and a failure leaves either in force.
+	 */
+	for (i = 0; i < ntaps; i++) {
+		char *add[] = { "tc", "qdisc", "replace", "dev", (char *)taps[i], "clsact", NULL };
+
+		if (tc(add, false))
+			return 1;
+	}
+	if (policers(info.index, mbit, pps))
+		return 1;
 	for (i = 0; i < ntaps; i++)
 		if (filter(taps[i], "tx", info.index, mbit, pps) ||
 		    filter(taps[i], "rx", info.index, mbit, pps))
@@ -231,6 +250,17 @@ int budget_file(char *path, size_t len)
 	return 0;
 }
 
+/* Move a budget's clock back to @now if it is ahead. */
+static void clock_down(__u64 *tat, __u64 now)
+{
+	__u64 old = __atomic_load_n(tat, __ATOMIC_RELAXED);
+
+	while (old > now && !__atomic_compare_exchange_n(tat, &old, now, false,
+							 __ATOMIC_RELAXED,
+							 __ATOMIC_RELAXED))
+		;
+}
+
 int cmd_limit_blk(int fd, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -240,6 +270,8 @@ int cmd_limit_blk(int fd, int argc, char **argv)
 	};
 	unsigned long iops = 0, bps = 0, *v;
 	struct iobond_budget *g;
+	struct timespec ts;
+	__u64 now;
 	char path[PATH_MAX];
 	int opt, bfd;
 
@@ -266,6 +298,14 @@ int cmd_limit_blk(int fd, int argc, char **argv)
 		return fail("limit-blk", errno, path);
 	__atomic_store_n(&g->iops, iops, __ATOMIC_RELAXED);
 	__atomic_store_n(&g->bps, bps, __ATOMIC_RELAXED);
+	/*
+	 * The clocks ran at the old limits: a low one may have pushed them
+	 * far ahead.  The new limits start from now.
+	 */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	clock_down(&g->ops_tat, now);
+	clock_down(&g->bytes_tat, now);
 	munmap(g, sizeof(*g));
 	if (!iops && !bps)
 		printf("%s: no disk budget\n", board_name);

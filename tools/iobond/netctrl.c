@@ -171,41 +171,41 @@ static int serve_chain(struct netctrl *c, __u16 head)
  * netctrl_serve() - answer the chains the board made available
  * @c: the control queue
  *
- * Return: how many were answered (the board is to be told), or -1 if a
- * batch's worth were and more may wait: look again soon.
+ * Return: how many were answered (the board is to be told), or -1 if
+ * more may wait (a batch's worth were answered, or more came): tell the
+ * board, and look again soon.
  */
 int netctrl_serve(struct netctrl *c)
 {
 	__u16 avail, head;
 	int n = 0;
 
-	for (;;) {
-		if (c->broken)
+	if (c->broken)
+		return 0;
+	avail = load16(c->win + c->avail + 2);
+	if ((__u16)(avail - c->last_avail) > c->size)
+		return broke(c, "an available index past the ring's size", avail), 0;
+	while (c->last_avail != avail) {
+		if (n == BATCH_MAX)
+			return -1;
+		head = load16(c->win + c->avail + 4 + 2 * (c->last_avail % c->size));
+		if (head >= c->size ? broke(c, "a head past the ring", head) :
+		    serve_chain(c, head))
 			return n;
-		avail = load16(c->win + c->avail + 2);
-		if ((__u16)(avail - c->last_avail) > c->size)
-			return broke(c, "an available index past the ring's size", avail), n;
-		while (c->last_avail != avail) {
-			if (n == BATCH_MAX)
-				return -1;
-			head = load16(c->win + c->avail + 4 + 2 * (c->last_avail % c->size));
-			if (head >= c->size ? broke(c, "a head past the ring", head) :
-			    serve_chain(c, head))
-				return n;
-			c->last_avail++;
-			n++;
-		}
-		/*
-		 * With EVENT_IDX the board kicks once its index passes
-		 * avail_event: ask for the next chain, then look once more.
-		 * The board may have made one after we read its index and
-		 * before it saw the new avail_event, and then it rang no one
-		 * (virtio_net sends its RX commands back to back).
-		 */
-		if (c->event_idx)
-			store16(c->win + c->used + 4 + 8ULL * c->size, c->last_avail);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (load16(c->win + c->avail + 2) == c->last_avail)
-			return n;
+		c->last_avail++;
+		n++;
 	}
+	/*
+	 * With EVENT_IDX the board kicks once its index passes avail_event:
+	 * ask for the next chain, then look once more.  The board may have
+	 * made one after we read its index and before it saw the new
+	 * avail_event, and then it rang no one (virtio_net sends its
+	 * commands back to back).  Once only: if more came, serve looks
+	 * again through its poll, which also hears SIGTERM, however a board
+	 * plays with its index.
+	 */
+	if (c->event_idx)
+		store16(c->win + c->used + 4 + 8ULL * c->size, c->last_avail);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return load16(c->win + c->avail + 2) == c->last_avail ? n : -1;
 }

@@ -15,6 +15,7 @@
 #include "blk.h"
 
 #define BURST_NS	50000000.0
+#define BUDGET_RECHECK_S	0.1
 
 static uint64_t now_ns(void)
 {
@@ -87,7 +88,8 @@ static void arm(struct blk *b)
 		wait = (1 - t->ops) / t->iops;
 	if (t->bps && t->bytes < t->head->bytes)
 		wait = fmax(wait, (t->head->bytes - t->bytes) / t->bps);
-	wait = fmax(wait, t->budget_wait);
+	/* Capped: the board's limits may change meanwhile (limit-blk). */
+	wait = fmax(wait, fmin(t->budget_wait, BUDGET_RECHECK_S));
 	wait = fmax(wait, 1e-4);
 	t->ts.tv_sec = (long long)wait;
 	t->ts.tv_nsec = (long long)((wait - floor(wait)) * 1e9);
@@ -109,7 +111,7 @@ bool blk_throttle_admit(struct blk *b, struct blk_req *r)
 {
 	struct blk_throttle *t = &b->th;
 
-	if (!t->iops && !t->bps && !blk_budget_on(b))
+	if (!t->head && !t->iops && !t->bps && !blk_budget_on(b))
 		return true;
 	refill(b);
 	if (!t->head && take(b, r))

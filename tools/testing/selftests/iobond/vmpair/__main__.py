@@ -1833,23 +1833,29 @@ class Run:
             f"cat /sys/kernel/debug/{mod}/*/status; exit 1")
 
     def on_both(self, fn):
-        """fn(vm) for both VMs at once; their results by side.  A Failure
-        in either is raised once both are done."""
+        """fn(vm) for every VM at once; their results by name."""
+        return self.parallel(lambda name: fn(self.vms[name]), list(self.vms))
+
+    @staticmethod
+    def parallel(fn, keys):
+        """fn(key) for every key at once, a thread each (each waits on
+        its own VM); their results by key.  What one raised is raised
+        once all are done."""
         results = {}
 
-        def one(side):
+        def one(key):
             try:
-                results[side] = fn(self.vms[side])
-            except Failure as e:
-                results[side] = e
+                results[key] = fn(key)
+            except Exception as e:   # noqa: B902 - raised below, once
+                results[key] = e
 
-        threads = [threading.Thread(target=one, args=(side,)) for side in self.vms]
+        threads = [threading.Thread(target=one, args=(key,)) for key in keys]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         for r in results.values():
-            if isinstance(r, Failure):
+            if isinstance(r, Exception):
                 raise r
         return results
 

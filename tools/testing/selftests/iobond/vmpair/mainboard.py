@@ -14,7 +14,6 @@ import json
 import os
 import re
 import sys
-import threading
 import time
 
 NET = "10.77.0"                 # the switch's subnet: board k is .k+1
@@ -79,27 +78,8 @@ class Mainboard:
         return self.run.vms[self.vm_key(k)]
 
     def each(self, fn, ks=None):
-        """fn(k) for every board @ks at once (threads: each waits on its
-        own VM); their results by k.  A Failure is raised once all are
-        done."""
-        ks = range(self.n) if ks is None else ks
-        results = {}
-
-        def one(k):
-            try:
-                results[k] = fn(k)
-            except Exception as e:   # noqa: B902 - raised below, once
-                results[k] = e
-
-        threads = [threading.Thread(target=one, args=(k,)) for k in ks]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for r in results.values():
-            if isinstance(r, Exception):
-                raise r
-        return results
+        """fn(k) for every board @ks (all by default) at once."""
+        return self.run.parallel(fn, range(self.n) if ks is None else ks)
 
     # -- boot -----------------------------------------------------------
 
@@ -336,15 +316,21 @@ class Mainboard:
         return [a[q % 2] - b[q % 2] for q, (a, b) in enumerate(zip(after, before))]
 
     def pairs_in_use(self, k, n):
-        """ethtool -L on board k: n pairs; serve must say so."""
+        """ethtool -L on board k: from another count to n pairs; serve
+        must say it took the command once more."""
         b, ifc = self.board(k), self.ifname(k)
+        said = f"grep -c '{n} of {PAIRS} pairs in use' /run/iobond/{name(k)}-dev0.log; true"
+        before = int(self.host.sh(said)[1] or 0)
+        chans = b.sh(f"ethtool -l {ifc}")[1]
+        was = re.findall(r"Combined:\s+(\d+)", chans)[1:]
         rc, out = b.sh(f"ethtool -L {ifc} combined {n}", check=False)
-        log = self.host.sh(f"tail -1 /run/iobond/{name(k)}-dev0.log")[1]
+        after = int(self.host.sh(said)[1] or 0)
         chans = b.sh(f"ethtool -l {ifc}")[1]
         self.run.check(f"{name(k)}.mq_{n}_pairs_set",
-                       rc == 0 and f"{n} of {PAIRS} pairs in use" in log and
+                       was != [str(n)] and rc == 0 and after == before + 1 and
                        re.findall(r"Combined:\s+(\d+)", chans)[1:] == [str(n)],
-                       f"ethtool: {rc} {out}\nserve: {log}\n{chans}")
+                       f"was {was}; ethtool: {rc} {out}\nserve said it {before} "
+                       f"then {after} times\n{chans}")
 
     def multiqueue(self):
         """Board 0's NIC has PAIRS pairs and a control queue, and the board
@@ -380,15 +366,22 @@ class Mainboard:
 
     def spoofing(self):
         """Board 2 takes board 1's MAC (its driver sets it alone: its NIC
-        has no control queue) and pings the host: its locked port drops
-        every frame.  With its own MAC back, it is heard again, and board
-        1 never stopped being."""
+        has no control queue) and arps for the host: its tap takes the
+        frames, and its locked port drops them, so the host never learns
+        board 2's address at board 1's MAC (an ARP request it heard would
+        teach it).  With its own MAC back, it is heard again, and board 1
+        never stopped being."""
         r, b, ifc = self.run, self.board(2), self.ifname(2)
         set_mac = f"ip link set {ifc} down && ip link set {ifc} address {{}} && ip link set {ifc} up"
+        sent = f"cat /sys/class/net/tap2/statistics/rx_packets"
+        before = int(self.host.sh(sent)[1])
         b.sh(set_mac.format(mac(1)))
-        rc, out = b.sh(f"ping -c 3 -W 2 {HOST}", check=False, timeout=60)
+        b.sh(f"arping -c 3 -I {ifc} {HOST} > /dev/null; true", timeout=60)
         b.sh(set_mac.format(mac(2)))
-        r.check("mainboard.spoofed_mac_dropped", rc != 0, out)
+        took = int(self.host.sh(sent)[1]) - before
+        neigh = self.host.sh(f"ip neigh show {ip(2)}")[1]
+        r.check("mainboard.spoofed_mac_dropped", took >= 3 and mac(1) not in neigh,
+                f"tap2 took {took} frames; the host's entry: {neigh}")
         rc, out = b.sh(f"ping -c 1 -W 5 {HOST}", check=False, timeout=60)
         rc1, out1 = self.board(0).sh(f"ping -c 1 -W 5 {ip(1)}", check=False, timeout=60)
         r.check("mainboard.after_spoofing_both_heard", rc == 0 and rc1 == 0, out + out1)
