@@ -1501,7 +1501,8 @@ class Run:
         self.check("host.unit_blk_conf",
                    re.search(r"^MDEV=[0-9a-f-]{36}$", text, re.M) and
                    'DISK="--file /tmp/unit.img"' in text and
-                   'OPTS="--serial unit-disk --iops 5000"' in text, text)
+                   'OPTS="--serial unit-disk --iops 5000 '
+                   '--budget /run/iobond/board0.budget"' in text, text)
         cmd = self.unit_command("iobond-blk@.service")
         host.sh(f"set -a; . {conf}; ({cmd} > /run/unit-blk.log 2>&1 < /dev/null &); "
                 "for i in $(seq 100); do grep -q serial /run/unit-blk.log && exit 0; "
