@@ -104,8 +104,10 @@ class Mainboard:
         self.host.start()
         for k in range(self.n):
             self.board(k).launch()
-        # Every board boots at once on the machine's two cores.
-        boot_s = 120 * max(1, (self.n + 1) // 2)
+        # Every board boots at once on the machine's two cores, and the
+        # debug tier's kernels boot slower.
+        boot_s = 120 * max(1, (self.n + 1) // 2) * (
+            sys.modules[type(r).__module__].DEBUG_SLOWDOWN if r.debug else 1)
         self.each(lambda k: self.board(k).wait_ready(boot_s))
         self.figures["boot_s"] = time.time() - start
         r.load("host", wait_peer=False)
