@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -32,6 +33,7 @@
 #include <linux/fs.h>
 #include <linux/virtio_blk.h>
 
+#include "iobond_budget.h"
 #include "iobondctl.h"
 
 #define READY_MS	30000
@@ -439,6 +441,7 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		.num_queues = 1, .queue_size = 128,
 	};
 	struct iobond_device_ref ref = { .argsz = sizeof(ref) };
+	struct iobond_budget *g;
 	/* Each option once: 11 words at most, the budget's two, the disk's two. */
 	char *extra[16] = { NULL }, uuid[37], log[PATH_MAX], budget[PATH_MAX];
 	char unit[UNIT_NAME_MAX], vars[PATH_MAX + 512];
@@ -547,8 +550,10 @@ int cmd_add_blk(int fd, int argc, char **argv)
 		fprintf(stderr, "iobondctl: %s: add-blk --unit: note: iobond-blk@.service reaches files under /var/lib/iobond and unix sockets only, unless a drop-in lets it (operations.rst)\n",
 			board_name);
 	/* The board's budget, which limit-blk sets for all its disks. */
-	if (budget_file(budget, sizeof(budget)))
+	g = budget_map(budget, sizeof(budget));
+	if (!g)
 		return 1;
+	munmap(g, sizeof(*g));
 	extra[n++] = "--budget";
 	extra[n++] = budget;
 	extra[n++] = file ? "--file" : "--nbd";

@@ -15,6 +15,12 @@
 #ifndef IOBOND_BUDGET_H
 #define IOBOND_BUDGET_H
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <linux/types.h>
 
 #define IOBOND_BUDGET_DIR	"/run/iobond"
@@ -26,5 +32,28 @@ struct iobond_budget {
 	__u64 ops_tat;		/* see above; only ever compared-and-swapped */
 	__u64 bytes_tat;
 };
+
+/*
+ * The budget at @path, made if it is not there, mapped shared; NULL with
+ * errno set.  Never shrunk: a newer backend may map a larger one.
+ */
+static inline struct iobond_budget *iobond_budget_map(const char *path)
+{
+	struct iobond_budget *g = MAP_FAILED;
+	struct stat st;
+	int fd, err;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return NULL;
+	if (!fstat(fd, &st) && (st.st_size >= (off_t)sizeof(*g) ||
+				!ftruncate(fd, sizeof(*g))))
+		g = mmap(NULL, sizeof(*g), PROT_READ | PROT_WRITE, MAP_SHARED,
+			 fd, 0);
+	err = errno;
+	close(fd);
+	errno = err;
+	return g == MAP_FAILED ? NULL : g;
+}
 
 #endif /* IOBOND_BUDGET_H */

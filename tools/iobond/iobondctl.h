@@ -47,7 +47,8 @@ int netctrl_serve(struct netctrl *c);
 /* limit.c */
 int cmd_limit_net(int fd, int argc, char **argv);
 int cmd_limit_blk(int fd, int argc, char **argv);
-int budget_file(char *path, size_t len);
+struct iobond_budget;
+struct iobond_budget *budget_map(char *path, size_t len);
 
 /* list.c */
 int cmd_list(void);

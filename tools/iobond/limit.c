@@ -227,27 +227,19 @@ int cmd_limit_net(int fd, int argc, char **argv)
 }
 
 /*
- * The board's budget file, made if it is not there: @path gets its name.
- * 0, or 1 once said why not.
+ * The board's budget, made if it is not there, and mapped: @path gets its
+ * name.  NULL once said why not.
  */
-int budget_file(char *path, size_t len)
+struct iobond_budget *budget_map(char *path, size_t len)
 {
-	struct stat st;
-	int fd;
+	struct iobond_budget *g;
 
 	mkdir(IOBOND_BUDGET_DIR, 0755);
 	snprintf(path, len, IOBOND_BUDGET_DIR "/%s.budget", board_base());
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return fail("the board's disk budget", errno, path);
-	/* Never shrink it: a backend may map a larger one. */
-	if (fstat(fd, &st) || (st.st_size < (off_t)sizeof(struct iobond_budget) &&
-			       ftruncate(fd, sizeof(struct iobond_budget)))) {
-		close(fd);
-		return fail("the board's disk budget", errno, path);
-	}
-	close(fd);
-	return 0;
+	g = iobond_budget_map(path);
+	if (!g)
+		fail("the board's disk budget", errno, path);
+	return g;
 }
 
 /* Move a budget's clock back to @now if it is ahead. */
@@ -273,7 +265,7 @@ int cmd_limit_blk(int fd, int argc, char **argv)
 	struct timespec ts;
 	__u64 now;
 	char path[PATH_MAX];
-	int opt, bfd;
+	int opt;
 
 	(void)fd;	/* the board exists: main() opened it */
 	optind = 0;
@@ -287,15 +279,9 @@ int cmd_limit_blk(int fd, int argc, char **argv)
 	}
 	if (optind != argc)
 		return usage_error("%s", "limit-blk takes --iops N and --bps N, nothing else");
-	if (budget_file(path, sizeof(path)))
+	g = budget_map(path, sizeof(path));
+	if (!g)
 		return 1;
-	bfd = open(path, O_RDWR | O_CLOEXEC);
-	if (bfd < 0)
-		return fail("limit-blk", errno, path);
-	g = mmap(NULL, sizeof(*g), PROT_READ | PROT_WRITE, MAP_SHARED, bfd, 0);
-	close(bfd);
-	if (g == MAP_FAILED)
-		return fail("limit-blk", errno, path);
 	__atomic_store_n(&g->iops, iops, __ATOMIC_RELAXED);
 	__atomic_store_n(&g->bps, bps, __ATOMIC_RELAXED);
 	/*

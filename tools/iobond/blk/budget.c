@@ -16,27 +16,8 @@
 /* Map @path, made if it is not there yet; 0 or -errno. */
 int blk_budget_open(struct blk *b, const char *path)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	struct stat st;
-	int ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	/* Never shrink it: another backend may hold a larger one's map. */
-	if (fstat(fd, &st) || (st.st_size < (off_t)sizeof(*b->budget) &&
-			       ftruncate(fd, sizeof(*b->budget)))) {
-		ret = -errno;
-		goto out;
-	}
-	b->budget = mmap(NULL, sizeof(*b->budget), PROT_READ | PROT_WRITE,
-			 MAP_SHARED, fd, 0);
-	if (b->budget == MAP_FAILED) {
-		ret = -errno;
-		b->budget = NULL;
-	}
-out:
-	close(fd);
-	return ret;
+	b->budget = iobond_budget_map(path);
+	return b->budget ? 0 : -errno;
 }
 
 /* Move @tat on by @cost if it is within the burst of @now; else how long to wait. */
