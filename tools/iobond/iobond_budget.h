@@ -35,7 +35,9 @@ struct iobond_budget {
 
 /*
  * The budget at @path, made if it is not there, mapped shared; NULL with
- * errno set.  Never shrunk: a newer backend may map a larger one.
+ * errno set.  It must be a regular file of ours, under that one name, so
+ * that a link put in its place cannot aim our writes elsewhere.  Only
+ * ever grown (posix_fallocate()): a newer backend may map a larger one.
  */
 static inline struct iobond_budget *iobond_budget_map(const char *path)
 {
@@ -43,13 +45,23 @@ static inline struct iobond_budget *iobond_budget_map(const char *path)
 	struct stat st;
 	int fd, err;
 
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+		  0600);
 	if (fd < 0)
 		return NULL;
-	if (!fstat(fd, &st) && (st.st_size >= (off_t)sizeof(*g) ||
-				!ftruncate(fd, sizeof(*g))))
-		g = mmap(NULL, sizeof(*g), PROT_READ | PROT_WRITE, MAP_SHARED,
-			 fd, 0);
+	if (fstat(fd, &st))
+		goto out;
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) {
+		errno = EPERM;
+		goto out;
+	}
+	err = posix_fallocate(fd, 0, sizeof(*g));
+	if (err) {
+		errno = err;
+		goto out;
+	}
+	g = mmap(NULL, sizeof(*g), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+out:
 	err = errno;
 	close(fd);
 	errno = err;

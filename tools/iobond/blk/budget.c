@@ -5,11 +5,6 @@
  * per-disk throttle (throttle.c) asks here after its own buckets.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "blk.h"
 
