@@ -202,9 +202,9 @@ class VM:
         # Of those, the resends that channel_damage() caused on purpose.
         self.harm_resent = self.harm_peer_resent = 0
 
-    def start(self):
+    def start(self, boot_s=120):
         self.launch()
-        self.wait_ready()
+        self.wait_ready(boot_s)
 
     def launch(self):
         """Start QEMU; wait_ready() waits for its agent."""
@@ -2131,10 +2131,7 @@ class Run:
         self.durability()
         self.host_killed_with_devices()
         self.still_well()
-        # Not yet on the debug tier: its boards die booting at the
-        # mainboard's board size (mainboard.rst).
-        if not self.debug:
-            mainboard.plan(self, MAINBOARD_BOARDS)
+        mainboard.plan(self, MAINBOARD_BOARDS)
 
     def serve_killed(self, mac):
         host = self.vms["host"]
