@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -71,78 +72,179 @@ static int tc(char *const argv[], bool quiet)
 	return 1;
 }
 
-/* The police actions of @dir ("tx" or "rx") for @tap's filter. */
-static int filter(const char *tap, const char *dir, unsigned int board,
-		  unsigned long mbit, unsigned long pps)
-{
-	char bits[16], pkts[16];
-	bool tx = !strcmp(dir, "tx");
-	char *argv[32] = { "tc", "filter", "replace", "dev", (char *)tap,
-			   tx ? "ingress" : "egress", "pref", "1", "matchall" };
-	int n = 9;
+/* The numbers of one police action's words. */
+struct police_buf {
+	char rate[32], burst[32], index[16];
+};
 
-	snprintf(bits, sizeof(bits), "%u",
-		 POLICE_INDEX(board, tx ? LIMIT_TX_BITS : LIMIT_RX_BITS));
-	snprintf(pkts, sizeof(pkts), "%u",
-		 POLICE_INDEX(board, tx ? LIMIT_TX_PKTS : LIMIT_RX_PKTS));
-	if (mbit) {
-		argv[n++] = "action";
-		argv[n++] = "police";
-		argv[n++] = "index";
-		argv[n++] = bits;
+/*
+ * The words of police action @which of board @board at the given limits:
+ * "action police RATE BURST mtu 65536 conform-exceed drop/pipe index N",
+ * into @argv from @n, with @buf for the numbers; the new count.
+ */
+static int police_words(char **argv, int n, struct police_buf *buf,
+			unsigned int board, unsigned int which,
+			unsigned long mbit, unsigned long pps)
+{
+	bool bits = which == LIMIT_TX_BITS || which == LIMIT_RX_BITS;
+
+	if (bits) {
+		snprintf(buf->rate, sizeof(buf->rate), "%lumbit", mbit);
+		/* Bytes: the rate's BURST_MS, and at least 8 full frames. */
+		snprintf(buf->burst, sizeof(buf->burst), "%lu",
+			 mbit * 1000 / 8 * BURST_MS > 8 * 1514 ?
+			 mbit * 1000 / 8 * BURST_MS : 8 * 1514);
+	} else {
+		snprintf(buf->rate, sizeof(buf->rate), "%lu", pps);
+		snprintf(buf->burst, sizeof(buf->burst), "%lu",
+			 pps * BURST_MS / 1000 > 8 ? pps * BURST_MS / 1000 : 8);
 	}
-	if (pps) {
-		argv[n++] = "action";
-		argv[n++] = "police";
-		argv[n++] = "index";
-		argv[n++] = pkts;
-	}
-	argv[n] = NULL;
-	return tc(argv, false);
+	snprintf(buf->index, sizeof(buf->index), "%u", POLICE_INDEX(board, which));
+	argv[n++] = "action";
+	argv[n++] = "police";
+	argv[n++] = bits ? "rate" : "pkts_rate";
+	argv[n++] = buf->rate;
+	argv[n++] = bits ? "burst" : "pkts_burst";
+	argv[n++] = buf->burst;
+	/*
+	 * Without an mtu, tc's rate table takes every frame past 2 KiB as
+	 * over the limit, and so every TSO unit.
+	 */
+	argv[n++] = "mtu";
+	argv[n++] = "65536";
+	argv[n++] = "conform-exceed";
+	argv[n++] = "drop/pipe";
+	argv[n++] = "index";
+	argv[n++] = buf->index;
+	return n;
 }
 
-/* The board's shared policers, made or changed before any filter uses them. */
-static int policers(unsigned int board, unsigned long mbit, unsigned long pps)
+/* Delete @tap's filter of @dir (@tx: ingress) at @pref, if there is one. */
+static void filter_del(const char *tap, bool tx, const char *pref)
 {
-	char index[16], rate[32], burst[32];
-	unsigned int which;
+	char *argv[] = { "tc", "filter", "del", "dev", (char *)tap,
+			 tx ? "ingress" : "egress", "pref", (char *)pref, NULL };
+
+	tc(argv, true);
+}
+
+/*
+ * Add @tap's filter of @dir at @pref, with the board's police actions.
+ * Each is named in full: a filter binds the one of its index, and makes
+ * it with these limits only if it is gone (a bare index would make one
+ * that passes everything).
+ */
+static int filter_add(const char *tap, bool tx, const char *pref,
+		      unsigned int board, unsigned long mbit, unsigned long pps,
+		      bool quiet)
+{
+	struct police_buf bits, pkts;
+	char *argv[40] = { "tc", "filter", "add", "dev", (char *)tap,
+			   tx ? "ingress" : "egress", "pref", (char *)pref,
+			   "matchall" };
+	int n = 9;
+
+	if (mbit)
+		n = police_words(argv, n, &bits, board,
+				 tx ? LIMIT_TX_BITS : LIMIT_RX_BITS, mbit, pps);
+	if (pps)
+		n = police_words(argv, n, &pkts, board,
+				 tx ? LIMIT_TX_PKTS : LIMIT_RX_PKTS, mbit, pps);
+	argv[n] = NULL;
+	return tc(argv, quiet);
+}
+
+/*
+ * @tap's filter of @dir, with the board's police actions, at pref 1.  A
+ * matchall filter cannot be replaced (EEXIST).  If pref 1 is free (the
+ * first limit, or a change that stopped half-way), the filter goes there
+ * and any left at pref 2 goes.  Otherwise the new one goes in beside the
+ * old one, at pref 2, before the old one goes, and then takes its place.
+ * Only the first filter that matches acts, so the old limits hold until
+ * the new ones do, and a packet never meets both.
+ */
+static int filter(const char *tap, bool tx, unsigned int board,
+		  unsigned long mbit, unsigned long pps)
+{
+	if (!filter_add(tap, tx, "1", board, mbit, pps, true)) {
+		filter_del(tap, tx, "2");
+		return 0;
+	}
+	filter_del(tap, tx, "2");	/* pref 1 holds meanwhile */
+	if (filter_add(tap, tx, "2", board, mbit, pps, false))
+		return 1;
+	filter_del(tap, tx, "1");
+	if (filter_add(tap, tx, "1", board, mbit, pps, false))
+		return 1;
+	filter_del(tap, tx, "2");
+	return 0;
+}
+
+/*
+ * The board's shared policers: those the limits use are made or changed
+ * before any filter uses them; with @drop, those they do not use go, once
+ * no filter uses them.
+ */
+static int policers(unsigned int board, unsigned long mbit, unsigned long pps,
+		    bool drop)
+{
+	unsigned int which, i;
 
 	for (which = LIMIT_TX_BITS; which <= LIMIT_RX_PKTS; which++) {
 		bool bits = which == LIMIT_TX_BITS || which == LIMIT_RX_BITS;
-		/*
-		 * mtu: without it tc's rate table drops every frame past 2 KiB
-		 * as over the limit, and so every TSO unit.
-		 */
-		char *argv[] = { "tc", "actions", "replace", "action", "police",
-				 bits ? "rate" : "pkts_rate", rate,
-				 bits ? "burst" : "pkts_burst", burst,
-				 "mtu", "65536", "conform-exceed", "drop/pipe",
-				 "index", index, NULL };
+		struct police_buf buf;
+		char *argv[20] = { "tc", "actions", "replace" };
+		char index[16];
 
-		snprintf(index, sizeof(index), "%u", POLICE_INDEX(board, which));
-		if (!(bits ? mbit : pps)) {
-			/* Unused now, unless another tap of the board still
-			 * has it (then tc refuses, quietly). */
-			char *del[] = { "tc", "actions", "delete", "action", "police",
-					"index", index, NULL };
-
-			tc(del, true);
+		if (bits ? mbit : pps) {
+			if (drop)
+				continue;
+			argv[police_words(argv, 3, &buf, board, which, mbit, pps)] = NULL;
+			if (tc(argv, false))
+				return 1;
 			continue;
 		}
-		if (bits) {
-			snprintf(rate, sizeof(rate), "%lumbit", mbit);
-			/* Bytes: the rate's BURST_MS, and at least 8 full frames. */
-			snprintf(burst, sizeof(burst), "%lu",
-				 mbit * 1000 / 8 * BURST_MS > 8 * 1514 ?
-				 mbit * 1000 / 8 * BURST_MS : 8 * 1514);
-		} else {
-			snprintf(rate, sizeof(rate), "%lu", pps);
-			snprintf(burst, sizeof(burst), "%lu",
-				 pps * BURST_MS / 1000 > 8 ? pps * BURST_MS / 1000 : 8);
+		if (!drop)
+			continue;
+		/*
+		 * Unused now.  A filter lets go of its actions after an RCU
+		 * grace period, and tc refuses (quietly) to delete one still
+		 * bound: a few tries.  A tap the operator did not name keeps
+		 * it bound for good.
+		 */
+		snprintf(index, sizeof(index), "%u", POLICE_INDEX(board, which));
+		for (i = 0; i < 5; i++) {
+			char *del[] = { "tc", "actions", "delete", "action", "police",
+					"index", index, NULL };
+			char *get[] = { "tc", "actions", "get", "action", "police",
+					"index", index, NULL };
+
+			if (!tc(del, true) || tc(get, true))
+				break;
+			usleep(20000);
 		}
-		if (tc(argv, false))
-			return 1;
 	}
+	return 0;
+}
+
+/*
+ * One limit-net of a board at a time: two at once could each drop the
+ * policers the other's filters are about to use.  The lock goes with
+ * the process.
+ */
+static int lock_board_net(void)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	mkdir(IOBOND_BUDGET_DIR, 0755);
+	snprintf(path, sizeof(path), IOBOND_BUDGET_DIR "/%s.net.lock", board_base());
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail("limit-net", errno, path);
+	while (flock(fd, LOCK_EX))
+		if (errno != EINTR)
+			return fail("limit-net: flock", errno, path);
 	return 0;
 }
 
@@ -185,25 +287,27 @@ int cmd_limit_net(int fd, int argc, char **argv)
 	ret = get_info(fd, &info);
 	if (ret)
 		return fail("limit-net", -ret, NULL);
+	if (lock_board_net())
+		return 1;
 	if (!mbit && !pps) {
-		/* Our filters go (the qdisc, and others' filters on it, stay). */
+		/*
+		 * Our filters go: prefs 1 and 2 of each way are limit-net's.
+		 * The qdisc, and filters of other prefs on it, stay.
+		 */
 		for (i = 0; i < ntaps; i++) {
-			char *in[] = { "tc", "filter", "del", "dev", (char *)taps[i],
-				       "ingress", "pref", "1", NULL };
-			char *out[] = { "tc", "filter", "del", "dev", (char *)taps[i],
-					"egress", "pref", "1", NULL };
-
-			tc(in, true);
-			tc(out, true);
+			filter_del(taps[i], true, "1");
+			filter_del(taps[i], true, "2");
+			filter_del(taps[i], false, "1");
+			filter_del(taps[i], false, "2");
 		}
-		if (policers(info.index, 0, 0))
-			return 1;
+		policers(info.index, 0, 0, true);
 		printf("%s: no network limit on its %u tap(s)\n", board_name, ntaps);
 		return 0;
 	}
 	/*
-	 * Replaced in place, never removed first: the old limits hold until
-	 * the new ones do, and a failure leaves either in force.
+	 * Replaced in place, never removed first: the policers' new rates
+	 * hold at once, and each filter's old actions until its new ones
+	 * do.  A failure part-way leaves some taps at the old limits.
 	 */
 	for (i = 0; i < ntaps; i++) {
 		char *add[] = { "tc", "qdisc", "replace", "dev", (char *)taps[i], "clsact", NULL };
@@ -211,12 +315,13 @@ int cmd_limit_net(int fd, int argc, char **argv)
 		if (tc(add, false))
 			return 1;
 	}
-	if (policers(info.index, mbit, pps))
+	if (policers(info.index, mbit, pps, false))
 		return 1;
 	for (i = 0; i < ntaps; i++)
-		if (filter(taps[i], "tx", info.index, mbit, pps) ||
-		    filter(taps[i], "rx", info.index, mbit, pps))
+		if (filter(taps[i], true, info.index, mbit, pps) ||
+		    filter(taps[i], false, info.index, mbit, pps))
 			return 1;
+	policers(info.index, mbit, pps, true);
 	printf("%s: each way over its %u tap(s), at most", board_name, ntaps);
 	if (mbit)
 		printf(" %lu Mbit/s%s", mbit, pps ? " and" : "");

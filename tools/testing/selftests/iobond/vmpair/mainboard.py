@@ -18,6 +18,7 @@ import time
 
 NET = "10.77.0"                 # the switch's subnet: board k is .k+1
 HOST = f"{NET}.254"             # the host's address on the bridge
+NET2 = "10.78.0"                # board 1's second NIC and the host, alone
 BRIDGE = "br0"
 DISK_MIB = 16
 # Each board's RAM.  The board's initramfs is 108 MiB unpacked (fio
@@ -451,13 +452,17 @@ class Mainboard:
     def net_limit(self):
         """iobondctl limit-net on board 1's tap: a bandwidth limit each
         way, then a packet-rate limit, each within LIMIT_TOLERANCE under
-        UDP offered at twice the limit; without them, more goes."""
+        UDP offered at twice the limit; without them, more goes.  Each
+        limit replaces the last in place, once with the same policers
+        (a new rate) and once with others."""
         r, k = self.run, 1
-        cases = [("mbit", LIMIT_MBIT, 1400, ""), ("mbit", LIMIT_MBIT, 1400, " -R"),
-                 ("pps", LIMIT_PPS, 100, "")]
+        cases = [("mbit", 2 * self.mbit, 1400, None), ("mbit", self.mbit, 1400, ""),
+                 ("mbit", self.mbit, 1400, " -R"), ("pps", self.pps, 100, "")]
         for what, limit, size, rev in cases:
             print("# " + self.host.sh(f"iobondctl {name(k)} limit-net --tap tap{k} "
                                       f"--{what} {limit}")[1].strip(), flush=True)
+            if rev is None:
+                continue        # only to be replaced
             offered = 2 * (limit if what == "mbit" else limit * size * 8 / 1e6)
             mbit, pps = self.udp(k, offered, size, rev)
             got = mbit if what == "mbit" else pps
@@ -467,10 +472,71 @@ class Mainboard:
             r.check(f"host.limit_{what}_{way}_holds",
                     abs(got - limit) <= LIMIT_TOLERANCE * limit,
                     f"{got:.1f} against {limit}")
-            self.host.sh(f"iobondctl {name(k)} limit-net --tap tap{k}")
-        mbit, _ = self.udp(k, 2 * LIMIT_MBIT, 1400)
-        r.check("host.limit_lifted", mbit > (1 + LIMIT_TOLERANCE) * LIMIT_MBIT,
+        # Each way one filter, at pref 1, and only the packet-rate
+        # policers (board k's are 0x10000 + 4k and up: bits, packets,
+        # each way) are left.
+        out = self.host.sh(f"TC=/usr/bin/tc; $TC filter show dev tap{k} ingress; "
+                           f"$TC filter show dev tap{k} "
+                           "egress; $TC actions ls action police")[1]
+        police = {i: f"{0x10000 + 4 * k + i:#x}" in out or f"index {0x10000 + 4 * k + i} " in out
+                  for i in range(4)}
+        r.check("host.limit_net_replaced_in_place",
+                "pref 1" in out and "pref 2" not in out and
+                police == {0: False, 1: True, 2: False, 3: True}, out)
+        self.host.sh(f"iobondctl {name(k)} limit-net --tap tap{k}")
+        mbit, _ = self.udp(k, 2 * self.mbit, 1400)
+        r.check("host.limit_lifted", mbit > (1 + LIMIT_TOLERANCE) * self.mbit,
                 f"{mbit:.1f} Mbit/s without the limit")
+
+    def second_nic(self, k):
+        """Board k's second NIC, on tap{k}b, whose subnet (NET2) joins the
+        board to the host alone: its name on the board."""
+        m = f"52:54:00:b1:00:{k:02x}"
+        self.host.sh(f"iobondctl {name(k)} add-net --mac {m} --engine --tap tap{k}b && "
+                     f"iobondctl {name(k)} start && for i in $(seq 100); do "
+                     f"[ -e /sys/class/net/tap{k}b ] && break; sleep 0.1; done; "
+                     f"ip addr add {NET2}.254/24 dev tap{k}b && ip link set tap{k}b up")
+        return self.board(k).sh(
+            f"for i in $(seq 300); do for d in /sys/class/net/*; do "
+            f"grep -qi {m} $d/address && ifc=${{d##*/}} && break 2; done; sleep 0.1; done; "
+            f"[ -n \"$ifc\" ] && ip addr add {NET2}.1/24 dev $ifc && ip link set $ifc up && "
+            f"for i in $(seq 30); do ping -c 1 -W 2 {NET2}.254 > /dev/null && "
+            "echo $ifc && exit 0; done; exit 1")[1].strip()
+
+    def net_limit_board_wide(self):
+        """One limit-net over board 1's two NICs: a UDP stream on each at
+        once, together offered twice the limit, together get it within
+        LIMIT_TOLERANCE, and each gets a share (each tap's counter shows
+        its stream went that way)."""
+        r, k, lim = self.run, 1, self.mbit
+        self.second_nic(k)
+        self.host.sh("iperf3 -s -D -p 5303 > /dev/null")
+        print("# " + self.host.sh(f"iobondctl {name(k)} limit-net --tap tap{k} "
+                                  f"--tap tap{k}b --mbit {lim}")[1].strip(), flush=True)
+        taps = f"/sys/class/net/tap{k}b/statistics/rx_bytes"
+        before = int(self.host.sh(f"cat {taps}")[1])
+        out = self.board(k).sh(
+            f"iperf3 -c {HOST} -u -b {lim}M -l 1400 -t {LIMIT_SECS} -J "
+            f"> /tmp/nic-a.json & iperf3 -c {NET2}.254 -p 5303 -u -b {lim}M "
+            f"-l 1400 -t {LIMIT_SECS} -J > /tmp/nic-b.json; wait; "
+            "cat /tmp/nic-a.json; echo @@; cat /tmp/nic-b.json", timeout=60)[1]
+        second = int(self.host.sh(f"cat {taps}")[1]) - before
+        self.host.sh(f"iobondctl {name(k)} limit-net --tap tap{k} --tap tap{k}b")
+        try:
+            got = [json.loads(part)["end"]["sum_received"]["bits_per_second"] / 1e6
+                   for part in out.split("@@")]
+        except (ValueError, KeyError) as e:
+            r.check("host.limit_mbit_board_wide_ran", False, f"{e!r}: {out[-2000:]}")
+            return
+        print(f"# {name(k)}'s two NICs under one limit of {lim} Mbit/s: "
+              f"{got[0]:.1f} + {got[1]:.1f} = {sum(got):.1f} Mbit/s received; "
+              f"tap{k}b took {second} bytes", flush=True)
+        r.check("host.limit_mbit_board_wide_holds",
+                abs(sum(got) - lim) <= LIMIT_TOLERANCE * lim,
+                f"{got[0]:.1f} + {got[1]:.1f} against {lim}")
+        r.check("host.limit_mbit_board_wide_both_nics",
+                min(got) >= lim / 4 and second * 8 >= got[1] * 1e6 * LIMIT_SECS,
+                f"{got}, tap{k}b took {second} bytes")
 
     def probe_p99(self, k):
         """Board k's ping to the host, PROBE_PINGS of them: the p99 in ms."""
@@ -575,6 +641,7 @@ def plan(run, n=4):
     mb.multiqueue()
     mb.spoofing()
     mb.net_limit()
+    mb.net_limit_board_wide()
     mb.disk_budget()
     mb.noisy_neighbour()
     mb.tenants()
