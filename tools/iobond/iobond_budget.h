@@ -55,10 +55,12 @@ static inline struct iobond_budget *iobond_budget_map(const char *path)
 		errno = EPERM;
 		goto out;
 	}
-	err = posix_fallocate(fd, 0, sizeof(*g));
-	if (err) {
-		errno = err;
-		goto out;
+	if (st.st_size < (off_t)sizeof(*g)) {
+		err = posix_fallocate(fd, 0, sizeof(*g));
+		if (err) {
+			errno = err;
+			goto out;
+		}
 	}
 	g = mmap(NULL, sizeof(*g), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 out:

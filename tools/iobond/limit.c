@@ -41,6 +41,10 @@
 enum { LIMIT_TX_BITS, LIMIT_TX_PKTS, LIMIT_RX_BITS, LIMIT_RX_PKTS };
 /* Each policer's burst: 50 ms of its rate, and at least a few frames. */
 #define BURST_MS	50
+/* How long an unused policer may stay bound to a deleted filter. */
+#define DROP_MS		2000
+/* The most --mbit: its burst (BURST_MS of it, in bytes) fits tc's u32. */
+#define MAX_MBIT	100000
 
 /* Run tc with @argv; 0, or 1 once said why not. */
 static int tc(char *const argv[], bool quiet)
@@ -129,6 +133,51 @@ static void filter_del(const char *tap, bool tx, const char *pref)
 }
 
 /*
+ * Whether @tap has a filter of @dir at @pref: tc lists it.  -1 if tc
+ * could not be asked.
+ */
+static int filter_exists(const char *tap, bool tx, const char *pref)
+{
+	char *argv[] = { "tc", "filter", "show", "dev", (char *)tap,
+			 tx ? "ingress" : "egress", "pref", (char *)pref, NULL };
+	int pfd[2], status;
+	size_t total = 0;
+	ssize_t got;
+	char buf[256];
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC))
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (!pid) {
+		if (dup2(pfd[1], STDOUT_FILENO) < 0 ||
+		    !freopen("/dev/null", "w", stderr))
+			_exit(127);
+		execvp("tc", argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	/* All of it: tc must not die of SIGPIPE. */
+	while ((got = read(pfd[0], buf, sizeof(buf))) != 0)
+		if (got > 0)
+			total += got;
+		else if (errno != EINTR)
+			break;
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return -1;
+	return total > 0;
+}
+
+/*
  * Add @tap's filter of @dir at @pref, with the board's police actions.
  * Each is named in full: a filter binds the one of its index, and makes
  * it with these limits only if it is gone (a bare index would make one
@@ -161,7 +210,8 @@ static int filter_add(const char *tap, bool tx, const char *pref,
  * and any left at pref 2 goes.  Otherwise the new one goes in beside the
  * old one, at pref 2, before the old one goes, and then takes its place.
  * Only the first filter that matches acts, so the old limits hold until
- * the new ones do, and a packet never meets both.
+ * the new ones do, and a packet never meets both.  Pref 2 is only ever
+ * deleted while pref 1 holds a filter.
  */
 static int filter(const char *tap, bool tx, unsigned int board,
 		  unsigned long mbit, unsigned long pps)
@@ -170,6 +220,9 @@ static int filter(const char *tap, bool tx, unsigned int board,
 		filter_del(tap, tx, "2");
 		return 0;
 	}
+	/* Not for EEXIST: say why, and leave what holds in place. */
+	if (filter_exists(tap, tx, "1") != 1)
+		return filter_add(tap, tx, "1", board, mbit, pps, false);
 	filter_del(tap, tx, "2");	/* pref 1 holds meanwhile */
 	if (filter_add(tap, tx, "2", board, mbit, pps, false))
 		return 1;
@@ -207,13 +260,14 @@ static int policers(unsigned int board, unsigned long mbit, unsigned long pps,
 		if (!drop)
 			continue;
 		/*
-		 * Unused now.  A filter lets go of its actions after an RCU
-		 * grace period, and tc refuses (quietly) to delete one still
-		 * bound: a few tries.  A tap the operator did not name keeps
-		 * it bound for good.
+		 * Unused now.  A deleted filter lets go of its actions in a
+		 * work item after an RCU grace period, and tc refuses
+		 * (quietly) to delete one still bound: tries for up to
+		 * DROP_MS.  A tap the operator did not name keeps it bound
+		 * for good; it is harmless, and said.
 		 */
 		snprintf(index, sizeof(index), "%u", POLICE_INDEX(board, which));
-		for (i = 0; i < 5; i++) {
+		for (i = 0; ; i++) {
 			char *del[] = { "tc", "actions", "delete", "action", "police",
 					"index", index, NULL };
 			char *get[] = { "tc", "actions", "get", "action", "police",
@@ -221,7 +275,12 @@ static int policers(unsigned int board, unsigned long mbit, unsigned long pps,
 
 			if (!tc(del, true) || tc(get, true))
 				break;
-			usleep(20000);
+			if (i == DROP_MS / 50) {
+				fprintf(stderr, "iobondctl: %s: limit-net: note: police action %s is still bound (a tap not named?); left\n",
+					board_name, index);
+				break;
+			}
+			usleep(50000);
 		}
 	}
 	return 0;
@@ -232,13 +291,14 @@ static int policers(unsigned int board, unsigned long mbit, unsigned long pps,
  * policers the other's filters are about to use.  The lock goes with
  * the process.
  */
-static int lock_board_net(void)
+static int lock_board_net(unsigned int board)
 {
 	char path[PATH_MAX];
 	int fd;
 
+	/* By number, as the policers are: any name of the board finds it. */
 	mkdir(IOBOND_BUDGET_DIR, 0755);
-	snprintf(path, sizeof(path), IOBOND_BUDGET_DIR "/%s.net.lock", board_base());
+	snprintf(path, sizeof(path), IOBOND_BUDGET_DIR "/board%u.net.lock", board);
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return fail("limit-net", errno, path);
@@ -271,8 +331,8 @@ int cmd_limit_net(int fd, int argc, char **argv)
 			taps[ntaps++] = optarg;
 			break;
 		case 'm':
-			if (parse_uint(optarg, 1000000, &mbit) || !mbit)
-				return usage_error("--mbit %s: expected 1 to 1000000", optarg);
+			if (parse_uint(optarg, MAX_MBIT, &mbit) || !mbit)
+				return usage_error("--mbit %s: expected 1 to 100000", optarg);
 			break;
 		case 'p':
 			if (parse_uint(optarg, 100000000, &pps) || !pps)
@@ -287,7 +347,7 @@ int cmd_limit_net(int fd, int argc, char **argv)
 	ret = get_info(fd, &info);
 	if (ret)
 		return fail("limit-net", -ret, NULL);
-	if (lock_board_net())
+	if (lock_board_net(info.index))
 		return 1;
 	if (!mbit && !pps) {
 		/*

@@ -473,17 +473,23 @@ class Mainboard:
             r.check(f"host.limit_{what}_{way}_holds",
                     abs(got - limit) <= LIMIT_TOLERANCE * limit,
                     f"{got:.1f} against {limit}")
-        # Each way one filter, at pref 1, and only the packet-rate
-        # policers (board k's are 0x10000 + 4k and up: bits, packets,
-        # each way) are left.
-        out = self.host.sh(f"TC=/usr/bin/tc; $TC filter show dev tap{k} ingress; "
-                           f"$TC filter show dev tap{k} "
-                           "egress; $TC actions ls action police")[1]
-        police = {i: f"{0x10000 + 4 * k + i:#x}" in out or f"index {0x10000 + 4 * k + i} " in out
-                  for i in range(4)}
+        # Each way one filter, at pref 1, using that way's packet-rate
+        # policer; and of the board's policers (0x10000 + 4k and up:
+        # bits, packets, each way) only the packet-rate ones are left.
+        tc = "/usr/bin/tc"
+        ways = {way: self.host.sh(f"{tc} filter show dev tap{k} {way}")[1]
+                for way in ("ingress", "egress")}
+        actions = self.host.sh(f"{tc} actions ls action police")[1]
+
+        def police(i, out):
+            return re.search(rf"police {0x10000 + 4 * k + i:#x}\b", out) is not None
         r.check("host.limit_net_replaced_in_place",
-                "pref 1" in out and "pref 2" not in out and
-                police == {0: False, 1: True, 2: False, 3: True}, out)
+                all(re.findall(r"pref (\d+)", out) and
+                    set(re.findall(r"pref (\d+)", out)) == {"1"} and
+                    police(pkts, out) and not police(pkts - 1, out)
+                    for out, pkts in ((ways["ingress"], 1), (ways["egress"], 3))) and
+                [police(i, actions) for i in range(4)] == [False, True, False, True],
+                f"{ways}\n{actions}")
         self.host.sh(f"iobondctl {name(k)} limit-net --tap tap{k}")
         mbit, _ = self.udp(k, 2 * self.mbit, 1400)
         r.check("host.limit_lifted", mbit > (1 + LIMIT_TOLERANCE) * self.mbit,
@@ -511,7 +517,8 @@ class Mainboard:
         its stream went that way)."""
         r, k, lim = self.run, 1, self.mbit
         self.second_nic(k)
-        self.host.sh("iperf3 -s -D -p 5303 > /dev/null")
+        self.host.sh(sys.modules[type(r).__module__].iperf3_server()
+                     .replace("iperf3 -s -D", "iperf3 -s -D -p 5303").replace(":1451", ":14B7"))
         print("# " + self.host.sh(f"iobondctl {name(k)} limit-net --tap tap{k} "
                                   f"--tap tap{k}b --mbit {lim}")[1].strip(), flush=True)
         taps = f"/sys/class/net/tap{k}b/statistics/rx_bytes"
