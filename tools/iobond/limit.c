@@ -46,21 +46,46 @@ enum { LIMIT_TX_BITS, LIMIT_TX_PKTS, LIMIT_RX_BITS, LIMIT_RX_PKTS };
 /* The most --mbit: its burst (BURST_MS of it, in bytes) fits tc's u32. */
 #define MAX_MBIT	100000
 
-/* Run tc with @argv; 0, or 1 once said why not. */
-static int tc(char *const argv[], bool quiet)
+/*
+ * Run tc with @argv; 0, or 1 once said why not (quietly with @quiet).
+ * With @out, what tc prints is read, and @out is how many bytes it was.
+ */
+static int tc_out(char *const argv[], bool quiet, size_t *out)
 {
-	int status, i;
-	pid_t pid = fork();
+	int pfd[2] = { -1, -1 }, status, i;
+	char buf[256];
+	ssize_t got;
+	pid_t pid;
 
-	if (pid < 0)
+	if (out && pipe2(pfd, O_CLOEXEC))
+		return fail("limit-net: pipe", errno, NULL);
+	pid = fork();
+	if (pid < 0) {
+		if (out) {
+			close(pfd[0]);
+			close(pfd[1]);
+		}
 		return fail("limit-net: fork", errno, NULL);
+	}
 	if (!pid) {
-		if (quiet && !freopen("/dev/null", "w", stderr))
+		if ((out && dup2(pfd[1], STDOUT_FILENO) < 0) ||
+		    (quiet && !freopen("/dev/null", "w", stderr)))
 			_exit(127);
 		execvp("tc", argv);
 		fprintf(stderr, "iobondctl: tc: %s (is iproute2 installed?)\n",
 			strerror(errno));
 		_exit(127);
+	}
+	if (out) {
+		close(pfd[1]);
+		/* All of it: tc must not die of SIGPIPE. */
+		*out = 0;
+		while ((got = read(pfd[0], buf, sizeof(buf))) != 0)
+			if (got > 0)
+				*out += got;
+			else if (errno != EINTR)
+				break;
+		close(pfd[0]);
 	}
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
@@ -74,6 +99,11 @@ static int tc(char *const argv[], bool quiet)
 		fprintf(stderr, "\n");
 	}
 	return 1;
+}
+
+static int tc(char *const argv[], bool quiet)
+{
+	return tc_out(argv, quiet, NULL);
 }
 
 /* The numbers of one police action's words. */
@@ -140,41 +170,9 @@ static int filter_exists(const char *tap, bool tx, const char *pref)
 {
 	char *argv[] = { "tc", "filter", "show", "dev", (char *)tap,
 			 tx ? "ingress" : "egress", "pref", (char *)pref, NULL };
-	int pfd[2], status;
-	size_t total = 0;
-	ssize_t got;
-	char buf[256];
-	pid_t pid;
+	size_t len;
 
-	if (pipe2(pfd, O_CLOEXEC))
-		return -1;
-	pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return -1;
-	}
-	if (!pid) {
-		if (dup2(pfd[1], STDOUT_FILENO) < 0 ||
-		    !freopen("/dev/null", "w", stderr))
-			_exit(127);
-		execvp("tc", argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	/* All of it: tc must not die of SIGPIPE. */
-	while ((got = read(pfd[0], buf, sizeof(buf))) != 0)
-		if (got > 0)
-			total += got;
-		else if (errno != EINTR)
-			break;
-	close(pfd[0]);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		return -1;
-	return total > 0;
+	return tc_out(argv, true, &len) ? -1 : len > 0;
 }
 
 /*

@@ -144,11 +144,11 @@ def kver():
     return sorted(heads, key=key)[-1].split("linux-headers-")[1]
 
 
-def iperf3_server():
-    """Shell, for the host: start iperf3's server, and wait until it
-    listens (-D returns before it does)."""
-    return ("iperf3 -s -D > /dev/null; for i in $(seq 50); do "
-            "grep -q ':1451 [0-9A-F]*:0000 0A' /proc/net/tcp /proc/net/tcp6 "
+def iperf3_server(port=5201):
+    """Shell, for the host: start iperf3's server on @port, and wait until
+    it listens (-D returns before it does)."""
+    return (f"iperf3 -s -D -p {port} > /dev/null; for i in $(seq 50); do "
+            f"grep -q ':{port:04X} [0-9A-F]*:0000 0A' /proc/net/tcp /proc/net/tcp6 "
             "&& exit 0; sleep 0.1; done; exit 1")
 
 

@@ -70,14 +70,16 @@ class Mainboard:
 
     def __init__(self, run, n):
         self.run, self.n = run, n
+        # The runner's module: its constants and helpers.
+        self.vp = sys.modules[type(run).__module__]
         # The limits the steps set, lower on the debug tier, whose
         # one-CPU boards cannot offer twice the stock tier's.
-        slow = sys.modules[type(run).__module__].DEBUG_SLOWDOWN if run.debug else 1
+        slow = self.vp.DEBUG_SLOWDOWN if run.debug else 1
         self.mbit, self.pps = LIMIT_MBIT // slow, LIMIT_PPS // slow
         self.iops, self.bps = BUDGET_IOPS // slow, BUDGET_BPS // slow
         self.host = run.vms["host"]
         # The runner's: a step that cannot go on.
-        self.Failure = sys.modules[type(run).__module__].Failure
+        self.Failure = self.vp.Failure
         self.figures = {}
 
     @staticmethod
@@ -116,7 +118,7 @@ class Mainboard:
             # The sanitizer kernel's early boot (PROVE_RCU's RCU-tasks
             # self-test) hangs now and then when several boot at once on
             # the machine's two cores (mainboard.rst): one at a time.
-            boot_s = 120 * sys.modules[type(r).__module__].DEBUG_SLOWDOWN
+            boot_s = 120 * self.vp.DEBUG_SLOWDOWN
             for k in range(self.n):
                 self.board(k).start(boot_s)
         else:
@@ -517,8 +519,7 @@ class Mainboard:
         its stream went that way)."""
         r, k, lim = self.run, 1, self.mbit
         self.second_nic(k)
-        self.host.sh(sys.modules[type(r).__module__].iperf3_server()
-                     .replace("iperf3 -s -D", "iperf3 -s -D -p 5303").replace(":1451", ":14B7"))
+        self.host.sh(self.vp.iperf3_server(5303))
         print("# " + self.host.sh(f"iobondctl {name(k)} limit-net --tap tap{k} "
                                   f"--tap tap{k}b --mbit {lim}")[1].strip(), flush=True)
         taps = f"/sys/class/net/tap{k}b/statistics/rx_bytes"
