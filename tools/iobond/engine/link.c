@@ -485,11 +485,12 @@ int64_t eng_link_poll(struct eng_link *l, bool *more)
 
 /*
  * What each queue relayed so far, and where its rings stand, for the log
- * (SIGUSR1, and at exit).
+ * (SIGUSR1, and at exit).  The last line counts the queues shown: a
+ * reader of the log knows by it that the dump is whole.
  */
 void eng_link_stats(struct eng_link *l)
 {
-	unsigned int i, q;
+	unsigned int i, q, shown = 0;
 
 	for (i = 0; i < IOBOND_MAX_DEVICES; i++)
 		for (q = 0; q < IOBOND_MAX_QUEUES; q++) {
@@ -511,5 +512,7 @@ void eng_link_stats(struct eng_link *l)
 				(unsigned long long)st->failed);
 			eng_vq_show(&l->slot[i].q[q].vq, where, sizeof(where));
 			eng_say("dev%u queue %u: %s", i, q, where);
+			shown++;
 		}
+	eng_say("stats: %u queues", shown);
 }

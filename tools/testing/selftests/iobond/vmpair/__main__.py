@@ -1030,14 +1030,16 @@ class Run:
                   {"IOBOND_PEER_IP": HOST_IP, "IOBOND_ECHO_PORT": 5001})
 
     def engine_stats(self):
-        """What the engine says each queue relayed: {(dev, queue): chains}."""
+        """What the engine says each queue relayed: {(dev, queue): (chains,
+        back)}.  Its dump is whole at its "stats:" line: one line at a
+        time, a read before it can hold some queues only."""
         mark = len(self.engine_log())
         self.engine.send_signal(signal.SIGUSR1)
         deadline = time.time() + 10
         while time.time() < deadline:
             new = self.engine_log()[mark:]
-            got = re.findall(r"dev(\d+) queue (\d+): (\d+) chains, (\d+) back", new)
-            if got:
+            if re.search(r"stats: \d+ queues\n", new):
+                got = re.findall(r"dev(\d+) queue (\d+): (\d+) chains, (\d+) back", new)
                 return {(int(d), int(q)): (int(c), int(b)) for d, q, c, b in got}
             time.sleep(0.1)
         return {}
