@@ -57,10 +57,8 @@ TC = "/usr/bin/tc"
 # A board's policers, as limit.c numbers them (POLICE_INDEX, LIMIT_*):
 # bits and packets from the board (its tap's ingress), then to it.
 TX_BITS, TX_PKTS, RX_BITS, RX_PKTS = range(4)
-# What a policer meters of a UDP datagram past its payload: the IP and
-# UDP headers on a tap's ingress, and the Ethernet header too on its
-# egress (qdisc_pkt_len() there starts at the MAC header).
-IPV4_UDP_HLEN, ETH_HLEN = 28, 14
+# The limit steps' UDP payload: a full frame's.
+DATAGRAM = 1400
 # The noisy neighbour: its limits, how long it runs (past the probe), the
 # probe's pings, 10 ms apart (the p99 of 200 moved by a third between
 # idle runs), and how much worse the probe's p99 may get.
@@ -80,6 +78,13 @@ def ip(k):
 
 def name(k):
     return f"board{k}"
+
+
+def metered(size, egress=False):
+    """What a policer meters of a UDP datagram of @size bytes: the IP
+    and UDP headers too on a tap's ingress, and the Ethernet header also
+    on its egress (qdisc_pkt_len() there starts at the MAC header)."""
+    return size + 28 + (14 if egress else 0)
 
 
 class Mainboard:
@@ -504,8 +509,8 @@ class Mainboard:
         goes.  Each limit replaces the last in place, once with the same
         policers (a new rate) and once with others."""
         r, k = self.run, 1
-        cases = [("mbit", 2 * self.mbit, 1400, None), ("mbit", self.mbit, 1400, ""),
-                 ("mbit", self.mbit, 1400, " -R"), ("pps", self.pps, 100, "")]
+        cases = [("mbit", 2 * self.mbit, DATAGRAM, None), ("mbit", self.mbit, DATAGRAM, ""),
+                 ("mbit", self.mbit, DATAGRAM, " -R"), ("pps", self.pps, 100, "")]
         for what, limit, size, rev in cases:
             print("# " + self.host.sh(f"iobondctl {name(k)} limit-net --tap tap{k} "
                                       f"--{what} {limit}")[1].strip(), flush=True)
@@ -522,11 +527,11 @@ class Mainboard:
             # policer (in the bond, or a busy VM's socket buffer) is
             # bounded apart.  The policer meters headers too, and what it
             # dropped is the stream's.
-            metered = size + IPV4_UDP_HLEN + (ETH_HLEN if rev else 0)
+            frame = metered(size, egress=bool(rev))
             if what == "mbit":
                 seen = nbytes * 8 / secs / 1e6
-                passed = (nbytes - dropped * metered) * 8 / secs / 1e6
-                got, unit = mbit * metered / size, "Mbit/s with headers"
+                passed = (nbytes - dropped * frame) * 8 / secs / 1e6
+                got, unit = mbit * frame / size, "Mbit/s with headers"
             else:
                 seen, passed = pkts / secs, (pkts - dropped) / secs
                 got, unit = pps, "packets/s"
@@ -558,7 +563,7 @@ class Mainboard:
                 [police(i, actions) for i in range(4)] == [False, True, False, True],
                 f"{ways}\n{actions}")
         self.host.sh(f"iobondctl {name(k)} limit-net --tap tap{k}")
-        mbit = self.udp(k, 2 * self.mbit, 1400)[0]
+        mbit = self.udp(k, 2 * self.mbit, DATAGRAM)[0]
         r.check("host.limit_lifted", mbit > (1 + LIMIT_TOLERANCE) * self.mbit,
                 f"{mbit:.1f} Mbit/s without the limit")
 
@@ -590,15 +595,15 @@ class Mainboard:
         taps = f"/sys/class/net/tap{k}b/statistics/rx_bytes"
         before = int(self.host.sh(f"cat {taps}")[1])
         out = self.board(k).sh(
-            f"iperf3 -c {HOST} -u -b {lim}M -l 1400 -t {LIMIT_SECS} -J "
+            f"iperf3 -c {HOST} -u -b {lim}M -l {DATAGRAM} -t {LIMIT_SECS} -J "
             f"> /tmp/nic-a.json & iperf3 -c {NET2}.254 -p 5303 -u -b {lim}M "
-            f"-l 1400 -t {LIMIT_SECS} -J > /tmp/nic-b.json; wait; "
+            f"-l {DATAGRAM} -t {LIMIT_SECS} -J > /tmp/nic-b.json; wait; "
             "cat /tmp/nic-a.json; echo @@; cat /tmp/nic-b.json", timeout=60)[1]
         second = int(self.host.sh(f"cat {taps}")[1]) - before
         self.host.sh(f"iobondctl {name(k)} limit-net --tap tap{k} --tap tap{k}b")
         try:
             got = [json.loads(part)["end"]["sum_received"]["bits_per_second"] / 1e6
-                   * (1400 + IPV4_UDP_HLEN) / 1400 for part in out.split("@@")]
+                   * metered(DATAGRAM) / DATAGRAM for part in out.split("@@")]
         except (ValueError, KeyError) as e:
             r.check("host.limit_mbit_board_wide_ran", False, f"{e!r}: {out[-2000:]}")
             return
